@@ -1,0 +1,212 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airut-go/airut/internal/config"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// referenceConfig is a schema-5 file as the reference Airut writes it; it
+// must load unchanged.
+const referenceConfig = `config_version: 5
+vars:
+  mail_server: mail.example.com
+  limit: !env LIMIT
+execution:
+  max_concurrent: 2
+  shutdown_timeout: 30
+  conversation_max_age_days: 3
+  image_prune: true
+dashboard:
+  enabled: true
+  host: 127.0.0.1
+  port: 5200
+  base_url: dashboard.example.com
+network:
+  upstream_dns: "1.1.1.1"
+container_command: podman
+repos:
+  web:
+    repo_url: https://github.com/org/web.git
+    model: sonnet
+    effort: max
+    claude_version: latest
+    container_path: .airut/container
+    network: {sandbox_enabled: false}
+    resource_limits: {timeout: 600, memory: "8g", cpus: 4, pids_limit: 1024}
+    secrets: {ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY, MISSING: !env NOT_SET}
+    masked_secrets:
+      GH_TOKEN: {value: !env GH_TOKEN, scopes: [api.github.com], headers: [Authorization], allow_foreign_credentials: false}
+    email:
+      account: {username: airut, from: "Airut <airut@example.com>", password: !env EMAIL_PASSWORD}
+      imap: {server: !var mail_server, port: 993, connect_retries: 3, poll_interval: 60, use_idle: true, idle_reconnect_interval: 1740}
+      smtp: {server: !var mail_server, port: 587, require_auth: true}
+      auth: {authorized_senders: [you@example.com, "*@corp.com"], trusted_authserv_id: mail.example.com, microsoft_internal_fallback: false}
+    slack:
+      bot_token: !env SLACK_BOT_TOKEN
+      app_token: !env SLACK_APP_TOKEN
+      authorized: [{workspace_members: true}, {user_group: engineering}, {user_id: U123}]
+      allowed_channels: [C0123456789]
+    schedules:
+      daily: {cron: "0 9 * * 1-5", timezone: Europe/Helsinki, subject: Daily, prompt: hi}
+`
+
+func TestParseReferenceConfig(t *testing.T) {
+	cfg, err := config.Parse("airut.yaml", []byte(referenceConfig), env(map[string]string{
+		"ANTHROPIC_API_KEY": "sk-test", "GH_TOKEN": "ghp_x", "EMAIL_PASSWORD": "pw", "LIMIT": "4",
+	}))
+	if err != nil {
+		t.Fatalf("Parse() = %v", err)
+	}
+	r := cfg.Repos["web"]
+	if r == nil || r.ID != "web" {
+		t.Fatalf("repo web missing: %+v", cfg.Repos)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"max_concurrent", cfg.Execution.MaxConcurrent, 2},
+		{"model", r.Model, "sonnet"},
+		{"effort", r.Effort, "max"},
+		{"timeout", r.ResourceLimits.Timeout, 600},
+		{"cpus", r.ResourceLimits.CPUs, 4.0},
+		{"pids", r.ResourceLimits.PidsLimit, int64(1024)},
+		{"secret", r.Secrets["ANTHROPIC_API_KEY"], "sk-test"},
+		{"unset secret dropped", len(r.Secrets), 1},
+		{"!var in email", r.Email.IMAP.Server, "mail.example.com"},
+		{"sandbox off", r.Network.Sandboxed(), false},
+		{"masked", r.MaskedSecrets["GH_TOKEN"].Value, "ghp_x"},
+		{"slack rules", len(r.Slack.Authorized), 3},
+		{"unset env recorded", cfg.UnsetEnv["repos.web.secrets.MISSING"], "NOT_SET"},
+		{"embedded default", cfg.Temporal.Address, ""},
+		{"frontend default", cfg.Temporal.Embedded.FrontendPort, 7233},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestParseErrorsNameFileLineAndKey(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings of the error text
+	}{
+		{"broken yaml", "repos: [unclosed", []string{"airut.yaml:", "not valid YAML"}},
+		{"top level list", "- a\n- b\n", []string{"airut.yaml:1:", "top level must be a mapping"}},
+		{"typo with suggestion", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    modle: opus\n",
+			[]string{"airut.yaml:5: repos.web.modle: unknown key (did you mean \"model\"?)"}},
+		{"unknown top key", "config_version: 5\nbogus: 1\n", []string{"airut.yaml:2: bogus: unknown key"}},
+		{"wrong type", "config_version: 5\nexecution:\n  max_concurrent: lots\n",
+			[]string{"airut.yaml:3: execution.max_concurrent:", "lots"}},
+		{"timeout too small", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    resource_limits:\n      timeout: 5\n",
+			[]string{"airut.yaml:6: repos.web.resource_limits.timeout: must be at least 10 seconds (got 5)"}},
+		{"bad effort", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    effort: extreme\n",
+			[]string{"repos.web.effort: must be one of low, medium, high, max"}},
+		{"memory zero", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    resource_limits: {memory: 0g}\n",
+			[]string{"repos.web.resource_limits.memory: must be a non-zero size"}},
+		{"container path escape", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    container_path: ../x\n",
+			[]string{"repos.web.container_path: must be a relative path"}},
+		{"missing repo url", "config_version: 5\nrepos:\n  web:\n    model: opus\n", []string{"airut.yaml:3: repos.web: repo_url is required"}},
+		{"unknown var", "config_version: 5\nrepos:\n  web:\n    repo_url: !var nope\n", []string{"airut.yaml:4: repos.web.repo_url: unknown var \"nope\""}},
+		{"var to var", "config_version: 5\nvars:\n  a: x\n  b: !var a\n", []string{"airut.yaml:4: vars.b: a var cannot refer to another var"}},
+		{"old schema", "config_version: 3\n", []string{"config_version: version 3 needs migrating to 5"}},
+		{"bad repo id", "config_version: 5\nrepos:\n  \"a/b\":\n    repo_url: x\n", []string{"repos.a/b: repo id must be"}},
+		{"duplicate key", "config_version: 5\nrepos: {}\nrepos: {}\n", []string{"airut.yaml:3: repos: key appears twice"}},
+		{"two errors both reported", "config_version: 5\nexecution:\n  max_concurrent: 0\nrepos:\n  web:\n    repo_url: x\n    effort: huge\n",
+			[]string{"execution.max_concurrent: must be at least 1", "repos.web.effort"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("airut.yaml", []byte(tt.yaml), env(nil))
+			if err == nil {
+				t.Fatalf("Parse() succeeded, want error containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFileGivesDefaults(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(filepath.Join(dir, "airut.yaml"))
+	if err != nil {
+		t.Fatalf("Load() = %v", err)
+	}
+	if len(cfg.Repos) != 0 || cfg.Execution.MaxConcurrent != 3 || cfg.Temporal.Embedded.UIPort != 8233 {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestLoadReadsDotEnvWithoutOverriding(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AIRUT_TEST_PRESET", "from-env")
+	os.Unsetenv("AIRUT_TEST_FROM_FILE")
+	t.Cleanup(func() { os.Unsetenv("AIRUT_TEST_FROM_FILE") })
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("# comment\nAIRUT_TEST_FROM_FILE=\"file value\"\nAIRUT_TEST_PRESET=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    secrets:\n      A: !env AIRUT_TEST_FROM_FILE\n      B: !env AIRUT_TEST_PRESET\n"
+	if err := os.WriteFile(filepath.Join(dir, "airut.yaml"), []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "airut.yaml"))
+	if err != nil {
+		t.Fatalf("Load() = %v", err)
+	}
+	s := cfg.Repos["web"].Secrets
+	if s["A"] != "file value" || s["B"] != "from-env" {
+		t.Errorf("secrets = %v, want A from .env and B kept from the environment", s)
+	}
+}
+
+func TestExampleAndLocalDefaultLoad(t *testing.T) {
+	for name, text := range map[string]string{
+		"example":       config.Example,
+		"local default": config.LocalDefault("/src/My Project"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := config.Parse("airut.yaml", []byte(text), env(map[string]string{"ANTHROPIC_API_KEY": "k"}))
+			if err != nil {
+				t.Fatalf("Parse() = %v", err)
+			}
+			if len(cfg.Repos) != 1 {
+				t.Fatalf("repos = %v, want one", cfg.RepoIDs())
+			}
+		})
+	}
+	if id := config.RepoIDFromPath("/src/My Project"); id != "My-Project" {
+		t.Errorf("RepoIDFromPath = %q", id)
+	}
+}
+
+func TestRepoLookupListsKnownRepos(t *testing.T) {
+	cfg, err := config.Parse("airut.yaml", []byte("config_version: 5\nrepos:\n  a: {repo_url: x}\n  b: {repo_url: y}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.Repo("c")
+	if err == nil || !strings.Contains(err.Error(), `unknown repo "c" (configured: a, b)`) {
+		t.Errorf("Repo(c) error = %v", err)
+	}
+	var ce config.Errors
+	_, perr := config.Parse("f.yaml", []byte("bogus: 1\n"), env(nil))
+	if !errors.As(perr, &ce) || len(ce) != 1 {
+		t.Errorf("Parse error type = %T, want config.Errors with one entry", perr)
+	}
+}

@@ -1,0 +1,198 @@
+package config
+
+import "time"
+
+// CurrentVersion is the schema version this build reads and writes. It is
+// the reference Airut's version, since the file format is shared.
+const CurrentVersion = 5
+
+// Config is the whole server configuration after tags are resolved and
+// defaults applied.
+type Config struct {
+	// Path is the file the configuration was read from ("" for defaults).
+	Path string `mapstructure:"-"`
+
+	ConfigVersion int            `mapstructure:"config_version"`
+	Vars          map[string]any `mapstructure:"vars"`
+	Execution     Execution      `mapstructure:"execution"`
+	Dashboard     Dashboard      `mapstructure:"dashboard"`
+	Network       ServerNetwork  `mapstructure:"network"`
+	Temporal      Temporal       `mapstructure:"temporal"`
+	Worker        Worker         `mapstructure:"worker"`
+	Repos         map[string]*Repo `mapstructure:"repos"`
+
+	// StateDir holds mirrors, conversations and the embedded server's
+	// database. Default: $XDG_STATE_HOME/airut.
+	StateDir string `mapstructure:"state_dir"`
+
+	// ContainerCommand is accepted for compatibility with the reference's
+	// hidden test option; this build talks to the Podman API instead.
+	ContainerCommand string `mapstructure:"container_command"`
+	// PodmanSocket is the Podman API address (unix:///run/podman/podman.sock
+	// by default). Airut starts `podman system service` there when nothing
+	// answers.
+	PodmanSocket string `mapstructure:"podman_socket"`
+	// ContainerNetwork overrides the Podman network of agent containers when
+	// the network sandbox is off ("" = Podman's default, "host", "none").
+	// Tests use "host" so the agent reaches a scripted API on loopback.
+	ContainerNetwork string `mapstructure:"container_network"`
+
+	// UnsetEnv maps each key whose !env variable was not set to that
+	// variable's name, so `airut check` can say what to export.
+	UnsetEnv map[string]string `mapstructure:"-"`
+}
+
+// Execution holds server-wide limits on running tasks.
+type Execution struct {
+	MaxConcurrent          int  `mapstructure:"max_concurrent"`
+	ShutdownTimeout        int  `mapstructure:"shutdown_timeout"`
+	ConversationMaxAgeDays int  `mapstructure:"conversation_max_age_days"`
+	ImagePrune             bool `mapstructure:"image_prune"`
+	// HeartbeatTimeout is how long a silent agent run is trusted before its
+	// worker is presumed dead and the run is retried elsewhere (seconds).
+	HeartbeatTimeout int `mapstructure:"heartbeat_timeout"`
+	// HostTimeout is how long a task waits for its conversation's host to
+	// pick it up before the conversation moves to another host (seconds).
+	HostTimeout int `mapstructure:"host_timeout"`
+}
+
+// Dashboard configures the web dashboard (not yet served by this build; the
+// keys are accepted so reference configurations load).
+type Dashboard struct {
+	Enabled bool   `mapstructure:"enabled"`
+	Host    string `mapstructure:"host"`
+	Port    int    `mapstructure:"port"`
+	BaseURL string `mapstructure:"base_url"`
+}
+
+// ServerNetwork holds server-wide network settings.
+type ServerNetwork struct {
+	UpstreamDNS string `mapstructure:"upstream_dns"`
+}
+
+// Temporal says which Temporal service to use. An empty Address means the
+// embedded server, run inside the airut process.
+type Temporal struct {
+	Address   string      `mapstructure:"address"`
+	Namespace string      `mapstructure:"namespace"`
+	APIKey    string      `mapstructure:"api_key"`
+	TLS       TemporalTLS `mapstructure:"tls"`
+	Embedded  Embedded    `mapstructure:"embedded"`
+}
+
+// TemporalTLS configures TLS towards a remote cluster.
+type TemporalTLS struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	CertFile   string `mapstructure:"cert_file"`
+	KeyFile    string `mapstructure:"key_file"`
+	CAFile     string `mapstructure:"ca_file"`
+	ServerName string `mapstructure:"server_name"`
+}
+
+// Embedded configures the in-process Temporal server.
+type Embedded struct {
+	IP           string `mapstructure:"ip"`
+	FrontendPort int    `mapstructure:"frontend_port"`
+	// UIPort is the Web UI's port; -1 turns the UI off.
+	UIPort       int    `mapstructure:"ui_port"`
+	DatabaseFile string `mapstructure:"database_file"`
+}
+
+// Worker configures this process's worker.
+type Worker struct {
+	// HostID names this host's task queue (airut-host-<id>). It must be
+	// stable across restarts so a restarted worker picks up its own
+	// conversations. Default: the hostname.
+	HostID string `mapstructure:"host_id"`
+}
+
+// Repo is one repository served by Airut.
+type Repo struct {
+	ID string `mapstructure:"-"`
+
+	RepoURL       string `mapstructure:"repo_url"`
+	Model         string `mapstructure:"model"`
+	Effort        string `mapstructure:"effort"`
+	ClaudeVersion string `mapstructure:"claude_version"`
+	// ClaudeBinary is a host path to the Claude Code binary, mounted
+	// read-only into the container. Default: `claude` found on PATH.
+	ClaudeBinary  string `mapstructure:"claude_binary"`
+	ContainerPath string `mapstructure:"container_path"`
+	// Image is used as the agent image when the repository has no
+	// Dockerfile under ContainerPath on its default branch.
+	Image          string         `mapstructure:"image"`
+	Network        RepoNetwork    `mapstructure:"network"`
+	ResourceLimits ResourceLimits `mapstructure:"resource_limits"`
+	Secrets        map[string]string `mapstructure:"secrets"`
+	MaskedSecrets  map[string]MaskedSecret `mapstructure:"masked_secrets"`
+
+	SigningCredentials   map[string]map[string]any `mapstructure:"signing_credentials"`
+	GithubAppCredentials map[string]map[string]any `mapstructure:"github_app_credentials"`
+	Email                *Email                     `mapstructure:"email"`
+	Slack                *Slack                     `mapstructure:"slack"`
+	Schedules            map[string]map[string]any `mapstructure:"schedules"`
+}
+
+// RepoNetwork configures the network sandbox for one repo.
+type RepoNetwork struct {
+	SandboxEnabled *bool `mapstructure:"sandbox_enabled"`
+}
+
+// Sandboxed reports whether the network sandbox is on (the default).
+func (n RepoNetwork) Sandboxed() bool { return n.SandboxEnabled == nil || *n.SandboxEnabled }
+
+// ResourceLimits bounds one agent container. Zero values mean "no limit",
+// except Timeout, which defaults to two hours.
+type ResourceLimits struct {
+	Timeout   int     `mapstructure:"timeout"`
+	Memory    string  `mapstructure:"memory"`
+	CPUs      float64 `mapstructure:"cpus"`
+	PidsLimit int64   `mapstructure:"pids_limit"`
+}
+
+// TimeoutDuration is Timeout as a duration.
+func (r ResourceLimits) TimeoutDuration() time.Duration { return time.Duration(r.Timeout) * time.Second }
+
+// MaskedSecret is a credential the container only ever sees as a surrogate.
+type MaskedSecret struct {
+	Value                   string   `mapstructure:"value"`
+	Scopes                  []string `mapstructure:"scopes"`
+	Headers                 []string `mapstructure:"headers"`
+	AllowForeignCredentials bool     `mapstructure:"allow_foreign_credentials"`
+}
+
+// Email is a repo's mailbox.
+type Email struct {
+	Account struct {
+		Username string `mapstructure:"username"`
+		From     string `mapstructure:"from"`
+		Password string `mapstructure:"password"`
+	} `mapstructure:"account"`
+	IMAP struct {
+		Server                string `mapstructure:"server"`
+		Port                  int    `mapstructure:"port"`
+		ConnectRetries        int    `mapstructure:"connect_retries"`
+		PollInterval          int    `mapstructure:"poll_interval"`
+		UseIdle               *bool  `mapstructure:"use_idle"`
+		IdleReconnectInterval int    `mapstructure:"idle_reconnect_interval"`
+	} `mapstructure:"imap"`
+	SMTP struct {
+		Server      string `mapstructure:"server"`
+		Port        int    `mapstructure:"port"`
+		RequireAuth *bool  `mapstructure:"require_auth"`
+	} `mapstructure:"smtp"`
+	Auth struct {
+		AuthorizedSenders          []string `mapstructure:"authorized_senders"`
+		TrustedAuthservID          string   `mapstructure:"trusted_authserv_id"`
+		MicrosoftInternalFallback  bool     `mapstructure:"microsoft_internal_fallback"`
+	} `mapstructure:"auth"`
+	MicrosoftOAuth2 map[string]string `mapstructure:"microsoft_oauth2"`
+}
+
+// Slack is a repo's Slack app.
+type Slack struct {
+	BotToken        string              `mapstructure:"bot_token"`
+	AppToken        string              `mapstructure:"app_token"`
+	Authorized      []map[string]any    `mapstructure:"authorized"`
+	AllowedChannels []string            `mapstructure:"allowed_channels"`
+}

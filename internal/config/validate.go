@@ -1,0 +1,235 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Defaults, where the reference has them, are the reference's.
+const (
+	DefaultModel            = "opus"
+	DefaultContainerPath    = ".airut/container"
+	DefaultTimeout          = 7200
+	DefaultMaxConcurrent    = 3
+	DefaultShutdownTimeout  = 60
+	DefaultMaxAgeDays       = 7
+	DefaultHeartbeatTimeout = 30
+	DefaultHostTimeout      = 600
+	DefaultFrontendPort     = 7233
+	DefaultUIPort           = 8233
+	DefaultNamespace        = "default"
+	DefaultDashboardPort    = 5200
+)
+
+// applyDefaults fills what the file left out; present reports whether a
+// dotted key was written in the file, so an explicit 0 is validated rather
+// than silently replaced.
+func applyDefaults(c *Config, present func(key string) bool) {
+	if !present("config_version") {
+		c.ConfigVersion = CurrentVersion
+	}
+	e := &c.Execution
+	def := func(key string, v *int, d int) {
+		if !present(key) {
+			*v = d
+		}
+	}
+	def("execution.max_concurrent", &e.MaxConcurrent, DefaultMaxConcurrent)
+	def("execution.shutdown_timeout", &e.ShutdownTimeout, DefaultShutdownTimeout)
+	def("execution.conversation_max_age_days", &e.ConversationMaxAgeDays, DefaultMaxAgeDays)
+	def("execution.heartbeat_timeout", &e.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	def("execution.host_timeout", &e.HostTimeout, DefaultHostTimeout)
+	if c.Dashboard.Host == "" {
+		c.Dashboard.Host = "127.0.0.1"
+	}
+	if c.Dashboard.Port == 0 {
+		c.Dashboard.Port = DefaultDashboardPort
+	}
+	t := &c.Temporal
+	if t.Namespace == "" {
+		t.Namespace = DefaultNamespace
+	}
+	if t.Embedded.IP == "" {
+		t.Embedded.IP = "127.0.0.1"
+	}
+	def("temporal.embedded.frontend_port", &t.Embedded.FrontendPort, DefaultFrontendPort)
+	def("temporal.embedded.ui_port", &t.Embedded.UIPort, DefaultUIPort)
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir()
+	}
+	if t.Embedded.DatabaseFile == "" {
+		t.Embedded.DatabaseFile = c.StateDir + "/temporal.db"
+	}
+	if c.Worker.HostID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "local"
+		}
+		c.Worker.HostID = h
+	}
+	for id, r := range c.Repos {
+		if r == nil {
+			r = &Repo{}
+			c.Repos[id] = r
+		}
+		r.ID = id
+		if r.Model == "" {
+			r.Model = DefaultModel
+		}
+		if r.ContainerPath == "" {
+			r.ContainerPath = DefaultContainerPath
+		}
+		if r.ClaudeVersion == "" {
+			r.ClaudeVersion = "latest"
+		}
+		def("repos."+id+".resource_limits.timeout", &r.ResourceLimits.Timeout, DefaultTimeout)
+		// A secret whose !env variable is unset is left out, not passed
+		// as an empty string the agent would mistake for a credential.
+		for k, v := range r.Secrets {
+			if v == "" {
+				delete(r.Secrets, k)
+			}
+		}
+	}
+}
+
+var (
+	repoIDPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	memoryPattern   = regexp.MustCompile(`^[0-9]+[bkmgBKMG]$`)
+	hostIDPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	envNamePattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	validEfforts    = []string{"low", "medium", "high", "max"}
+	validContainerN = []string{"", "host", "none", "bridge"}
+)
+
+// validate checks value rules; keys are dotted paths as in the file.
+func validate(c *Config) []*Error {
+	var errs []*Error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.ConfigVersion > CurrentVersion {
+		bad("config_version", "version %d is newer than this build understands (%d); upgrade airut", c.ConfigVersion, CurrentVersion)
+	}
+	if c.ConfigVersion < CurrentVersion {
+		bad("config_version", "version %d needs migrating to %d; run the reference's `airut migrate` once, or update the file by hand", c.ConfigVersion, CurrentVersion)
+	}
+	e := c.Execution
+	if e.MaxConcurrent < 1 {
+		bad("execution.max_concurrent", "must be at least 1 (got %d)", e.MaxConcurrent)
+	}
+	if e.ShutdownTimeout < 1 {
+		bad("execution.shutdown_timeout", "must be at least 1 second (got %d)", e.ShutdownTimeout)
+	}
+	if e.ConversationMaxAgeDays < 1 {
+		bad("execution.conversation_max_age_days", "must be at least 1 (got %d)", e.ConversationMaxAgeDays)
+	}
+	if e.HeartbeatTimeout < 2 {
+		bad("execution.heartbeat_timeout", "must be at least 2 seconds (got %d)", e.HeartbeatTimeout)
+	}
+	if e.HostTimeout < 1 {
+		bad("execution.host_timeout", "must be at least 1 second (got %d)", e.HostTimeout)
+	}
+	if !contains(validContainerN, c.ContainerNetwork) {
+		bad("container_network", "must be one of host, none, bridge or empty (got %q)", c.ContainerNetwork)
+	}
+	if !hostIDPattern.MatchString(c.Worker.HostID) {
+		bad("worker.host_id", "must be letters, digits, '.', '_' or '-' (got %q)", c.Worker.HostID)
+	}
+	t := c.Temporal
+	if t.Address == "" {
+		if t.Embedded.FrontendPort < 0 || t.Embedded.FrontendPort > 65535 {
+			bad("temporal.embedded.frontend_port", "must be a port number (got %d)", t.Embedded.FrontendPort)
+		}
+		if t.Embedded.UIPort < -1 || t.Embedded.UIPort > 65535 {
+			bad("temporal.embedded.ui_port", "must be a port number, or -1 to turn the UI off (got %d)", t.Embedded.UIPort)
+		}
+	}
+	if t.TLS.CertFile != "" && t.TLS.KeyFile == "" || t.TLS.CertFile == "" && t.TLS.KeyFile != "" {
+		bad("temporal.tls", "cert_file and key_file go together")
+	}
+	ids := make([]string, 0, len(c.Repos))
+	for id := range c.Repos {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r := c.Repos[id]
+		k := "repos." + id
+		if !repoIDPattern.MatchString(id) {
+			bad(k, "repo id must be letters, digits, '.', '_' or '-' (it names a directory)")
+		}
+		if r.RepoURL == "" {
+			bad(k, "repo_url is required")
+		}
+		if r.Effort != "" && !contains(validEfforts, r.Effort) {
+			bad(k+".effort", "must be one of %s (got %q)", strings.Join(validEfforts, ", "), r.Effort)
+		}
+		cp := r.ContainerPath
+		if path.IsAbs(cp) || strings.Contains("/"+cp+"/", "/../") {
+			bad(k+".container_path", "must be a relative path inside the repository without '..' (got %q)", cp)
+		}
+		rl := r.ResourceLimits
+		if rl.Timeout < 10 {
+			bad(k+".resource_limits.timeout", "must be at least 10 seconds (got %d)", rl.Timeout)
+		}
+		if rl.Memory != "" && (!memoryPattern.MatchString(rl.Memory) || strings.Trim(rl.Memory[:len(rl.Memory)-1], "0") == "") {
+			bad(k+".resource_limits.memory", "must be a non-zero size like 512m or 8g (got %q)", rl.Memory)
+		}
+		if rl.CPUs != 0 && rl.CPUs < 0.01 {
+			bad(k+".resource_limits.cpus", "must be at least 0.01 (got %v)", rl.CPUs)
+		}
+		if rl.PidsLimit < 0 {
+			bad(k+".resource_limits.pids_limit", "must be at least 1 (got %d)", rl.PidsLimit)
+		}
+		for name := range r.Secrets {
+			if !envNamePattern.MatchString(name) {
+				bad(k+".secrets."+name, "must be an environment variable name")
+			}
+		}
+		for name, ms := range r.MaskedSecrets {
+			if !envNamePattern.MatchString(name) {
+				bad(k+".masked_secrets."+name, "must be an environment variable name")
+			}
+			if len(ms.Scopes) == 0 {
+				bad(k+".masked_secrets."+name+".scopes", "needs at least one host the secret may be sent to")
+			}
+		}
+	}
+	return errs
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// RepoIDs returns the configured repo IDs in order.
+func (c *Config) RepoIDs() []string {
+	ids := make([]string, 0, len(c.Repos))
+	for id := range c.Repos {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Repo returns the repo with that ID or an error that lists the known ones.
+func (c *Config) Repo(id string) (*Repo, error) {
+	if r, ok := c.Repos[id]; ok {
+		return r, nil
+	}
+	ids := c.RepoIDs()
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("unknown repo %q: %s configures no repos", id, c.Path)
+	}
+	return nil, fmt.Errorf("unknown repo %q (configured: %s)", id, strings.Join(ids, ", "))
+}
