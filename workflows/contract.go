@@ -1,0 +1,224 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Task queues and registered names.
+const (
+	// SharedQueue is polled by every worker: workflow tasks and the first
+	// activity of a conversation, which picks its home host.
+	SharedQueue = "airut"
+
+	WorkflowName = "ConversationWorkflow"
+
+	SignalMessage = "message"
+	QueryStatus   = "status"
+	UpdateStop    = "stop"
+	UpdateRetry   = "retry"
+
+	ActivityPrepareWorkspace = "PrepareWorkspace"
+	ActivityRunAgent         = "RunAgent"
+	ActivityDeliverReply     = "DeliverReply"
+	ActivityCleanup          = "CleanupWorkspace"
+)
+
+// HostQueue is the task queue of one worker host: workspace-bound
+// activities that must run where the conversation's files are.
+func HostQueue(hostID string) string { return "airut-host-" + hostID }
+
+// RunQueue is the host's queue for agent runs, which a worker serves with
+// at most execution.max_concurrent slots, so a busy host still prepares
+// workspaces and delivers replies.
+func RunQueue(hostQueue string) string { return hostQueue + "-run" }
+
+// WorkflowID is the ID of a conversation's workflow.
+func WorkflowID(repoID, conversationID string) string {
+	return fmt.Sprintf("airut/%s/%s", repoID, conversationID)
+}
+
+// Search attributes, registered on the namespace by the server wiring.
+var (
+	AttrRepo    = temporal.NewSearchAttributeKeyKeyword("AirutRepo")
+	AttrChannel = temporal.NewSearchAttributeKeyKeyword("AirutChannel")
+	AttrSender  = temporal.NewSearchAttributeKeyKeyword("AirutSender")
+	AttrStatus  = temporal.NewSearchAttributeKeyKeyword("AirutStatus")
+)
+
+// SearchAttributeNames lists the keyword attributes to register.
+func SearchAttributeNames() []string {
+	return []string{AttrRepo.GetName(), AttrChannel.GetName(), AttrSender.GetName(), AttrStatus.GetName()}
+}
+
+// Conversation status values (AirutStatus and Status.State).
+const (
+	StateQueued  = "queued"
+	StateBusy    = "busy"
+	StateIdle    = "idle"
+	StateFailed  = "failed"
+	StateExpired = "expired"
+)
+
+// Channels.
+const (
+	ChannelLocal = "local"
+	ChannelEmail = "email"
+	ChannelSlack = "slack"
+)
+
+// Message is one inbound message, already authenticated by ingest.
+type Message struct {
+	// ID is stable across re-deliveries of the same message (email
+	// Message-ID, Slack channel+ts, a UUID for `airut send`); the workflow
+	// runs each ID once.
+	ID            string
+	Channel       string
+	Sender        string
+	SenderDisplay string
+	Subject       string
+	Body          string
+	ReceivedAt    time.Time
+	ModelHint     string
+	Attachments   []Attachment
+	// ReplyTo carries what the channel needs to answer in the same thread.
+	ReplyTo map[string]string
+	// Retry marks a message re-queued by the retry update; it bypasses
+	// de-duplication.
+	Retry bool
+}
+
+// Attachment is a file that came with a message, stored where any worker
+// can read it until PrepareWorkspace copies it into the inbox.
+type Attachment struct {
+	Name string
+	Path string
+}
+
+// Outcome is how a task ended.
+type Outcome string
+
+const (
+	OutcomeSuccess          Outcome = "success"
+	OutcomeTimeout          Outcome = "timeout"
+	OutcomePromptTooLong    Outcome = "prompt_too_long"
+	OutcomeSessionCorrupted Outcome = "session_corrupted"
+	OutcomeContainerFailed  Outcome = "container_failed"
+	OutcomeCancelled        Outcome = "cancelled"
+	OutcomeInternalError    Outcome = "internal_error"
+	OutcomeEmpty            Outcome = "empty_message"
+)
+
+// Unresumable reports whether a resumed session should be retried fresh.
+func (o Outcome) Unresumable() bool {
+	return o == OutcomePromptTooLong || o == OutcomeSessionCorrupted
+}
+
+// PrepareInput asks a host to make a conversation's workspace ready.
+type PrepareInput struct {
+	RepoID         string
+	ConversationID string
+	TaskID         string
+	// Rehome: the conversation's old host is gone; clone afresh here.
+	Rehome      bool
+	Attachments []Attachment
+}
+
+// PrepareResult describes the ready workspace and the repo's settings as
+// of this task (read from config at task start, so edits apply to the next
+// task).
+type PrepareResult struct {
+	HostQueue string
+	// Created is true when the workspace was cloned by this call.
+	Created          bool
+	Model            string
+	Effort           string
+	TimeoutSeconds   int
+	HeartbeatSeconds int
+	HostTimeoutSecs  int
+	// Inbox lists the attachment names saved for this task.
+	Inbox []string
+}
+
+// AgentInput is one run of the agent in a container.
+type AgentInput struct {
+	RepoID         string
+	ConversationID string
+	TaskID         string
+	Prompt         string
+	SessionID      string
+	Model          string
+	Effort         string
+}
+
+// Usage is token usage as the agent reports it.
+type Usage struct {
+	InputTokens              int64
+	OutputTokens             int64
+	CacheCreationInputTokens int64
+	CacheReadInputTokens     int64
+}
+
+// AgentResult is what came out of an agent run. Transcripts stay on disk
+// (events.jsonl); only the summary crosses into workflow history.
+type AgentResult struct {
+	Outcome      Outcome
+	SessionID    string
+	Text         string
+	ErrorSummary string
+	CostUSD      float64
+	Usage        Usage
+	DurationMS   int64
+	NumTurns     int
+	WebSearches  int
+	WebFetches   int
+	ExitCode     int
+	// Subscription is true when the agent ran on a subscription token, so
+	// cost is not shown.
+	Subscription bool
+}
+
+// ReplyKind says what a reply is for.
+type ReplyKind string
+
+const (
+	ReplyAck   ReplyKind = "ack"
+	ReplyFinal ReplyKind = "reply"
+	ReplyError ReplyKind = "error"
+)
+
+// ReplyInput is one message back to the user.
+type ReplyInput struct {
+	RepoID         string
+	ConversationID string
+	TaskID         string
+	Kind           ReplyKind
+	Channel        string
+	ReplyTo        map[string]string
+	Subject        string
+	Text           string
+	Footer         string
+	// AttachOutbox sends the outbox files with the reply and clears them.
+	AttachOutbox bool
+}
+
+// ReplyResult reports what was delivered.
+type ReplyResult struct {
+	Attached []string
+	Failed   []string
+}
+
+// CleanupInput removes an expired conversation's files.
+type CleanupInput struct {
+	RepoID         string
+	ConversationID string
+}
+
+// Error types that activities return as non-retryable application errors.
+const (
+	ErrConfig    = "ConfigError"
+	ErrWorkspace = "WorkspaceError"
+	ErrDelivery  = "PermanentDeliveryError"
+)

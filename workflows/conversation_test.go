@@ -1,0 +1,452 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/airut-go/airut/workflows"
+)
+
+// fakeActivities stands in for the activities package: it records every
+// call and answers from per-test functions.
+type fakeActivities struct {
+	mu       sync.Mutex
+	prepares []workflows.PrepareInput
+	runs     []workflows.AgentInput
+	runQueue []string
+	replies  []workflows.ReplyInput
+	cleanups int
+
+	prepare func(context.Context, workflows.PrepareInput) (workflows.PrepareResult, error)
+	run     func(context.Context, workflows.AgentInput) (workflows.AgentResult, error)
+}
+
+func (f *fakeActivities) Prepare(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
+	f.mu.Lock()
+	f.prepares = append(f.prepares, in)
+	f.mu.Unlock()
+	if f.prepare != nil {
+		return f.prepare(ctx, in)
+	}
+	return workflows.PrepareResult{HostQueue: "airut-host-a", Created: true, Model: "opus", TimeoutSeconds: 600, HeartbeatSeconds: 10}, nil
+}
+
+func (f *fakeActivities) Run(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+	f.mu.Lock()
+	f.runs = append(f.runs, in)
+	f.runQueue = append(f.runQueue, activity.GetInfo(ctx).TaskQueue)
+	f.mu.Unlock()
+	if f.run != nil {
+		return f.run(ctx, in)
+	}
+	return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: "sess-1", Text: "done", CostUSD: 0.01}, nil
+}
+
+func (f *fakeActivities) Reply(ctx context.Context, in workflows.ReplyInput) (workflows.ReplyResult, error) {
+	f.mu.Lock()
+	f.replies = append(f.replies, in)
+	f.mu.Unlock()
+	return workflows.ReplyResult{}, nil
+}
+
+func (f *fakeActivities) Cleanup(ctx context.Context, in workflows.CleanupInput) error {
+	f.mu.Lock()
+	f.cleanups++
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeActivities) finalReplies() []workflows.ReplyInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []workflows.ReplyInput
+	for _, r := range f.replies {
+		if r.Kind != workflows.ReplyAck {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type harness struct {
+	env *testsuite.TestWorkflowEnvironment
+	act *fakeActivities
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(30 * time.Second)
+	f := &fakeActivities{}
+	env.RegisterWorkflow(workflows.ConversationWorkflow)
+	env.RegisterActivityWithOptions(f.Prepare, activity.RegisterOptions{Name: workflows.ActivityPrepareWorkspace})
+	env.RegisterActivityWithOptions(f.Run, activity.RegisterOptions{Name: workflows.ActivityRunAgent})
+	env.RegisterActivityWithOptions(f.Reply, activity.RegisterOptions{Name: workflows.ActivityDeliverReply})
+	env.RegisterActivityWithOptions(f.Cleanup, activity.RegisterOptions{Name: workflows.ActivityCleanup})
+	return &harness{env: env, act: f}
+}
+
+func msg(id, body string) workflows.Message {
+	return workflows.Message{ID: id, Channel: workflows.ChannelLocal, Sender: "alice", Body: body,
+		ReceivedAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+}
+
+func (h *harness) signalAt(d time.Duration, m workflows.Message) {
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(workflows.SignalMessage, m) }, d)
+}
+
+func (h *harness) status(t *testing.T) workflows.Status {
+	t.Helper()
+	v, err := h.env.QueryWorkflow(workflows.QueryStatus)
+	if err != nil {
+		t.Fatalf("QueryWorkflow(status) = %v", err)
+	}
+	var s workflows.Status
+	if err := v.Get(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func start(opts workflows.Options) workflows.Start {
+	return workflows.Start{RepoID: "web", ConversationID: "1a2b3c4d", Channel: workflows.ChannelLocal, Options: opts}
+}
+
+// idleSoon makes the workflow complete shortly after its work, so tests end.
+var idleSoon = workflows.Options{IdleTimeout: time.Hour}
+
+func TestMessagesArrivingWhileBusyAreQueuedAndCoalesced(t *testing.T) {
+	h := newHarness(t)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: "sess-1", Text: "ok"}, nil
+	}
+	// The first run takes 10 minutes of workflow time; two messages arrive
+	// meanwhile and must run together, once, after it.
+	h.env.OnActivity(workflows.ActivityRunAgent, mockAny, mockAny).After(10 * time.Minute).Return(h.act.Run)
+	h.signalAt(0, msg("m1", "first task"))
+	h.signalAt(time.Minute, msg("m2", "second"))
+	h.signalAt(2*time.Minute, msg("m3", "third"))
+	var during workflows.Status
+	h.env.RegisterDelayedCallback(func() { during = h.status(t) }, 3*time.Minute)
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+
+	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
+		t.Fatalf("workflow: completed=%v err=%v", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError())
+	}
+	if !during.Busy || during.Queued != 2 || during.State != workflows.StateBusy {
+		t.Errorf("status while busy = busy %v queued %d state %q, want busy with 2 queued", during.Busy, during.Queued, during.State)
+	}
+	if len(h.act.runs) != 2 {
+		t.Fatalf("agent runs = %d, want 2 (the first, then one coalesced run)", len(h.act.runs))
+	}
+	p := h.act.runs[1].Prompt
+	if !strings.Contains(p, "second") || !strings.Contains(p, "third") || strings.Index(p, "second") > strings.Index(p, "third") {
+		t.Errorf("coalesced prompt lacks both messages in order:\n%s", p)
+	}
+	if h.act.runs[1].SessionID != "sess-1" {
+		t.Errorf("follow-up resumed session %q, want sess-1", h.act.runs[1].SessionID)
+	}
+	if got := len(h.act.finalReplies()); got != 2 {
+		t.Errorf("final replies = %d, want 2 (one per task)", got)
+	}
+}
+
+func TestDuplicateMessageIDsRunOnce(t *testing.T) {
+	h := newHarness(t)
+	h.signalAt(0, msg("same", "do it"))
+	h.signalAt(time.Second, msg("same", "do it"))
+	h.signalAt(time.Hour/2, msg("same", "do it"))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.act.runs) != 1 {
+		t.Errorf("agent runs = %d, want 1", len(h.act.runs))
+	}
+	acks := 0
+	for _, r := range h.act.replies {
+		if r.Kind == workflows.ReplyAck {
+			acks++
+		}
+	}
+	if acks != 1 || len(h.act.finalReplies()) != 1 {
+		t.Errorf("acks=%d finals=%d, want 1 and 1", acks, len(h.act.finalReplies()))
+	}
+}
+
+func TestStopCancelsRunningAgent(t *testing.T) {
+	h := newHarness(t)
+	cancelled := make(chan struct{}, 1)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		for {
+			select {
+			case <-ctx.Done():
+				cancelled <- struct{}{}
+				return workflows.AgentResult{}, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+				activity.RecordHeartbeat(ctx, "working")
+			}
+		}
+	}
+	h.signalAt(0, msg("m1", "long job"))
+	var stop workflows.StopResult
+	var stopErr error
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(workflows.UpdateStop, "stop-1", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { stopErr = err },
+			OnComplete: func(v any, err error) {
+				if err != nil {
+					stopErr = err
+					return
+				}
+				stop = v.(workflows.StopResult)
+			},
+		})
+	}, 5*time.Second)
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if stopErr != nil || !stop.Stopped {
+		t.Fatalf("stop = %+v, %v; want stopped", stop, stopErr)
+	}
+	select {
+	case <-cancelled:
+	default:
+		t.Fatal("the agent activity never saw cancellation")
+	}
+	finals := h.act.finalReplies()
+	if len(finals) != 1 || finals[0].Text != workflows.StoppedText {
+		t.Fatalf("replies = %+v, want the stopped text", finals)
+	}
+}
+
+func TestRetryRerunsLastFailedTask(t *testing.T) {
+	h := newHarness(t)
+	calls := 0
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		calls++
+		if calls == 1 {
+			return workflows.AgentResult{Outcome: workflows.OutcomeContainerFailed, ErrorSummary: "boom", ExitCode: 1}, nil
+		}
+		return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: "s2", Text: "fixed"}, nil
+	}
+	h.signalAt(0, msg("m1", "please work"))
+	var failedStatus workflows.Status
+	var retry workflows.RetryResult
+	var rejectedEarly error
+	h.env.RegisterDelayedCallback(func() {
+		failedStatus = h.status(t)
+		h.env.UpdateWorkflow(workflows.UpdateRetry, "r1", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { t.Errorf("retry rejected: %v", err) },
+			OnComplete: func(v any, err error) { retry, _ = v.(workflows.RetryResult) },
+		})
+	}, time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(workflows.UpdateRetry, "r2", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { rejectedEarly = err },
+			OnComplete: func(any, error) {},
+		})
+	}, 10*time.Minute)
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if failedStatus.State != workflows.StateFailed || !failedStatus.CanRetry {
+		t.Errorf("status after failure = %q canRetry=%v, want failed and retryable", failedStatus.State, failedStatus.CanRetry)
+	}
+	if retry.Messages != 1 || calls != 2 {
+		t.Fatalf("retry=%+v agent calls=%d, want 1 message re-run", retry, calls)
+	}
+	if !strings.Contains(h.act.runs[1].Prompt, "please work") {
+		t.Errorf("retried prompt lost the message: %s", h.act.runs[1].Prompt)
+	}
+	finals := h.act.finalReplies()
+	if len(finals) != 2 || !strings.Contains(finals[0].Text, "boom") || finals[1].Text != "fixed" {
+		t.Errorf("replies = %+v", finals)
+	}
+	if rejectedEarly == nil || !strings.Contains(rejectedEarly.Error(), "nothing to retry") {
+		t.Errorf("second retry after success: err = %v, want 'nothing to retry'", rejectedEarly)
+	}
+}
+
+func TestContinueAsNewCarriesQueuedSignals(t *testing.T) {
+	h := newHarness(t)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: "sess-9", Text: "one"}, nil
+	}
+	h.env.OnActivity(workflows.ActivityRunAgent, mockAny, mockAny).After(5 * time.Minute).Return(h.act.Run)
+	h.signalAt(0, msg("m1", "first"))
+	h.signalAt(time.Minute, msg("m2", "arrives during task"))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(workflows.Options{IdleTimeout: time.Hour, MaxTasksPerRun: 1}))
+	err := h.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			t.Logf("%T", e)
+		}
+		t.Fatalf("workflow error = %v, want continue-as-new", err)
+	}
+	var next workflows.Start
+	if err := converterFromEnv().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	st := next.State
+	if st == nil || len(st.Pending) != 1 || st.Pending[0].ID != "m2" {
+		t.Fatalf("continued state pending = %+v, want m2", st)
+	}
+	if st.SessionID != "sess-9" || len(st.Seen) != 2 || st.TaskCount != 1 {
+		t.Errorf("continued state = session %q seen %v tasks %d", st.SessionID, st.Seen, st.TaskCount)
+	}
+
+	// The next run picks up the carried message at once and keeps the
+	// session, and a redelivery of m1 is still recognised as a duplicate.
+	next.Options = idleSoon
+	h2 := newHarness(t)
+	h2.signalAt(time.Second, msg("m1", "first"))
+	h2.env.ExecuteWorkflow(workflows.ConversationWorkflow, next)
+	if err := h2.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h2.act.runs) != 1 || h2.act.runs[0].SessionID != "sess-9" || !strings.Contains(h2.act.runs[0].Prompt, "arrives during task") {
+		t.Errorf("next run: runs=%+v", h2.act.runs)
+	}
+}
+
+func TestResumedPromptTooLongRetriesOnceFresh(t *testing.T) {
+	h := newHarness(t)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		if in.SessionID != "" {
+			return workflows.AgentResult{Outcome: workflows.OutcomePromptTooLong, SessionID: in.SessionID}, nil
+		}
+		return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: "fresh", Text: "recovered"}, nil
+	}
+	in := start(idleSoon)
+	in.State = &workflows.State{SessionID: "old", Model: "opus", HostQueue: "airut-host-a", TaskCount: 3, LastReply: "earlier answer"}
+	h.signalAt(0, msg("m1", "continue please"))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, in)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.act.runs) != 2 {
+		t.Fatalf("runs = %d, want resumed + one fresh retry", len(h.act.runs))
+	}
+	r := h.act.runs[1]
+	if r.SessionID != "" || !strings.Contains(r.Prompt, "could not be resumed") || !strings.Contains(r.Prompt, "earlier answer") || !strings.Contains(r.Prompt, "continue please") {
+		t.Errorf("recovery run = session %q prompt:\n%s", r.SessionID, r.Prompt)
+	}
+	finals := h.act.finalReplies()
+	if len(finals) != 1 || finals[0].Text != "recovered" {
+		t.Errorf("replies = %+v, want only the recovered reply", finals)
+	}
+	for _, rep := range h.act.replies {
+		if rep.Kind == workflows.ReplyAck {
+			t.Errorf("an existing conversation must not be acknowledged again")
+		}
+	}
+}
+
+func TestFreshSessionPromptTooLongIsAFailure(t *testing.T) {
+	h := newHarness(t)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		return workflows.AgentResult{Outcome: workflows.OutcomePromptTooLong, ErrorSummary: "Prompt is too long"}, nil
+	}
+	h.signalAt(0, msg("m1", "huge"))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if len(h.act.runs) != 1 {
+		t.Errorf("runs = %d, want no recovery retry for a new session", len(h.act.runs))
+	}
+	f := h.act.finalReplies()
+	if len(f) != 1 || !strings.Contains(f[0].Text, "Prompt is too long") {
+		t.Errorf("replies = %+v", f)
+	}
+}
+
+func TestIdleExpiryCleansUpAndCompletes(t *testing.T) {
+	h := newHarness(t)
+	h.signalAt(0, msg("m1", "hello"))
+	var expired workflows.Status
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(workflows.Options{IdleTimeout: 24 * time.Hour}))
+	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
+		t.Fatalf("completed=%v err=%v", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError())
+	}
+	if h.act.cleanups != 1 {
+		t.Errorf("cleanups = %d, want 1", h.act.cleanups)
+	}
+	expired = h.status(t)
+	if expired.State != workflows.StateExpired {
+		t.Errorf("final state = %q, want expired", expired.State)
+	}
+}
+
+func TestMessageDuringCleanupStartsAfresh(t *testing.T) {
+	h := newHarness(t)
+	h.env.OnActivity(workflows.ActivityCleanup, mockAny, mockAny).After(time.Minute).Return(nil)
+	h.signalAt(0, msg("m1", "hello"))
+	h.signalAt(24*time.Hour+30*time.Second, msg("m2", "back again"))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(workflows.Options{IdleTimeout: 24 * time.Hour}))
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.act.runs) != 2 || h.act.runs[1].SessionID != "" {
+		t.Fatalf("runs = %+v, want a second, fresh run", h.act.runs)
+	}
+	if last := h.act.prepares[len(h.act.prepares)-1]; last.Rehome {
+		t.Errorf("fresh start after expiry flagged as rehome")
+	}
+}
+
+func TestEmptyMessageGetsEmptyReply(t *testing.T) {
+	h := newHarness(t)
+	h.signalAt(0, msg("m1", "   "))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if len(h.act.runs) != 0 {
+		t.Errorf("agent ran on an empty message")
+	}
+	f := h.act.finalReplies()
+	if len(f) != 1 || f[0].Text != workflows.EmptyText {
+		t.Errorf("replies = %+v", f)
+	}
+}
+
+func TestHostGoneMovesConversation(t *testing.T) {
+	h := newHarness(t)
+	h.act.prepare = func(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
+		// The old host's queue has no worker: the server answers with a
+		// schedule-to-start timeout, which the fake plays here.
+		if activity.GetInfo(ctx).TaskQueue == "airut-host-a" {
+			return workflows.PrepareResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
+		}
+		return workflows.PrepareResult{HostQueue: "airut-host-b", Model: "opus", TimeoutSeconds: 60, HeartbeatSeconds: 5}, nil
+	}
+	in := start(idleSoon)
+	in.State = &workflows.State{SessionID: "old", Model: "opus", HostQueue: "airut-host-a", TaskCount: 1}
+	h.signalAt(0, msg("m1", "go on"))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, in)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.act.runs) != 1 || h.act.runs[0].SessionID != "" || !strings.Contains(h.act.runs[0].Prompt, "moved to a new host") {
+		t.Fatalf("runs = %+v, want one fresh run with the rehome notice", h.act.runs)
+	}
+	if h.act.runQueue[0] != "airut-host-b-run" {
+		t.Errorf("agent ran on %q, want the new host's run queue airut-host-b-run", h.act.runQueue[0])
+	}
+}
+
+var mockAny = mock.Anything
+
+func converterFromEnv() converter.DataConverter { return converter.GetDefaultDataConverter() }
