@@ -12,13 +12,13 @@ type Config struct {
 	// Path is the file the configuration was read from ("" for defaults).
 	Path string `mapstructure:"-"`
 
-	ConfigVersion int            `mapstructure:"config_version"`
-	Vars          map[string]any `mapstructure:"vars"`
-	Execution     Execution      `mapstructure:"execution"`
-	Dashboard     Dashboard      `mapstructure:"dashboard"`
-	Network       ServerNetwork  `mapstructure:"network"`
-	Temporal      Temporal       `mapstructure:"temporal"`
-	Worker        Worker         `mapstructure:"worker"`
+	ConfigVersion int              `mapstructure:"config_version"`
+	Vars          map[string]any   `mapstructure:"vars"`
+	Execution     Execution        `mapstructure:"execution"`
+	Dashboard     Dashboard        `mapstructure:"dashboard"`
+	Network       ServerNetwork    `mapstructure:"network"`
+	Temporal      Temporal         `mapstructure:"temporal"`
+	Worker        Worker           `mapstructure:"worker"`
 	Repos         map[string]*Repo `mapstructure:"repos"`
 
 	// StateDir holds mirrors, conversations and the embedded server's
@@ -120,16 +120,16 @@ type Repo struct {
 	ContainerPath string `mapstructure:"container_path"`
 	// Image is used as the agent image when the repository has no
 	// Dockerfile under ContainerPath on its default branch.
-	Image          string         `mapstructure:"image"`
-	Network        RepoNetwork    `mapstructure:"network"`
-	ResourceLimits ResourceLimits `mapstructure:"resource_limits"`
-	Secrets        map[string]string `mapstructure:"secrets"`
+	Image          string                  `mapstructure:"image"`
+	Network        RepoNetwork             `mapstructure:"network"`
+	ResourceLimits ResourceLimits          `mapstructure:"resource_limits"`
+	Secrets        map[string]string       `mapstructure:"secrets"`
 	MaskedSecrets  map[string]MaskedSecret `mapstructure:"masked_secrets"`
 
 	SigningCredentials   map[string]map[string]any `mapstructure:"signing_credentials"`
 	GithubAppCredentials map[string]map[string]any `mapstructure:"github_app_credentials"`
-	Email                *Email                     `mapstructure:"email"`
-	Slack                *Slack                     `mapstructure:"slack"`
+	Email                *Email                    `mapstructure:"email"`
+	Slack                *Slack                    `mapstructure:"slack"`
 	Schedules            map[string]map[string]any `mapstructure:"schedules"`
 }
 
@@ -151,7 +151,9 @@ type ResourceLimits struct {
 }
 
 // TimeoutDuration is Timeout as a duration.
-func (r ResourceLimits) TimeoutDuration() time.Duration { return time.Duration(r.Timeout) * time.Second }
+func (r ResourceLimits) TimeoutDuration() time.Duration {
+	return time.Duration(r.Timeout) * time.Second
+}
 
 // MaskedSecret is a credential the container only ever sees as a surrogate.
 type MaskedSecret struct {
@@ -182,17 +184,17 @@ type Email struct {
 		RequireAuth *bool  `mapstructure:"require_auth"`
 	} `mapstructure:"smtp"`
 	Auth struct {
-		AuthorizedSenders          []string `mapstructure:"authorized_senders"`
-		TrustedAuthservID          string   `mapstructure:"trusted_authserv_id"`
-		MicrosoftInternalFallback  bool     `mapstructure:"microsoft_internal_fallback"`
+		AuthorizedSenders         []string `mapstructure:"authorized_senders"`
+		TrustedAuthservID         string   `mapstructure:"trusted_authserv_id"`
+		MicrosoftInternalFallback bool     `mapstructure:"microsoft_internal_fallback"`
 	} `mapstructure:"auth"`
 	MicrosoftOAuth2 map[string]string `mapstructure:"microsoft_oauth2"`
 }
 
 // Slack is a repo's Slack app.
 type Slack struct {
-	BotToken        string              `mapstructure:"bot_token"`
-	AppToken        string              `mapstructure:"app_token"`
-	Authorized      []map[string]any    `mapstructure:"authorized"`
-	AllowedChannels []string            `mapstructure:"allowed_channels"`
+	BotToken        string           `mapstructure:"bot_token"`
+	AppToken        string           `mapstructure:"app_token"`
+	Authorized      []map[string]any `mapstructure:"authorized"`
+	AllowedChannels []string         `mapstructure:"allowed_channels"`
 }
