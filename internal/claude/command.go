@@ -1,0 +1,34 @@
+package claude
+
+// BinaryPath is where the host's Claude Code binary is mounted read-only
+// inside agent containers.
+const BinaryPath = "/opt/claude/claude"
+
+// Args is the command line after the binary: the prompt goes on stdin (a
+// bare -p; a "-" argument would become prompt text).
+func Args(sessionID, model, effort string) []string {
+	var a []string
+	if sessionID != "" {
+		a = append(a, "--resume", sessionID)
+	}
+	if model != "" {
+		a = append(a, "--model", model)
+	}
+	if effort != "" {
+		a = append(a, "--effort", effort)
+	}
+	return append(a, "-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose")
+}
+
+// Env is the environment every agent run gets on top of the repo's
+// secrets. IS_SANDBOX lets Claude Code run as root with skipped
+// permissions; background tasks are off because -p exits before their
+// results arrive.
+func Env() map[string]string {
+	return map[string]string{
+		"IS_SANDBOX":                           "1",
+		"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
+		"DISABLE_AUTOUPDATER":                  "1",
+		"HOME":                                 "/root",
+	}
+}
