@@ -1,0 +1,142 @@
+// Package conversation owns a conversation's files on a worker host:
+// workspace, Claude session state, inbox, outbox, storage, the event log
+// and the local reply log. The workflow holds the metadata; this package
+// holds the bulk data, and it knows nothing of Temporal.
+package conversation
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+var idPattern = regexp.MustCompile(`^[0-9a-f]{8}$`)
+
+// ValidID reports whether id is a conversation ID (8 lowercase hex).
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// Layout is the directory tree of one conversation:
+//
+//	<repo state>/conversations/<id>/workspace  → /workspace
+//	                                claude     → /root/.claude
+//	                                inbox outbox storage
+//	                                events.jsonl replies.jsonl
+type Layout struct{ Root string }
+
+// For returns the layout of conversation id under a repo's state dir.
+func For(repoStateDir, id string) (Layout, error) {
+	if !ValidID(id) {
+		return Layout{}, fmt.Errorf("invalid conversation id %q: want 8 lowercase hex characters", id)
+	}
+	return Layout{Root: filepath.Join(repoStateDir, "conversations", id)}, nil
+}
+
+func (l Layout) Workspace() string { return filepath.Join(l.Root, "workspace") }
+func (l Layout) Claude() string    { return filepath.Join(l.Root, "claude") }
+func (l Layout) Inbox() string     { return filepath.Join(l.Root, "inbox") }
+func (l Layout) Outbox() string    { return filepath.Join(l.Root, "outbox") }
+func (l Layout) Storage() string   { return filepath.Join(l.Root, "storage") }
+func (l Layout) Events() string    { return filepath.Join(l.Root, "events.jsonl") }
+func (l Layout) Replies() string   { return filepath.Join(l.Root, "replies.jsonl") }
+
+// HasWorkspace reports whether the workspace clone exists.
+func (l Layout) HasWorkspace() bool {
+	_, err := os.Stat(filepath.Join(l.Workspace(), ".git"))
+	return err == nil
+}
+
+// EnsureDirs creates the mounted directories that do not exist yet.
+func (l Layout) EnsureDirs() error {
+	for _, d := range []string{l.Claude(), l.Inbox(), l.Outbox(), l.Storage()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// SaveAttachment copies src into the inbox under its base name, adding
+// -1, -2, … before the extension when the name is taken. It returns the
+// name used.
+func (l Layout) SaveAttachment(name, src string) (string, error) {
+	base := filepath.Base(filepath.Clean("/" + name))
+	if base == "/" || base == "." || base == ".." {
+		base = "attachment"
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("open attachment %s: %w", name, err)
+	}
+	defer in.Close()
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	for i := 0; ; i++ {
+		cand := base
+		if i > 0 {
+			cand = fmt.Sprintf("%s-%d%s", stem, i, ext)
+		}
+		out, err := os.OpenFile(filepath.Join(l.Inbox(), cand), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("save attachment %s: %w", name, err)
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return "", fmt.Errorf("save attachment %s: %w", name, err)
+		}
+		return cand, out.Close()
+	}
+}
+
+// OutboxFiles lists regular files in the outbox root, sorted by name.
+// Subdirectories and symlinks are skipped: a symlink could point at a host
+// file.
+func (l Layout) OutboxFiles() ([]string, error) {
+	entries, err := os.ReadDir(l.Outbox())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list outbox: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			files = append(files, filepath.Join(l.Outbox(), e.Name()))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// ClearOutbox removes the given files, and any symlinks in the outbox
+// root, after they were delivered.
+func (l Layout) ClearOutbox(sent []string) error {
+	for _, f := range sent {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("clear outbox: %w", err)
+		}
+	}
+	entries, _ := os.ReadDir(l.Outbox())
+	for _, e := range entries {
+		if e.Type()&os.ModeSymlink != 0 {
+			os.Remove(filepath.Join(l.Outbox(), e.Name()))
+		}
+	}
+	return nil
+}
+
+// Remove deletes the whole conversation directory.
+func (l Layout) Remove() error {
+	if err := os.RemoveAll(l.Root); err != nil {
+		return fmt.Errorf("remove conversation %s: %w", filepath.Base(l.Root), err)
+	}
+	return nil
+}
