@@ -1,0 +1,327 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/airut-go/airut/internal/claude"
+	"github.com/airut-go/airut/internal/claudebin"
+	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/workflows"
+)
+
+// Container labels: orphans are found by host, and only Airut's are
+// touched.
+const (
+	LabelHost         = "airut.host"
+	LabelRepo         = "airut.repo"
+	LabelConversation = "airut.conversation"
+	LabelTask         = "airut.task"
+)
+
+// Progress is the heartbeat detail of a running agent.
+type Progress struct {
+	Events   int
+	LastTool string
+}
+
+// ContainerName is the agent container of a conversation: one at a time,
+// so a retried run replaces a leftover of the previous attempt.
+func ContainerName(repoID, convID string) string {
+	return "airut-" + strings.ToLower(repoID) + "-" + convID
+}
+
+// RunAgent runs Claude Code in the repo's image with the conversation's
+// directories mounted, streams its stream-json output to events.jsonl as it
+// arrives and heartbeats progress. A cancelled activity (stop) or an
+// expired time limit kills the container.
+func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+	log := a.log(in.ConversationID, in.TaskID)
+	cfg, r, err := a.repo(in.RepoID)
+	if err != nil {
+		return workflows.AgentResult{}, err
+	}
+	if r.Network.Sandboxed() {
+		// Fail closed: never run an agent with open network access when
+		// the config asked for the sandbox.
+		msg := fmt.Sprintf("the network sandbox is not available in this build; set repos.%s.network.sandbox_enabled: false in %s to run without it", r.ID, cfg.Path)
+		return workflows.AgentResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrConfig, nil)
+	}
+	l, err := a.layout(cfg, in.RepoID, in.ConversationID)
+	if err != nil {
+		return workflows.AgentResult{}, err
+	}
+	if !l.HasWorkspace() {
+		return workflows.AgentResult{}, temporal.NewNonRetryableApplicationError("workspace missing on this host", workflows.ErrWorkspace, nil)
+	}
+	image, err := a.image(ctx, cfg, r, log.Info)
+	if err != nil {
+		return workflows.AgentResult{}, err
+	}
+	bin, err := claudebin.Resolve(r.ClaudeBinary)
+	if err != nil {
+		return workflows.AgentResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrConfig, err)
+	}
+
+	events, err := os.OpenFile(l.Events(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return workflows.AgentResult{}, fmt.Errorf("open event log: %w", err)
+	}
+	defer events.Close()
+	if st, _ := events.Stat(); st != nil && st.Size() > 0 {
+		// A blank line separates runs, as in the reference's event log.
+		events.Write([]byte("\n"))
+	}
+
+	env := claude.Env()
+	for k, v := range r.Secrets {
+		env[k] = v
+	}
+	_, hasKey := r.Secrets["ANTHROPIC_API_KEY"]
+	_, hasOAuth := r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"]
+
+	var mu sync.Mutex
+	totals := &claude.Totals{}
+	stdout := &lineSink{fn: func(line []byte) {
+		events.Write(append(line, '\n'))
+		mu.Lock()
+		totals.Add(line)
+		mu.Unlock()
+	}}
+	stderrTail := &tail{max: 20}
+	stderr := &lineSink{fn: func(line []byte) {
+		mu.Lock()
+		totals.AddStderr(line)
+		mu.Unlock()
+		stderrTail.add(string(line))
+	}}
+
+	timeout := r.ResourceLimits.TimeoutDuration()
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		heartbeat(runCtx, cfg.Execution.HeartbeatTimeout, func() Progress {
+			mu.Lock()
+			defer mu.Unlock()
+			return Progress{Events: totals.Events, LastTool: totals.LastTool}
+		})
+	}()
+
+	spec := podman.RunSpec{
+		Name:       ContainerName(in.RepoID, in.ConversationID),
+		Image:      image,
+		Entrypoint: []string{claude.BinaryPath},
+		Command:    claude.Args(in.SessionID, in.Model, in.Effort),
+		Env:        env,
+		WorkDir:    "/workspace",
+		Mounts: []podman.Mount{
+			{Source: l.Workspace(), Target: "/workspace"},
+			{Source: l.Inbox(), Target: "/inbox"},
+			{Source: l.Outbox(), Target: "/outbox"},
+			{Source: l.Storage(), Target: "/storage"},
+			{Source: l.Claude(), Target: "/root/.claude"},
+			{Source: bin, Target: claude.BinaryPath, ReadOnly: true},
+		},
+		Stdin:   strings.NewReader(in.Prompt),
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Network: cfg.ContainerNetwork,
+		Limits: podman.Limits{
+			Memory: r.ResourceLimits.Memory, CPUs: r.ResourceLimits.CPUs, PidsLimit: r.ResourceLimits.PidsLimit,
+		},
+		Labels: map[string]string{
+			LabelHost: a.HostID, LabelRepo: in.RepoID, LabelConversation: in.ConversationID, LabelTask: in.TaskID,
+		},
+	}
+	log.Info("agent started", "image", image, "resume", in.SessionID != "", "model", in.Model)
+	started := time.Now()
+	res, runErr := a.Podman.Run(runCtx, spec)
+	cancel()
+	<-hbDone
+	stdout.flush()
+	stderr.flush()
+
+	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	if runErr != nil && !timedOut {
+		if ctx.Err() != nil {
+			log.Info("agent stopped", "after", time.Since(started).Round(time.Second))
+			return workflows.AgentResult{}, ctx.Err()
+		}
+		return workflows.AgentResult{}, fmt.Errorf("run agent container: %w", runErr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := workflows.AgentResult{
+		Outcome:      workflows.Outcome(totals.Outcome(timedOut, res.ExitCode)),
+		SessionID:    totals.SessionID,
+		ExitCode:     res.ExitCode,
+		WebSearches:  totals.WebSearches,
+		WebFetches:   totals.WebFetches,
+		Subscription: hasOAuth && !hasKey,
+	}
+	cost, usage, dur, turns := totals.Final()
+	out.CostUSD, out.DurationMS, out.NumTurns = cost, dur, turns
+	out.Usage = workflows.Usage(usage)
+	if out.Outcome == workflows.OutcomeSuccess {
+		out.Text = totals.Response()
+	} else {
+		out.ErrorSummary = totals.ErrorSummary()
+		if out.ErrorSummary == "" {
+			out.ErrorSummary = stderrTail.String()
+		}
+		if res.OOMKilled {
+			out.ErrorSummary = strings.TrimSpace(out.ErrorSummary + "\n(the container ran out of memory: raise resource_limits.memory)")
+		}
+	}
+	log.Info("agent finished", "outcome", out.Outcome, "exit", res.ExitCode, "cost_usd", fmt.Sprintf("%.4f", cost),
+		"turns", turns, "took", time.Since(started).Round(100*time.Millisecond))
+	return out, nil
+}
+
+// heartbeat reports progress until ctx ends, often enough that a live
+// worker is never mistaken for a dead one and a stop request (delivered
+// with a heartbeat response) is seen within seconds.
+func heartbeat(ctx context.Context, timeoutSeconds int, progress func() Progress) {
+	every := time.Duration(timeoutSeconds) * time.Second / 4
+	if every < 500*time.Millisecond {
+		every = 500 * time.Millisecond
+	}
+	if every > 5*time.Second {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		activity.RecordHeartbeat(ctx, progress())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// image returns the agent image: the repo's Dockerfile from the mirror's
+// default branch, built and tagged by content hash, else the configured
+// image.
+func (a *Activities) image(ctx context.Context, cfg *config.Config, r *config.Repo, progress func(string, ...any)) (string, error) {
+	files, err := a.mirror(cfg, r).ReadDir(ctx, r.ContainerPath)
+	if err != nil {
+		return "", fmt.Errorf("read %s from the default branch: %w", r.ContainerPath, err)
+	}
+	if _, ok := files["Dockerfile"]; !ok {
+		if r.Image == "" {
+			msg := fmt.Sprintf("repo %s has no %s/Dockerfile on its default branch and no image configured (repos.%s.image)", r.ID, r.ContainerPath, r.ID)
+			return "", temporal.NewNonRetryableApplicationError(msg, workflows.ErrConfig, nil)
+		}
+		return r.Image, nil
+	}
+	tag := "localhost/airut-repo:" + contentHash(files)[:32]
+	if ok, err := a.Podman.ImageExists(ctx, tag); err != nil {
+		return "", fmt.Errorf("look up image %s: %w", tag, err)
+	} else if ok {
+		return tag, nil
+	}
+	dir, err := os.MkdirTemp("", "airut-build-")
+	if err != nil {
+		return "", fmt.Errorf("image build context: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			return "", fmt.Errorf("image build context: %w", err)
+		}
+	}
+	progress("building image", "tag", tag)
+	var buildLog bytes.Buffer
+	if err := a.Podman.BuildImage(ctx, dir, tag, &buildLog); err != nil {
+		return "", temporal.NewNonRetryableApplicationError("image build failed: "+err.Error(), workflows.ErrConfig, err)
+	}
+	progress("image built", "tag", tag)
+	return tag, nil
+}
+
+// contentHash is sha256 over the Dockerfile and each context file (name
+// and content) in name order.
+func contentHash(files map[string][]byte) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		if n != "Dockerfile" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	h.Write(files["Dockerfile"])
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// lineSink splits a stream into lines for fn; Run writes chunks as the
+// container produces them.
+type lineSink struct {
+	fn  func([]byte)
+	buf []byte
+}
+
+func (s *lineSink) Write(p []byte) (int, error) {
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		s.fn(append([]byte(nil), s.buf[:i]...))
+		s.buf = s.buf[i+1:]
+	}
+}
+
+func (s *lineSink) flush() {
+	if len(s.buf) > 0 {
+		s.fn(s.buf)
+		s.buf = nil
+	}
+}
+
+var _ io.Writer = (*lineSink)(nil)
+
+type tail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (t *tail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, s)
+	if len(t.lines) > t.max {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(strings.Join(t.lines, "\n"))
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/workers"
+	"github.com/airut-go/airut/workers/embedded"
+	"github.com/airut-go/airut/workflows"
+)
+
+// serveOptions selects what one process runs.
+type serveOptions struct {
+	// server starts the embedded Temporal server (when no address is set).
+	server bool
+	// worker starts this host's workers.
+	worker bool
+	// initRepo writes a local default config for this checkout when there
+	// is no config file.
+	initRepo string
+}
+
+func newRunCmd(a *app) *cobra.Command {
+	opts := serveOptions{server: true, worker: true}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run everything in one process: embedded Temporal server and Web UI, worker, listeners",
+		Long: `Run starts the embedded Temporal server (SQLite in the state dir, so
+conversations survive restarts) with its Web UI, and this host's worker.
+With temporal.address set in the config, no embedded server starts.
+
+With no config file and --init-repo PATH, a local config whose only repo is
+that checkout is written first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return serve(cmd.Context(), a, opts) },
+	}
+	cmd.Flags().StringVar(&opts.initRepo, "init-repo", "", "write a local default config for this checkout if none exists")
+	return cmd
+}
+
+func newWorkerCmd(a *app) *cobra.Command {
+	opts := serveOptions{worker: true}
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run this host's worker against temporal.address (or a local `airut server`)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return serve(cmd.Context(), a, opts) },
+	}
+}
+
+func newServerCmd(a *app) *cobra.Command {
+	opts := serveOptions{server: true}
+	return &cobra.Command{
+		Use:   "server",
+		Short: "Run only the embedded Temporal server and its Web UI",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return serve(cmd.Context(), a, opts) },
+	}
+}
+
+// serve runs until ctx is cancelled (SIGINT/SIGTERM).
+func serve(ctx context.Context, a *app, opts serveOptions) error {
+	began := time.Now()
+	log := a.logger()
+	path := a.configPath()
+	if opts.initRepo != "" {
+		abs, err := filepath.Abs(opts.initRepo)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("--init-repo: %w", err))
+		}
+		wrote, err := config.WriteIfMissing(path, config.LocalDefault(abs))
+		if err != nil {
+			return withCode(exitConfig, err)
+		}
+		if wrote {
+			log.Info("wrote a local default config", "file", path, "repo", abs)
+		}
+	}
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	if len(cfg.Repos) == 0 && opts.worker {
+		log.Warn("no repos configured; tasks cannot run until one is added", "config", path)
+	}
+	for key, name := range cfg.UnsetEnv {
+		log.Warn("environment variable not set", "key", key, "variable", name)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return withCode(exitRuntime, fmt.Errorf("create state dir: %w", err))
+	}
+
+	address := temporalAddress(cfg)
+	if opts.server && cfg.Temporal.Address == "" {
+		attrs := map[string]enums.IndexedValueType{}
+		for _, n := range workflows.SearchAttributeNames() {
+			attrs[n] = enums.INDEXED_VALUE_TYPE_KEYWORD
+		}
+		e := cfg.Temporal.Embedded
+		srv, err := embedded.Start(ctx, embedded.Options{
+			DatabaseFile: e.DatabaseFile, IP: e.IP, FrontendPort: e.FrontendPort, UIPort: e.UIPort,
+			Namespace: cfg.Temporal.Namespace, SearchAttributes: attrs, Logger: log,
+		})
+		if err != nil {
+			return withCode(exitRuntime, fmt.Errorf("start embedded temporal server: %w", err))
+		}
+		defer srv.Stop()
+		address = srv.FrontendAddress()
+		log.Info("temporal server ready", "frontend", address, "web_ui", srv.UIAddress(), "database", e.DatabaseFile)
+	} else if opts.server {
+		log.Info("using remote temporal service; no embedded server", "address", address)
+	}
+
+	var c client.Client
+	if opts.worker {
+		c, err = workers.Dial(ctx, cfg.Temporal, address, log)
+		if err != nil {
+			return withCode(exitRuntime, err)
+		}
+		defer c.Close()
+		pod, err := podman.Connect(ctx, podman.ConnectOptions{URI: cfg.PodmanSocket, StartService: true, Logger: log})
+		if err != nil {
+			return withCode(exitRuntime, err)
+		}
+		defer pod.Close()
+		h, err := workers.Start(ctx, workers.Options{Client: c, Config: func() *config.Config { return cfg }, Podman: pod, Log: log})
+		if err != nil {
+			return withCode(exitRuntime, err)
+		}
+		defer h.Stop()
+	}
+	log.Info("airut ready", "startup", time.Since(began).Round(time.Millisecond), "config", path, "repos", len(cfg.Repos))
+	if opts.worker && len(cfg.Repos) > 0 {
+		log.Info("send a task with: airut send --repo " + cfg.RepoIDs()[0] + " --wait \"your request\"")
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}

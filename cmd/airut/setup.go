@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/airut-go/airut/internal/claudebin"
+	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/workers"
+)
+
+func newInitCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Write a commented example config (if none exists)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := a.configPath()
+			wrote, err := config.WriteIfMissing(path, config.Example)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			if !wrote {
+				fmt.Fprintf(a.stdout, "%s already exists; left as it is\n", path)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "wrote %s; edit it, then run `airut check`\n", path)
+			return nil
+		},
+	}
+}
+
+// checker prints one line per check and remembers failures.
+type checker struct {
+	w      io.Writer
+	failed int
+}
+
+func (c *checker) ok(name, detail string) { fmt.Fprintf(c.w, "ok    %-22s %s\n", name, detail) }
+func (c *checker) warn(name, detail, fix string) {
+	fmt.Fprintf(c.w, "warn  %-22s %s\n", name, detail)
+	if fix != "" {
+		fmt.Fprintf(c.w, "      %-22s fix: %s\n", "", fix)
+	}
+}
+func (c *checker) fail(name, detail, fix string) {
+	c.failed++
+	fmt.Fprintf(c.w, "FAIL  %-22s %s\n", name, detail)
+	if fix != "" {
+		fmt.Fprintf(c.w, "      %-22s fix: %s\n", "", fix)
+	}
+}
+
+func newCheckCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Check the config and the host: podman, git, Temporal, the agent binary",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), a) },
+	}
+}
+
+func runCheck(ctx context.Context, a *app) error {
+	ck := &checker{w: a.stdout}
+	path := a.configPath()
+	cfg, err := config.Load(path)
+	if err != nil {
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			for _, e := range ce {
+				ck.fail("config", e.Error(), "")
+			}
+		} else {
+			ck.fail("config", err.Error(), "")
+		}
+		return withCode(exitConfig, fmt.Errorf("%d check(s) failed", ck.failed))
+	}
+	ck.ok("config", fmt.Sprintf("%s (%d repo(s), schema v%d)", path, len(cfg.Repos), cfg.ConfigVersion))
+	keys := make([]string, 0, len(cfg.UnsetEnv))
+	for k := range cfg.UnsetEnv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ck.fail("environment", fmt.Sprintf("%s: $%s is not set", k, cfg.UnsetEnv[k]),
+			fmt.Sprintf("export %s=… or put it in %s", cfg.UnsetEnv[k], strings.TrimSuffix(path, "airut.yaml")+".env"))
+	}
+	if len(cfg.Repos) == 0 {
+		ck.warn("repos", "none configured", "add one under repos:, or run `make run` in a checkout")
+	}
+
+	checkGit(ctx, ck)
+	pod := checkPodman(ctx, ck, cfg)
+	if pod != nil {
+		defer pod.Close()
+	}
+	checkTemporal(ctx, ck, cfg)
+	for _, id := range cfg.RepoIDs() {
+		checkRepo(ctx, ck, cfg.Repos[id], pod)
+	}
+	if ck.failed > 0 {
+		return withCode(exitConfig, fmt.Errorf("%d check(s) failed", ck.failed))
+	}
+	fmt.Fprintln(a.stdout, "all checks passed")
+	return nil
+}
+
+var gitVersion = regexp.MustCompile(`(\d+)\.(\d+)`)
+
+func checkGit(ctx context.Context, ck *checker) {
+	out, err := exec.CommandContext(ctx, "git", "--version").Output()
+	if err != nil {
+		ck.fail("git", "not found", "apt-get install git")
+		return
+	}
+	m := gitVersion.FindStringSubmatch(string(out))
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if major < 2 || major == 2 && minor < 25 {
+		ck.fail("git", strings.TrimSpace(string(out))+" is older than 2.25", "upgrade git")
+		return
+	}
+	ck.ok("git", strings.TrimSpace(string(out)))
+}
+
+func checkPodman(ctx context.Context, ck *checker, cfg *config.Config) *podman.Client {
+	if _, err := exec.LookPath("podman"); err != nil {
+		ck.fail("podman", "not installed", "apt-get install podman runc (and see the README for containers.conf)")
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pod, err := podman.Connect(cctx, podman.ConnectOptions{URI: cfg.PodmanSocket})
+	if err != nil {
+		ck.warn("podman", "API service not running at "+podman.DefaultURI(), "none needed: `airut run` starts it; or `systemctl enable --now podman.socket`")
+		return nil
+	}
+	v, err := pod.Version(cctx)
+	if err != nil {
+		ck.fail("podman", err.Error(), "")
+		pod.Close()
+		return nil
+	}
+	ck.ok("podman", "API "+v+" at "+pod.URI())
+	return pod
+}
+
+func checkTemporal(ctx context.Context, ck *checker, cfg *config.Config) {
+	addr := temporalAddress(cfg)
+	c, err := workers.Dial(ctx, cfg.Temporal, addr, nil)
+	if err == nil {
+		c.Close()
+		ck.ok("temporal", "answering at "+addr+" (namespace "+cfg.Temporal.Namespace+")")
+		return
+	}
+	if cfg.Temporal.Address != "" {
+		ck.fail("temporal", err.Error(), "check temporal.address, namespace and TLS settings")
+		return
+	}
+	// Embedded: nothing answering is fine as long as the port is free.
+	l, lerr := net.Listen("tcp", addr)
+	if lerr != nil {
+		ck.fail("temporal", addr+" is taken by something that is not a Temporal server", "set temporal.embedded.frontend_port to a free port")
+		return
+	}
+	l.Close()
+	ck.ok("temporal", "embedded server will start on "+addr+" with database "+cfg.Temporal.Embedded.DatabaseFile)
+}
+
+func checkRepo(ctx context.Context, ck *checker, r *config.Repo, pod *podman.Client) {
+	name := "repo " + r.ID
+	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(lctx, "git", "ls-remote", "--heads", r.RepoURL).CombinedOutput(); err != nil {
+		ck.fail(name, "cannot read "+r.RepoURL+": "+firstLine(string(out), 200), "check repo_url and the credentials git uses for it")
+	} else {
+		ck.ok(name, r.RepoURL)
+	}
+	if bin, err := claudebin.Resolve(r.ClaudeBinary); err != nil {
+		ck.fail(name+" agent", err.Error(), "npm install -g @anthropic-ai/claude-code")
+	} else {
+		ck.ok(name+" agent", bin)
+	}
+	if r.Image != "" && pod != nil {
+		if ok, err := pod.ImageExists(ctx, r.Image); err != nil || !ok {
+			ck.warn(name+" image", r.Image+" not present (used when the repo has no "+r.ContainerPath+"/Dockerfile)", "make base-image, or build the image")
+		} else {
+			ck.ok(name+" image", r.Image)
+		}
+	}
+	if r.Network.Sandboxed() {
+		ck.fail(name+" sandbox", "network.sandbox_enabled is on, but this build has no network sandbox yet: tasks fail closed",
+			"set repos."+r.ID+".network.sandbox_enabled: false")
+	}
+	if r.Secrets["ANTHROPIC_API_KEY"] == "" && r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"] == "" {
+		ck.fail(name+" credentials", "neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is in secrets", "add ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY under repos."+r.ID+".secrets")
+	}
+}

@@ -1,0 +1,106 @@
+// Package workers wires Airut's workflow and activities onto Temporal
+// workers, dials the Temporal service (embedded or remote), and hosts the
+// embedded server in its embedded subpackage.
+//
+// A host runs three workers: the shared queue (workflow tasks and the
+// first activity of new conversations, which claims them for this host),
+// the host queue (workspace, reply and cleanup activities that must run
+// where the conversation's files are), and the host's run queue (agent
+// containers, limited to execution.max_concurrent at once).
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/airut-go/airut/activities"
+	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/workflows"
+)
+
+// Options configure Start.
+type Options struct {
+	Client client.Client
+	Config func() *config.Config
+	Podman *podman.Client
+	Log    *slog.Logger
+}
+
+// Host is the set of running workers of this host.
+type Host struct {
+	workers []worker.Worker
+}
+
+// Start removes the containers a previous, dead worker of this host left
+// behind, then starts polling the shared, host and run queues.
+func Start(ctx context.Context, opts Options) (*Host, error) {
+	cfg := opts.Config()
+	hostID := cfg.Worker.HostID
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	removed, err := opts.Podman.RemoveByLabel(ctx, activities.LabelHost, hostID)
+	if err != nil {
+		return nil, fmt.Errorf("remove orphaned containers: %w", err)
+	}
+	for _, name := range removed {
+		log.Info("removed orphaned container of a previous run", "container", name)
+	}
+	acts := &activities.Activities{Config: opts.Config, Podman: opts.Podman, HostID: hostID, Log: log}
+	hostQueue := workflows.HostQueue(hostID)
+
+	shared := worker.New(opts.Client, workflows.SharedQueue, worker.Options{})
+	shared.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	register(shared, acts.PrepareWorkspace, workflows.ActivityPrepareWorkspace)
+	register(shared, acts.DeliverReply, workflows.ActivityDeliverReply)
+
+	host := worker.New(opts.Client, hostQueue, worker.Options{})
+	register(host, acts.PrepareWorkspace, workflows.ActivityPrepareWorkspace)
+	register(host, acts.DeliverReply, workflows.ActivityDeliverReply)
+	register(host, acts.CleanupWorkspace, workflows.ActivityCleanup)
+
+	run := worker.New(opts.Client, workflows.RunQueue(hostQueue), worker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.Execution.MaxConcurrent,
+		// On shutdown, running agents get this long to finish; the rest
+		// are cancelled (their containers killed) and retried on restart.
+		WorkerStopTimeout: time.Duration(cfg.Execution.ShutdownTimeout) * time.Second,
+	})
+	register(run, acts.RunAgent, workflows.ActivityRunAgent)
+
+	h := &Host{}
+	for _, w := range []worker.Worker{shared, host, run} {
+		if err := w.Start(); err != nil {
+			h.Stop()
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+		h.workers = append(h.workers, w)
+	}
+	log.Info("worker ready", "host", hostID, "queues", fmt.Sprintf("%s, %s, %s", workflows.SharedQueue, hostQueue, workflows.RunQueue(hostQueue)),
+		"max_concurrent", cfg.Execution.MaxConcurrent)
+	return h, nil
+}
+
+func register(w worker.Worker, fn any, name string) {
+	w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+}
+
+// Stop stops polling and waits for running activities to finish.
+func (h *Host) Stop() {
+	for i := len(h.workers) - 1; i >= 0; i-- {
+		h.workers[i].Stop()
+	}
+	h.workers = nil
+}
+
+// ErrUnreachable means the Temporal service did not answer.
+var ErrUnreachable = errors.New("temporal service unreachable")
