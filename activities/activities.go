@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/internal/config"
@@ -34,7 +36,13 @@ type Activities struct {
 	Podman *podman.Client
 	HostID string
 	Log    *slog.Logger
+
+	load load
 }
+
+// ErrHostBusy is the retryable error of a host that declines a new
+// conversation because its agent slots are taken.
+const ErrHostBusy = "HostBusy"
 
 // HostQueue is this host's task queue.
 func (a *Activities) HostQueue() string { return workflows.HostQueue(a.HostID) }
@@ -86,8 +94,16 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 	if err != nil {
 		return workflows.PrepareResult{}, err
 	}
+	if activity.GetInfo(ctx).TaskQueue == workflows.SharedQueue && !a.load.claim(in.ConversationID, cfg.Execution.MaxConcurrent, time.Now()) {
+		// Declining sends the task back to the shared queue (the workflow
+		// retries it), where a host with a free slot takes it.
+		return workflows.PrepareResult{}, temporal.NewApplicationError("host "+a.HostID+" is at capacity", ErrHostBusy)
+	}
 	m := a.mirror(cfg, r)
 	if err := m.Update(ctx); err != nil {
+		if activity.GetInfo(ctx).Attempt >= 3 {
+			return workflows.PrepareResult{}, temporal.NewNonRetryableApplicationError("refresh git mirror: "+err.Error(), workflows.ErrWorkspace, err)
+		}
 		return workflows.PrepareResult{}, fmt.Errorf("refresh git mirror: %w", err)
 	}
 	created := false

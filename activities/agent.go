@@ -150,6 +150,8 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 			LabelHost: a.HostID, LabelRepo: in.RepoID, LabelConversation: in.ConversationID, LabelTask: in.TaskID,
 		},
 	}
+	a.load.start(in.ConversationID)
+	defer a.load.done()
 	log.Info("agent started", "image", image, "resume", in.SessionID != "", "model", in.Model)
 	started := time.Now()
 	res, runErr := a.Podman.Run(runCtx, spec)

@@ -437,8 +437,18 @@ func (c *conversation) prepare(ctx workflow.Context, t *TaskSummary, batch []Mes
 		c.st.HostQueue, c.st.SessionID = "", ""
 		in.Rehome, rehomed = true, true
 	}
+	// On the shared queue a host may decline (its agent slots are full);
+	// the task then waits, retried until some host has room, as a message
+	// waits for a free worker in the reference's pool.
 	opts.TaskQueue = SharedQueue
 	opts.ScheduleToStartTimeout = 0
+	opts.ScheduleToCloseTimeout = 24 * time.Hour
+	opts.RetryPolicy = &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     1.5,
+		MaximumInterval:        10 * time.Second,
+		NonRetryableErrorTypes: []string{ErrConfig, ErrWorkspace},
+	}
 	var res PrepareResult
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityPrepareWorkspace, in).Get(ctx, &res); err != nil {
 		return res, rehomed, err

@@ -1,0 +1,127 @@
+package e2e_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airut-go/airut/internal/anthropictest"
+	"github.com/airut-go/airut/workflows"
+)
+
+const commitPrompt = "Please record your visit.\nRUN: git -c user.name=agent -c user.email=agent@example.com commit --allow-empty -m from-agent\nREPLY: committed the visit"
+
+// The walking skeleton, end to end: `airut send --wait` starts a
+// conversation on the embedded Temporal server, the real Claude Code CLI
+// runs in a Podman container and really commits in the workspace, the reply
+// is printed; a second send resumes the same Claude session.
+func TestSendRunsAgentInContainerAndResumesSession(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	s := newSite(t, api, siteOptions{repoURL: upstream(t)})
+	s.start("run")
+
+	out, errOut, err := s.airut(5*time.Minute, "send", "--wait", commitPrompt)
+	if err != nil {
+		t.Fatalf("send: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	if strings.TrimSpace(out) != "committed the visit" {
+		t.Fatalf("reply = %q, want the agent's final text", out)
+	}
+	conv := strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
+	if !strings.Contains(errOut, "task ") || !strings.Contains(errOut, "success") {
+		t.Errorf("stderr lacks the task summary line:\n%s", errOut)
+	}
+	l := s.layout(conv)
+	if log := gitRun(t, l.Workspace(), "log", "--format=%s"); !strings.Contains(log, "from-agent") {
+		t.Errorf("workspace git log = %q, want the agent's commit", log)
+	}
+	events, err := os.ReadFile(l.Events())
+	if err != nil || !strings.Contains(string(events), `"type":"result"`) || !strings.Contains(string(events), `"name":"Bash"`) {
+		t.Errorf("events.jsonl lacks the stream-json of the run (%v):\n%.500s", err, events)
+	}
+	acks := s.replies(conv, "ack")
+	if len(acks) != 1 || acks[0].Text != workflows.AckText {
+		t.Errorf("acks = %+v, want one acknowledgement", acks)
+	}
+	first := s.status(conv)
+	if first.SessionID == "" || first.Model != "claude-sonnet-4-5" || len(first.Tasks) != 1 || first.Tasks[0].CostUSD <= 0 {
+		t.Fatalf("status after first task = %+v", first)
+	}
+	for _, r := range api.Requests() {
+		if r.APIKey != "sk-test-key" {
+			t.Errorf("API request with key %q, want the configured key", r.APIKey)
+		}
+	}
+
+	// The follow-up resumes the session: same session ID, and the model
+	// receives the first turn.
+	before := len(api.Requests())
+	out2, errOut2, err := s.airut(5*time.Minute, "send", "--wait", "--conversation", conv, "What did I ask before?\nRECALL")
+	if err != nil {
+		t.Fatalf("second send: %v\n%s\n%s", err, out2, errOut2)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(out2), "I remember:") {
+		t.Errorf("second reply = %q", out2)
+	}
+	second := s.status(conv)
+	if len(second.Tasks) != 2 || second.Tasks[1].SessionID != first.SessionID || second.Tasks[1].Outcome != workflows.OutcomeSuccess {
+		t.Fatalf("second task = %+v, want success in session %s", second.Tasks, first.SessionID)
+	}
+	sawFirstTurn := false
+	for _, r := range api.Requests()[before:] {
+		for _, m := range r.Messages {
+			if strings.Contains(m.Text(), "from-agent") {
+				sawFirstTurn = true
+			}
+		}
+	}
+	if !sawFirstTurn {
+		t.Errorf("the resumed session did not send the first turn to the model")
+	}
+	if n := len(s.replies(conv, "ack")); n != 1 {
+		t.Errorf("acks = %d after a follow-up, want still 1", n)
+	}
+	if n := len(s.replies(conv, "reply")); n != 2 {
+		t.Errorf("replies = %d, want 2", n)
+	}
+
+	// status without an ID lists the open conversation.
+	list := s.mustAirut(30*time.Second, "status")
+	if !strings.Contains(list, conv) || !strings.Contains(list, "idle") {
+		t.Errorf("status list:\n%s", list)
+	}
+}
+
+// A broken config names the file, line and key, and nothing starts.
+func TestBrokenConfigStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "airut.yaml")
+	os.WriteFile(cfg, []byte("config_version: 5\nrepos:\n  demo:\n    repo_url: /x\n    modle: opus\n"), 0o600)
+	s := &site{t: t, dir: dir, config: cfg}
+	out, errOut, err := s.airut(30*time.Second, "run")
+	if err == nil {
+		t.Fatalf("run with a broken config succeeded:\n%s%s", out, errOut)
+	}
+	want := cfg + `:5: repos.demo.modle: unknown key (did you mean "model"?)`
+	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "nothing started") {
+		t.Errorf("stderr = %q, want %q", errOut, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+		t.Errorf("a state dir was created for a config that does not load")
+	}
+}
+
+// With no server running, the CLI says so and how to start one.
+func TestUnreachableTemporalIsExplained(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	s := newSite(t, api, siteOptions{repoURL: upstream(t)})
+	_, errOut, err := s.airut(30*time.Second, "send", "hello")
+	if err == nil {
+		t.Fatal("send without a server succeeded")
+	}
+	if !strings.Contains(errOut, "temporal service unreachable") || !strings.Contains(errOut, "airut run") {
+		t.Errorf("stderr = %q", errOut)
+	}
+}

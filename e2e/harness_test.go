@@ -1,0 +1,324 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airut-go/airut/internal/anthropictest"
+	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/workflows"
+)
+
+// buildTags are the podman bindings' tags; the binary under test is built
+// with them once per test run.
+const buildTags = "remote,exclude_graphdriver_btrfs,btrfs_noversion,exclude_graphdriver_devicemapper,containers_image_openpgp"
+
+// testImage is the Debian image agent containers run in (made by
+// scripts/test-image.sh: no registry is reachable).
+const testImage = "localhost/airut-test-debian:latest"
+
+var (
+	airutBin     string // the airut binary under test
+	podmanSocket string // a podman API service the tests start
+	repoRoot     string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Dir(filepath.Dir(file))
+	tmp, err := os.MkdirTemp("", "airut-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	steps := []struct {
+		name string
+		cmd  *exec.Cmd
+	}{
+		{"build airut", exec.Command("go", "build", "-tags", buildTags, "-o", filepath.Join(tmp, "airut"), "./cmd/airut")},
+		{"test image", exec.Command(filepath.Join(repoRoot, "scripts", "test-image.sh"))},
+	}
+	for _, s := range steps {
+		s.cmd.Dir = repoRoot
+		if out, err := s.cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e setup: %s: %v\n%s", s.name, err, out)
+			return 1
+		}
+	}
+	airutBin = filepath.Join(tmp, "airut")
+	if _, err := exec.LookPath("podman"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup: podman not installed: run `make test-deps` (apt-get install podman runc)")
+		return 1
+	}
+	podmanSocket = "unix://" + filepath.Join(tmp, "podman.sock")
+	svc := exec.Command("podman", "system", "service", "--time=0", podmanSocket)
+	svc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := svc.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup: start podman service:", err)
+		return 1
+	}
+	defer func() { svc.Process.Kill(); svc.Wait() }()
+	for i := 0; ; i++ {
+		if c, err := net.Dial("unix", strings.TrimPrefix(podmanSocket, "unix://")); err == nil {
+			c.Close()
+			break
+		}
+		if i > 200 {
+			fmt.Fprintln(os.Stderr, "e2e setup: podman service did not answer")
+			return 1
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return m.Run()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("net.Listen() = %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func gitRun(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// upstream creates the repository the agent works on.
+func upstream(t testing.TB) string {
+	dir := t.TempDir()
+	gitRun(t, dir, "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(dir, "README.md"), []byte("# demo\n"), 0o644)
+	gitRun(t, dir, "add", ".")
+	gitRun(t, dir, "commit", "-qm", "init")
+	return dir
+}
+
+// site is one airut installation: a config file, a state dir and the
+// scripted model it talks to.
+type site struct {
+	t        testing.TB
+	dir      string
+	config   string
+	stateDir string
+	repoID   string
+	api      *anthropictest.Server
+}
+
+type siteOptions struct {
+	repoURL        string
+	hostID         string
+	frontendPort   int
+	heartbeat      int
+	maxConcurrent  int
+	claudeBinary   string
+	temporalRemote string // dial this address instead of embedding a server
+}
+
+func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
+	t.Helper()
+	dir := t.TempDir()
+	s := &site{t: t, dir: dir, config: filepath.Join(dir, "airut.yaml"), stateDir: filepath.Join(dir, "state"), repoID: "demo", api: api}
+	if o.hostID == "" {
+		o.hostID = "host-" + filepath.Base(dir)
+	}
+	if o.frontendPort == 0 {
+		o.frontendPort = freePort(t)
+	}
+	if o.heartbeat == 0 {
+		o.heartbeat = 30
+	}
+	if o.maxConcurrent == 0 {
+		o.maxConcurrent = 3
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "config_version: 5\nstate_dir: %s\npodman_socket: %s\ncontainer_network: host\n", s.stateDir, podmanSocket)
+	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5}\n", o.maxConcurrent, o.heartbeat)
+	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)
+	if o.temporalRemote != "" {
+		fmt.Fprintf(&b, "temporal: {address: %q}\n", o.temporalRemote)
+	} else {
+		fmt.Fprintf(&b, "temporal: {embedded: {frontend_port: %d, ui_port: %d, database_file: %s}}\n", o.frontendPort, freePort(t), filepath.Join(s.stateDir, "temporal.db"))
+	}
+	fmt.Fprintf(&b, "repos:\n  demo:\n    repo_url: %s\n    model: claude-sonnet-4-5\n    image: %s\n    network: {sandbox_enabled: false}\n    resource_limits: {timeout: 300}\n", o.repoURL, testImage)
+	if o.claudeBinary != "" {
+		fmt.Fprintf(&b, "    claude_binary: %s\n", o.claudeBinary)
+	}
+	b.WriteString("    secrets:\n")
+	for _, kv := range anthropictest.ClientEnv(api.URL(), "sk-test-key") {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "      %s: %q\n", k, v)
+	}
+	if err := os.WriteFile(s.config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// process is a running `airut run|worker|server`.
+type process struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs an airut daemon command and waits for its ready line.
+func (s *site) start(args ...string) *process {
+	s.t.Helper()
+	cmd := exec.Command(airutBin, append([]string{"--config", s.config}, args...)...)
+	cmd.Dir = s.dir
+	logs := &lockedBuffer{}
+	pr, pw := io.Pipe()
+	cmd.Stdout = logs
+	cmd.Stderr = pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start airut %v: %v", args, err)
+	}
+	p := &process{cmd: cmd, logs: logs, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			logs.Write(append(sc.Bytes(), '\n'))
+			if strings.Contains(sc.Text(), "airut ready") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
+	s.t.Cleanup(func() { p.kill() })
+	select {
+	case <-ready:
+	case <-p.done:
+		s.t.Fatalf("airut %v exited before ready:\n%s", args, logs)
+	case <-time.After(90 * time.Second):
+		s.t.Fatalf("airut %v not ready after 90s:\n%s", args, logs)
+	}
+	return p
+}
+
+// kill ends the process at once, as a crash would.
+func (p *process) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// airut runs one CLI command and returns its stdout and stderr.
+func (s *site) airut(timeout time.Duration, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, airutBin, append([]string{"--config", s.config}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func (s *site) mustAirut(timeout time.Duration, args ...string) string {
+	s.t.Helper()
+	out, errOut, err := s.airut(timeout, args...)
+	if err != nil {
+		s.t.Fatalf("airut %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, out, errOut)
+	}
+	return out
+}
+
+func (s *site) status(conv string) workflows.Status {
+	s.t.Helper()
+	out := s.mustAirut(30*time.Second, "status", "--json", conv)
+	var st workflows.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		s.t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+func (s *site) layout(conv string) conversation.Layout {
+	s.t.Helper()
+	l, err := conversation.For(filepath.Join(s.stateDir, s.repoID), conv)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return l
+}
+
+func (s *site) replies(conv, kind string) []conversation.Reply {
+	s.t.Helper()
+	all, err := s.layout(conv).ReadReplies()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []conversation.Reply
+	for _, r := range all {
+		if kind == "" || r.Kind == kind {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// eventually polls f until it is true or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
