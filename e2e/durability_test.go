@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -54,9 +53,9 @@ func TestCrashDuringTaskLosesNothingAndRepliesOnce(t *testing.T) {
 	if len(st.Tasks) != 2 || st.Tasks[0].Outcome != workflows.OutcomeSuccess || st.Queued != 0 {
 		t.Errorf("status = %+v", st)
 	}
-	out, _ := exec.Command("podman", "--url", podmanSocket, "ps", "-a", "--filter", "label=airut.conversation="+conv, "--format", "{{.Names}}").CombinedOutput()
-	if strings.TrimSpace(string(out)) != "" {
-		t.Errorf("containers left behind: %s", out)
+	s.recordHistory(conv, "crash-retried")
+	if left := containersOf(t, conv); left != "" {
+		t.Errorf("containers left behind: %s", left)
 	}
 }
 

@@ -87,6 +87,8 @@ func TestSendRunsAgentInContainerAndResumesSession(t *testing.T) {
 		t.Errorf("replies = %d, want 2", n)
 	}
 
+	s.recordHistory(conv, "two-tasks-resumed")
+
 	// status without an ID lists the open conversation.
 	list := s.mustAirut(30*time.Second, "status")
 	if !strings.Contains(list, conv) || !strings.Contains(list, "idle") {
@@ -124,4 +126,50 @@ func TestUnreachableTemporalIsExplained(t *testing.T) {
 	if !strings.Contains(errOut, "temporal service unreachable") || !strings.Contains(errOut, "airut run") {
 		t.Errorf("stderr = %q", errOut)
 	}
+}
+
+// airut stop kills the running agent and tells the user; airut retry runs
+// the stopped task again.
+func TestStopThenRetryFromTheCommandLine(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), heartbeat: 4})
+	s.start("run")
+	conv := strings.TrimSpace(s.mustAirut(time.Minute, "send", "Wait for the flag.\nRUN: test -f /workspace/flag || sleep 120\nREPLY: flag seen"))
+	l := s.layout(conv)
+	eventually(t, 2*time.Minute, "the agent to start waiting", func() bool {
+		b, _ := os.ReadFile(l.Events())
+		return strings.Contains(string(b), "sleep 120")
+	})
+	if out, _, _ := s.airut(30*time.Second, "retry", conv); strings.Contains(out, "retrying") {
+		t.Errorf("retry accepted while a task runs: %s", out)
+	}
+	began := time.Now()
+	out := s.mustAirut(time.Minute, "stop", conv)
+	if !strings.Contains(out, "stopped task") {
+		t.Fatalf("stop said %q", out)
+	}
+	eventually(t, 30*time.Second, "the stopped reply", func() bool { return len(s.replies(conv, "error")) == 1 })
+	if took := time.Since(began); took > 15*time.Second {
+		t.Errorf("stop took %v to reach the user", took)
+	}
+	if r := s.replies(conv, "error")[0]; r.Text != workflows.StoppedText {
+		t.Errorf("stop reply = %q", r.Text)
+	}
+	st := s.status(conv)
+	if st.State != workflows.StateFailed || !st.CanRetry || st.Tasks[0].Outcome != workflows.OutcomeCancelled {
+		t.Errorf("status after stop = %+v", st)
+	}
+	if left := containersOf(t, conv); left != "" {
+		t.Errorf("container still there after stop: %s", left)
+	}
+
+	os.WriteFile(filepath.Join(l.Workspace(), "flag"), nil, 0o644)
+	if out := s.mustAirut(time.Minute, "retry", conv); !strings.Contains(out, "retrying") {
+		t.Fatalf("retry said %q", out)
+	}
+	eventually(t, 2*time.Minute, "the retried task's reply", func() bool { return len(s.replies(conv, "reply")) == 1 })
+	if r := s.replies(conv, "reply")[0]; r.Text != "flag seen" {
+		t.Errorf("retried reply = %q", r.Text)
+	}
+	s.recordHistory(conv, "stop-retry")
 }

@@ -18,6 +18,12 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
 	"github.com/airut-go/airut/internal/anthropictest"
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/workflows"
@@ -132,6 +138,7 @@ type site struct {
 	stateDir string
 	repoID   string
 	api      *anthropictest.Server
+	temporal string // frontend address
 }
 
 type siteOptions struct {
@@ -164,7 +171,9 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	fmt.Fprintf(&b, "config_version: 5\nstate_dir: %s\npodman_socket: %s\ncontainer_network: host\n", s.stateDir, podmanSocket)
 	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5}\n", o.maxConcurrent, o.heartbeat)
 	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)
+	s.temporal = fmt.Sprintf("127.0.0.1:%d", o.frontendPort)
 	if o.temporalRemote != "" {
+		s.temporal = o.temporalRemote
 		fmt.Fprintf(&b, "temporal: {address: %q}\n", o.temporalRemote)
 	} else {
 		fmt.Fprintf(&b, "temporal: {embedded: {frontend_port: %d, ui_port: %d, database_file: %s}}\n", o.frontendPort, freePort(t), filepath.Join(s.stateDir, "temporal.db"))
@@ -321,4 +330,55 @@ func eventually(t testing.TB, timeout time.Duration, what string, f func() bool)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// recordHistory saves the conversation's workflow history (every run of
+// it) to workflows/testdata/<name>-<n>.json when AIRUT_RECORD_HISTORIES is
+// set, for the replay tests that guard determinism.
+func (s *site) recordHistory(conv, name string) {
+	s.t.Helper()
+	if os.Getenv("AIRUT_RECORD_HISTORIES") == "" {
+		return
+	}
+	c, err := client.Dial(client.Options{HostPort: s.temporal})
+	if err != nil {
+		s.t.Fatalf("record history: %v", err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	id := workflows.WorkflowID(s.repoID, conv)
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", id)})
+	if err != nil {
+		s.t.Fatalf("record history: %v", err)
+	}
+	for i, e := range resp.Executions {
+		var h historypb.History
+		it := c.GetWorkflowHistory(ctx, id, e.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				s.t.Fatalf("record history: %v", err)
+			}
+			h.Events = append(h.Events, ev)
+		}
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		file := filepath.Join(repoRoot, "workflows", "testdata", fmt.Sprintf("%s-%d.json", name, i))
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+		s.t.Logf("recorded %s (%d events)", file, len(h.Events))
+	}
+}
+
+// containersOf lists the containers Airut left for a conversation.
+func containersOf(t testing.TB, conv string) string {
+	t.Helper()
+	out, err := exec.Command("podman", "--url", podmanSocket, "ps", "-a", "--filter", "label=airut.conversation="+conv, "--format", "{{.Names}}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman ps: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
