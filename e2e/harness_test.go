@@ -34,11 +34,12 @@ import (
 const buildTags = "remote,exclude_graphdriver_btrfs,btrfs_noversion,exclude_graphdriver_devicemapper,containers_image_openpgp"
 
 // testImage is the Debian image agent containers run in (made by
-// scripts/test-image.sh: no registry is reachable).
-const testImage = "localhost/airut-test-debian:latest"
+// scripts/base-image.sh: no registry is reachable).
+const testImage = "localhost/airut-base:latest"
 
 var (
 	airutBin     string // the airut binary under test
+	fakeClaude   string // e2e/testdata/fakeclaude, a static stand-in agent
 	podmanSocket string // a podman API service the tests start
 	repoRoot     string
 )
@@ -61,16 +62,19 @@ func run(m *testing.M) int {
 		cmd  *exec.Cmd
 	}{
 		{"build airut", exec.Command("go", "build", "-tags", buildTags, "-o", filepath.Join(tmp, "airut"), "./cmd/airut")},
-		{"test image", exec.Command(filepath.Join(repoRoot, "scripts", "test-image.sh"))},
+		{"build fake claude", exec.Command("go", "build", "-o", filepath.Join(tmp, "fakeclaude"), "./e2e/testdata/fakeclaude")},
+		{"test image", exec.Command(filepath.Join(repoRoot, "scripts", "base-image.sh"))},
 	}
 	for _, s := range steps {
 		s.cmd.Dir = repoRoot
+		s.cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := s.cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e setup: %s: %v\n%s", s.name, err, out)
 			return 1
 		}
 	}
 	airutBin = filepath.Join(tmp, "airut")
+	fakeClaude = filepath.Join(tmp, "fakeclaude")
 	if _, err := exec.LookPath("podman"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup: podman not installed: run `make test-deps` (apt-get install podman runc)")
 		return 1

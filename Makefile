@@ -1,0 +1,51 @@
+# Airut on Temporal. `make run` runs it; `make test` runs every test.
+# Build tags of the podman bindings (pure-Go remote client, no cgo storage drivers).
+TAGS := remote,exclude_graphdriver_btrfs,btrfs_noversion,exclude_graphdriver_devicemapper,containers_image_openpgp
+GO   ?= go
+REPO ?= $(CURDIR)
+# Packages that link the whole Temporal server build slowly with -race; they
+# run without it, everything else with it.
+SLOW_PKGS := ./workers/embedded/ ./e2e/
+
+.PHONY: build run deps test-deps base-image test test-unit test-e2e bench vet fmt clean
+
+build:
+	$(GO) build -tags $(TAGS) -o bin/airut ./cmd/airut
+
+deps:
+	scripts/install-deps.sh runtime
+
+test-deps:
+	scripts/install-deps.sh test
+
+base-image: deps
+	scripts/base-image.sh
+
+# Builds, installs podman and the Claude Code CLI if missing, writes a local
+# config for $(REPO) (default: this checkout) if none exists, and starts the
+# embedded Temporal server, its Web UI and a worker.
+run: build base-image
+	bin/airut run --init-repo $(REPO)
+
+vet:
+	$(GO) vet -tags $(TAGS) ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+test-unit:
+	$(GO) test -tags $(TAGS) -race -count=1 $$($(GO) list -tags $(TAGS) ./... | grep -v -e /e2e -e /workers/embedded)
+
+test-e2e: base-image
+	$(GO) test -tags $(TAGS) -count=1 -timeout 30m $(SLOW_PKGS)
+
+# Everything CI runs: dependencies, vet, unit tests with -race, then the
+# end-to-end tests against real Temporal, Podman and Claude Code.
+test: test-deps vet test-unit test-e2e
+
+bench: build base-image
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,127 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/airut-go/airut/ingest"
+	"github.com/airut-go/airut/internal/anthropictest"
+	"github.com/airut-go/airut/workflows"
+)
+
+// stamps are the fake agent's start and exit times from its events.
+type stamps struct{ started, exited time.Time }
+
+func lastStamps(t testing.TB, events string) stamps {
+	t.Helper()
+	b, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st stamps
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var e struct {
+			StartedNS int64 `json:"started_ns"`
+			ExitedNS  int64 `json:"exited_ns"`
+		}
+		if json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		if e.StartedNS > 0 {
+			st.started = time.Unix(0, e.StartedNS)
+		}
+		if e.ExitedNS > 0 {
+			st.exited = time.Unix(0, e.ExitedNS)
+		}
+	}
+	return st
+}
+
+// BenchmarkTaskOverhead measures, on a warm host, what Airut adds around
+// an agent run: message durably accepted → agent process started, and
+// agent exit → reply recorded. A bare `podman run` of the same image and
+// binary in the same run is the yardstick (goal: overhead within 1.5× of
+// it). The agent is a static stand-in that exits at once, so the figures
+// are Airut's and Podman's, not a model's.
+func BenchmarkTaskOverhead(b *testing.B) {
+	api := anthropictest.NewServer(b)
+	s := newSite(b, api, siteOptions{repoURL: upstream(b), claudeBinary: fakeClaude})
+	s.start("run")
+	c, err := client.Dial(client.Options{HostPort: s.temporal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	conv, _ := ingest.NewConversationID()
+	target := ingest.Target{RepoID: s.repoID, ConversationID: conv}
+	send := func(i int) (accepted time.Time) {
+		m := workflows.Message{ID: "bench-" + strings.Repeat("x", i%3) + time.Now().Format(time.RFC3339Nano), Channel: workflows.ChannelLocal, Sender: "bench", Body: "go"}
+		if _, err := ingest.Deliver(ctx, c, target, m); err != nil {
+			b.Fatal(err)
+		}
+		return time.Now()
+	}
+	waitReplies := func(n int) {
+		for len(s.replies(conv, "reply")) < n {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	// Warm up: the first task clones the workspace and sends the ack.
+	send(0)
+	waitReplies(1)
+
+	var toStart, fromExit time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		accepted := send(i + 1)
+		waitReplies(i + 2)
+		st := lastStamps(b, s.layout(conv).Events())
+		replies := s.replies(conv, "reply")
+		toStart += st.started.Sub(accepted)
+		fromExit += replies[len(replies)-1].SentAt.Sub(st.exited)
+	}
+	b.StopTimer()
+
+	var bare time.Duration
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command("podman", "--url", podmanSocket, "run", "--rm", "-i", "-v", fakeClaude+":/opt/claude/claude:ro", testImage, "/opt/claude/claude")
+		cmd.Stdin = strings.NewReader("go")
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("podman run: %v\n%s", err, out)
+		}
+		bare += time.Since(t0)
+	}
+	n := float64(b.N)
+	ms := func(d time.Duration) float64 { return float64(d.Milliseconds()) / n }
+	b.ReportMetric(ms(toStart), "ms-accept-to-start")
+	b.ReportMetric(ms(fromExit), "ms-exit-to-reply")
+	b.ReportMetric(ms(toStart+fromExit), "ms-overhead")
+	b.ReportMetric(ms(bare), "ms-bare-podman-run")
+	b.ReportMetric(float64(toStart+fromExit)/float64(bare), "overhead/bare")
+}
+
+// BenchmarkColdStart measures `airut run` from exec to ready: embedded
+// Temporal server (on an existing database), Web UI, podman connection and
+// workers. Goal: under 3 s.
+func BenchmarkColdStart(b *testing.B) {
+	api := anthropictest.NewServer(b)
+	s := newSite(b, api, siteOptions{repoURL: upstream(b)})
+	s.start("run").kill() // first start creates the database
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := s.start("run")
+		b.StopTimer()
+		p.kill()
+		b.StartTimer()
+	}
+}
