@@ -73,9 +73,9 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	if err != nil {
 		return workflows.AgentResult{}, err
 	}
-	bin, err := claudebin.Resolve(r.ClaudeBinary)
+	bin, err := a.claudeBinary(ctx, cfg, r)
 	if err != nil {
-		return workflows.AgentResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrConfig, err)
+		return workflows.AgentResult{}, err
 	}
 
 	events, err := os.OpenFile(l.Events(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -195,6 +195,24 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	log.Info("agent finished", "outcome", out.Outcome, "exit", res.ExitCode, "cost_usd", fmt.Sprintf("%.4f", cost),
 		"turns", turns, "took", time.Since(started).Round(100*time.Millisecond))
 	return out, nil
+}
+
+// claudeBinary is the configured binary, else claude on the host's PATH,
+// else claude_version downloaded and verified into the state dir.
+func (a *Activities) claudeBinary(ctx context.Context, cfg *config.Config, r *config.Repo) (string, error) {
+	bin, err := claudebin.Resolve(r.ClaudeBinary)
+	if err == nil {
+		return bin, nil
+	}
+	if r.ClaudeBinary != "" || !errors.Is(err, claudebin.ErrNotFound) {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrConfig, err)
+	}
+	d := &claudebin.Downloader{BaseURL: cfg.ClaudeDownloadURL, CacheDir: filepath.Join(cfg.StateDir, "claude-binaries"), Log: a.Log}
+	bin, err = d.Ensure(ctx, r.ClaudeVersion)
+	if err != nil {
+		return "", fmt.Errorf("Failed to fetch Claude binary (%w). Please try again later", err)
+	}
+	return bin, nil
 }
 
 // heartbeat reports progress until ctx ends, often enough that a live

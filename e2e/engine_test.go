@@ -1,9 +1,15 @@
 package e2e_test
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,9 +96,13 @@ func TestSendRunsAgentInContainerAndResumesSession(t *testing.T) {
 	s.recordHistory(conv, "two-tasks-resumed")
 
 	// status without an ID lists the open conversation.
-	list := s.mustAirut(30*time.Second, "status")
-	if !strings.Contains(list, conv) || !strings.Contains(list, "idle") {
+	// Listing filters on the AirutRepo search attribute, as the Web UI can.
+	list := s.mustAirut(30*time.Second, "status", "--repo", "demo")
+	if !strings.Contains(list, conv) || !strings.Contains(list, "idle") || !strings.Contains(list, "local") {
 		t.Errorf("status list:\n%s", list)
+	}
+	if other := s.mustAirut(30*time.Second, "status", "--repo", "other"); !strings.Contains(other, "no open conversations") {
+		t.Errorf("status --repo other:\n%s", other)
 	}
 }
 
@@ -172,4 +182,89 @@ func TestStopThenRetryFromTheCommandLine(t *testing.T) {
 		t.Errorf("retried reply = %q", r.Text)
 	}
 	s.recordHistory(conv, "stop-retry")
+}
+
+// The agent image comes from .airut/container/Dockerfile on the default
+// branch; a Dockerfile that does not build reaches the user with the build
+// log's tail.
+func TestRepoDockerfileIsBuiltAndItsFailureReported(t *testing.T) {
+	up := upstream(t)
+	dir := filepath.Join(up, ".airut", "container")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testImage+"\nCOPY marker.txt /etc/airut-marker\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "marker.txt"), []byte("built-from-main-"+filepath.Base(t.TempDir())+"\n"), 0o644)
+	gitRun(t, up, "add", ".")
+	gitRun(t, up, "commit", "-qm", "agent image")
+	marker, _ := os.ReadFile(filepath.Join(dir, "marker.txt"))
+
+	api := anthropictest.NewServer(t)
+	s := newSite(t, api, siteOptions{repoURL: up})
+	s.start("run")
+	out, errOut, err := s.airut(5*time.Minute, "send", "--wait", "Show the marker.\nRUN: cat /etc/airut-marker")
+	if err != nil {
+		t.Fatalf("send: %v\n%s\n%s", err, out, errOut)
+	}
+	if !strings.Contains(out, strings.TrimSpace(string(marker))) {
+		t.Fatalf("reply = %q, want the marker baked into the repo's image", out)
+	}
+	conv := strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
+
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testImage+"\nRUN echo about to fail && exit 7\n"), 0o644)
+	gitRun(t, up, "commit", "-qam", "broken image")
+	out, errOut, err = s.airut(5*time.Minute, "send", "--wait", "--conversation", conv, "Again.\nREPLY: unreachable")
+	if err == nil {
+		t.Fatalf("send succeeded with a broken Dockerfile: %s", out)
+	}
+	if !strings.Contains(out, "image build failed") || !strings.Contains(out, "about to fail") || !strings.Contains(out, "To retry") {
+		t.Errorf("reply = %q, want the build failure with the log tail", out)
+	}
+	if st := s.status(conv); st.Tasks[1].Outcome != workflows.OutcomeInternalError || !st.CanRetry {
+		t.Errorf("status = %+v", st.Tasks[1])
+	}
+}
+
+// With no claude_binary and no claude on PATH, the worker downloads
+// claude_version from the release host, verifies its checksum, caches it
+// and runs it.
+func TestAgentBinaryIsDownloadedWhenNotOnPath(t *testing.T) {
+	bin, err := os.ReadFile(fakeClaude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(bin)
+	var downloads atomic.Int32
+	rel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/latest":
+			io.WriteString(w, "9.9.9\n")
+		case "/9.9.9/manifest.json":
+			fmt.Fprintf(w, `{"version":"9.9.9","platforms":{"linux-x64":{"checksum":"%x","size":%d}}}`, sum, len(bin))
+		case "/9.9.9/linux-x64/claude":
+			downloads.Add(1)
+			w.Write(bin)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer rel.Close()
+	pathDir := t.TempDir()
+	os.Symlink("/usr/bin/git", filepath.Join(pathDir, "git"))
+
+	api := anthropictest.NewServer(t)
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), downloadURL: rel.URL})
+	s.path = pathDir
+	s.start("run")
+	for i := 0; i < 2; i++ {
+		out, errOut, err := s.airut(5*time.Minute, "send", "--wait", "hello")
+		if err != nil || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("send %d: %v %q\n%s", i, err, out, errOut)
+		}
+	}
+	if n := downloads.Load(); n != 1 {
+		t.Errorf("binary downloaded %d times, want once (then cached)", n)
+	}
+	cached, err := os.ReadFile(filepath.Join(s.stateDir, "claude-binaries", "9.9.9", "claude"))
+	if err != nil || sha256.Sum256(cached) != sum {
+		t.Errorf("cache does not hold the verified binary: %v", err)
+	}
 }

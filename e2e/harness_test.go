@@ -143,6 +143,8 @@ type site struct {
 	repoID   string
 	api      *anthropictest.Server
 	temporal string // frontend address
+	// path, if set, replaces PATH for the daemons this site starts.
+	path string
 }
 
 type siteOptions struct {
@@ -152,6 +154,7 @@ type siteOptions struct {
 	heartbeat      int
 	maxConcurrent  int
 	claudeBinary   string
+	downloadURL    string
 	temporalRemote string // dial this address instead of embedding a server
 }
 
@@ -175,6 +178,9 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	fmt.Fprintf(&b, "config_version: 5\nstate_dir: %s\npodman_socket: %s\ncontainer_network: host\n", s.stateDir, podmanSocket)
 	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5}\n", o.maxConcurrent, o.heartbeat)
 	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)
+	if o.downloadURL != "" {
+		fmt.Fprintf(&b, "claude_download_url: %s\n", o.downloadURL)
+	}
 	s.temporal = fmt.Sprintf("127.0.0.1:%d", o.frontendPort)
 	if o.temporalRemote != "" {
 		s.temporal = o.temporalRemote
@@ -226,6 +232,9 @@ func (s *site) start(args ...string) *process {
 	s.t.Helper()
 	cmd := exec.Command(airutBin, append([]string{"--config", s.config}, args...)...)
 	cmd.Dir = s.dir
+	if s.path != "" {
+		cmd.Env = append(os.Environ(), "PATH="+s.path)
+	}
 	logs := &lockedBuffer{}
 	pr, pw := io.Pipe()
 	cmd.Stdout = logs

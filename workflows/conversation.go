@@ -359,9 +359,12 @@ func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
 		res, err = c.runAgent(ctx, t, prep, RecoveryPrompt(c.in.Channel, batch, c.st.LastReply), "")
 	}
 	if err != nil {
-		t.Outcome, t.Error = OutcomeContainerFailed, rootMessage(err)
+		// The activity itself failed (image build, missing binary, a
+		// worker that kept dying): not the agent's output, so it is shown
+		// as an error, not as "Claude output".
+		t.Outcome, t.Error = OutcomeInternalError, rootMessage(err)
 		c.st.LastFailed = batch
-		c.reply(ctx, t, ReplyError, FailureText(t.Error), "", true)
+		c.reply(ctx, t, ReplyError, InternalFailureText(t.Error), "", true)
 		return
 	}
 
@@ -575,9 +578,14 @@ func (c *conversation) record(t TaskSummary) {
 	}
 }
 
-// rootMessage is the innermost error text: what the user needs, without
-// Temporal's wrapping ("activity error (type: …)").
+// rootMessage is what the user needs to read of an activity failure: the
+// message the activity gave, without Temporal's wrapping ("activity error
+// (type: …)"); for other failures (timeouts) the innermost message.
 func rootMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Message() != "" {
+		return app.Message()
+	}
 	for {
 		next := errors.Unwrap(err)
 		if next == nil {

@@ -132,6 +132,11 @@ func FailureText(summary string) string {
 	return genericFailed + "\n\nClaude output:\n```\n" + strings.TrimSpace(summary) + "\n```"
 }
 
+// InternalFailureText is the reply when a step around the agent failed.
+func InternalFailureText(err string) string {
+	return genericFailed + "\n\n`" + err + "`"
+}
+
 // WorkspaceFailureText is the reply when the workspace could not be made.
 func WorkspaceFailureText(err string) string {
 	return "An error occurred while processing your message: unable to create workspace. To retry, send your message again.\n\n`" + err + "`"

@@ -108,7 +108,7 @@ func runCheck(ctx context.Context, a *app) error {
 	}
 	checkTemporal(ctx, ck, cfg)
 	for _, id := range cfg.RepoIDs() {
-		checkRepo(ctx, ck, cfg.Repos[id], pod)
+		checkRepo(ctx, ck, cfg, cfg.Repos[id], pod)
 	}
 	if ck.failed > 0 {
 		return withCode(exitConfig, fmt.Errorf("%d check(s) failed", ck.failed))
@@ -179,7 +179,18 @@ func checkTemporal(ctx context.Context, ck *checker, cfg *config.Config) {
 	ck.ok("temporal", "embedded server will start on "+addr+" with database "+cfg.Temporal.Embedded.DatabaseFile)
 }
 
-func checkRepo(ctx context.Context, ck *checker, r *config.Repo, pod *podman.Client) {
+// unsetSecret reports whether a credential of the repo is missing only
+// because its !env variable is unset (already reported above).
+func unsetSecret(cfg *config.Config, repoID string) bool {
+	for _, k := range []string{"ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"} {
+		if _, ok := cfg.UnsetEnv["repos."+repoID+".secrets."+k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.Repo, pod *podman.Client) {
 	name := "repo " + r.ID
 	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -188,10 +199,14 @@ func checkRepo(ctx context.Context, ck *checker, r *config.Repo, pod *podman.Cli
 	} else {
 		ck.ok(name, r.RepoURL)
 	}
-	if bin, err := claudebin.Resolve(r.ClaudeBinary); err != nil {
-		ck.fail(name+" agent", err.Error(), "npm install -g @anthropic-ai/claude-code")
-	} else {
+	switch bin, err := claudebin.Resolve(r.ClaudeBinary); {
+	case err == nil:
 		ck.ok(name+" agent", bin)
+	case r.ClaudeBinary == "" && errors.Is(err, claudebin.ErrNotFound):
+		ck.warn(name+" agent", "claude not on PATH: version "+r.ClaudeVersion+" will be downloaded at the first task",
+			"npm install -g @anthropic-ai/claude-code to use a local copy")
+	default:
+		ck.fail(name+" agent", err.Error(), "npm install -g @anthropic-ai/claude-code, or fix claude_binary")
 	}
 	if r.Image != "" && pod != nil {
 		if ok, err := pod.ImageExists(ctx, r.Image); err != nil || !ok {
@@ -204,7 +219,7 @@ func checkRepo(ctx context.Context, ck *checker, r *config.Repo, pod *podman.Cli
 		ck.fail(name+" sandbox", "network.sandbox_enabled is on, but this build has no network sandbox yet: tasks fail closed",
 			"set repos."+r.ID+".network.sandbox_enabled: false")
 	}
-	if r.Secrets["ANTHROPIC_API_KEY"] == "" && r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"] == "" {
+	if r.Secrets["ANTHROPIC_API_KEY"] == "" && r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"] == "" && !unsetSecret(cfg, r.ID) {
 		ck.fail(name+" credentials", "neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is in secrets", "add ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY under repos."+r.ID+".secrets")
 	}
 }

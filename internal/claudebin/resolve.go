@@ -1,7 +1,9 @@
 // Package claudebin finds the Claude Code binary that agent containers
-// mount read-only: a configured path, else `claude` on the host's PATH.
-// The binary must be a native Linux executable (the npm package's), since
-// the container has no Node.js.
+// mount read-only: a configured path, else `claude` on the host's PATH
+// ([Resolve]), else a release downloaded into a host cache and verified
+// against its manifest's checksum ([Downloader]). The binary must be a
+// native Linux executable (the npm package's or a release's), since the
+// container has no Node.js.
 package claudebin
 
 import (
@@ -19,7 +21,9 @@ import (
 var ErrNotFound = errors.New("Claude Code binary not found")
 
 // Resolve returns the absolute, symlink-free path of the binary to mount.
-// configured is the repo's claude_binary ("" to search PATH).
+// configured is the repo's claude_binary ("" to search PATH). It never
+// downloads: when configured is empty and PATH has no usable binary,
+// [Downloader.Ensure] is the remaining fallback.
 func Resolve(configured string) (string, error) {
 	if configured != "" {
 		p, err := check(configured)

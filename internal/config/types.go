@@ -37,6 +37,10 @@ type Config struct {
 	// Tests use "host" so the agent reaches a scripted API on loopback.
 	ContainerNetwork string `mapstructure:"container_network"`
 
+	// ClaudeDownloadURL is where claude_version is downloaded from when no
+	// binary is configured or on PATH (default: Anthropic's release host).
+	ClaudeDownloadURL string `mapstructure:"claude_download_url"`
+
 	// UnsetEnv maps each key whose !env variable was not set to that
 	// variable's name, so `airut check` can say what to export.
 	UnsetEnv map[string]string `mapstructure:"-"`
