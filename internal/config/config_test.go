@@ -124,6 +124,12 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"old schema", "config_version: 3\n", []string{"config_version: version 3 needs migrating to 5"}},
 		{"bad repo id", "config_version: 5\nrepos:\n  \"a/b\":\n    repo_url: x\n", []string{"repos.a/b: repo id must be"}},
 		{"duplicate key", "config_version: 5\nrepos: {}\nrepos: {}\n", []string{"airut.yaml:3: repos: key appears twice"}},
+		{"email without senders", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    email:\n      account: {username: a, from: a@x.org}\n      imap: {server: i}\n      smtp: {server: s}\n",
+			[]string{"repos.web.email.auth.authorized_senders: needs at least one address"}},
+		{"email poll too fast and bad tls", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    email:\n      account: {username: a, from: a@x.org}\n      imap: {server: i, poll_interval: 0.01, tls: maybe}\n      smtp: {server: s}\n      auth: {authorized_senders: [\"*@x.org\"]}\n",
+			[]string{"repos.web.email.imap.poll_interval: must be at least 0.1", "repos.web.email.imap.tls: must be tls, starttls or none"}},
+		{"shared mailbox", "config_version: 5\nrepos:\n  a:\n    repo_url: x\n    email: {account: {username: bot, from: b@x.org}, imap: {server: i}, smtp: {server: s}, auth: {authorized_senders: [u@x.org]}}\n  b:\n    repo_url: y\n    email: {account: {username: bot, from: b@x.org}, imap: {server: i}, smtp: {server: s}, auth: {authorized_senders: [u@x.org]}}\n",
+			[]string{"repos.b.email.account.username: mailbox already used by repo a"}},
 		{"two errors both reported", "config_version: 5\nexecution:\n  max_concurrent: 0\nrepos:\n  web:\n    repo_url: x\n    effort: huge\n",
 			[]string{"execution.max_concurrent: must be at least 1", "repos.web.effort"}},
 	}

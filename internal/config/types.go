@@ -41,6 +41,11 @@ type Config struct {
 	// binary is configured or on PATH (default: Anthropic's release host).
 	ClaudeDownloadURL string `mapstructure:"claude_download_url"`
 
+	// AttachmentsDir holds inbound attachments between the channel and the
+	// workspace (default <state_dir>/attachments). With workers on several
+	// hosts it must be shared storage that every worker can read.
+	AttachmentsDir string `mapstructure:"attachments_dir"`
+
 	// UnsetEnv maps each key whose !env variable was not set to that
 	// variable's name, so `airut check` can say what to export.
 	UnsetEnv map[string]string `mapstructure:"-"`
@@ -167,32 +172,58 @@ type MaskedSecret struct {
 	AllowForeignCredentials bool     `mapstructure:"allow_foreign_credentials"`
 }
 
-// Email is a repo's mailbox.
+// Email is a repo's mailbox: IMAP in, SMTP out.
 type Email struct {
-	Account struct {
-		Username string `mapstructure:"username"`
-		From     string `mapstructure:"from"`
-		Password string `mapstructure:"password"`
-	} `mapstructure:"account"`
-	IMAP struct {
-		Server                string `mapstructure:"server"`
-		Port                  int    `mapstructure:"port"`
-		ConnectRetries        int    `mapstructure:"connect_retries"`
-		PollInterval          int    `mapstructure:"poll_interval"`
-		UseIdle               *bool  `mapstructure:"use_idle"`
-		IdleReconnectInterval int    `mapstructure:"idle_reconnect_interval"`
-	} `mapstructure:"imap"`
-	SMTP struct {
-		Server      string `mapstructure:"server"`
-		Port        int    `mapstructure:"port"`
-		RequireAuth *bool  `mapstructure:"require_auth"`
-	} `mapstructure:"smtp"`
-	Auth struct {
-		AuthorizedSenders         []string `mapstructure:"authorized_senders"`
-		TrustedAuthservID         string   `mapstructure:"trusted_authserv_id"`
-		MicrosoftInternalFallback bool     `mapstructure:"microsoft_internal_fallback"`
-	} `mapstructure:"auth"`
+	Account EmailAccount `mapstructure:"account"`
+	IMAP    IMAP         `mapstructure:"imap"`
+	SMTP    SMTP         `mapstructure:"smtp"`
+	Auth    EmailAuth    `mapstructure:"auth"`
+	// MicrosoftOAuth2 is accepted for compatibility; XOAUTH2 is not
+	// implemented in this build and its presence is reported.
 	MicrosoftOAuth2 map[string]string `mapstructure:"microsoft_oauth2"`
+}
+
+// EmailAccount is the mailbox login and the reply sender.
+type EmailAccount struct {
+	Username string `mapstructure:"username"`
+	From     string `mapstructure:"from"`
+	Password string `mapstructure:"password"`
+}
+
+// IMAP is the inbound server. TLS is "tls" (implicit, the default),
+// "starttls" or "none"; CAFile adds a private CA to trust.
+type IMAP struct {
+	Server                string  `mapstructure:"server"`
+	Port                  int     `mapstructure:"port"`
+	TLS                   string  `mapstructure:"tls"`
+	CAFile                string  `mapstructure:"ca_file"`
+	ConnectRetries        int     `mapstructure:"connect_retries"`
+	PollInterval          float64 `mapstructure:"poll_interval"`
+	UseIdle               *bool   `mapstructure:"use_idle"`
+	IdleReconnectInterval int     `mapstructure:"idle_reconnect_interval"`
+}
+
+// Idle reports whether IMAP IDLE is used (the default).
+func (i IMAP) Idle() bool { return i.UseIdle == nil || *i.UseIdle }
+
+// SMTP is the outbound server. TLS is "starttls" (the default: STARTTLS
+// when offered, required before logging in), "tls" (implicit) or "none".
+type SMTP struct {
+	Server      string `mapstructure:"server"`
+	Port        int    `mapstructure:"port"`
+	TLS         string `mapstructure:"tls"`
+	CAFile      string `mapstructure:"ca_file"`
+	RequireAuth *bool  `mapstructure:"require_auth"`
+}
+
+// Auth reports whether SMTP logs in (the default).
+func (s SMTP) Auth() bool { return s.RequireAuth == nil || *s.RequireAuth }
+
+// EmailAuth says whose mail is accepted.
+type EmailAuth struct {
+	AuthorizedSenders         []string `mapstructure:"authorized_senders"`
+	TrustedAuthservID         string   `mapstructure:"trusted_authserv_id"`
+	MicrosoftInternalFallback bool     `mapstructure:"microsoft_internal_fallback"`
 }
 
 // Slack is a repo's Slack app.

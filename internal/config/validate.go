@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/mail"
 	"os"
 	"path"
 	"regexp"
@@ -71,6 +72,9 @@ func applyDefaults(c *Config, present func(key string) bool) {
 		}
 		c.Worker.HostID = h
 	}
+	if c.AttachmentsDir == "" {
+		c.AttachmentsDir = c.StateDir + "/attachments"
+	}
 	for id, r := range c.Repos {
 		if r == nil {
 			r = &Repo{}
@@ -87,6 +91,22 @@ func applyDefaults(c *Config, present func(key string) bool) {
 			r.ClaudeVersion = "latest"
 		}
 		def("repos."+id+".resource_limits.timeout", &r.ResourceLimits.Timeout, DefaultTimeout)
+		if e := r.Email; e != nil {
+			k := "repos." + id + ".email."
+			def(k+"imap.port", &e.IMAP.Port, 993)
+			def(k+"imap.connect_retries", &e.IMAP.ConnectRetries, 3)
+			def(k+"imap.idle_reconnect_interval", &e.IMAP.IdleReconnectInterval, 1740)
+			if !present(k + "imap.poll_interval") {
+				e.IMAP.PollInterval = 60
+			}
+			if e.IMAP.TLS == "" {
+				e.IMAP.TLS = "tls"
+			}
+			def(k+"smtp.port", &e.SMTP.Port, 587)
+			if e.SMTP.TLS == "" {
+				e.SMTP.TLS = "starttls"
+			}
+		}
 		// A secret whose !env variable is unset is left out, not passed
 		// as an empty string the agent would mistake for a credential.
 		for k, v := range r.Secrets {
@@ -152,11 +172,8 @@ func validate(c *Config) []*Error {
 	if t.TLS.CertFile != "" && t.TLS.KeyFile == "" || t.TLS.CertFile == "" && t.TLS.KeyFile != "" {
 		bad("temporal.tls", "cert_file and key_file go together")
 	}
-	ids := make([]string, 0, len(c.Repos))
-	for id := range c.Repos {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := c.RepoIDs()
+	mailboxes := map[string]string{}
 	for _, id := range ids {
 		r := c.Repos[id]
 		k := "repos." + id
@@ -186,6 +203,14 @@ func validate(c *Config) []*Error {
 		if rl.PidsLimit < 0 {
 			bad(k+".resource_limits.pids_limit", "must be at least 1 (got %d)", rl.PidsLimit)
 		}
+		if e := r.Email; e != nil {
+			errs = append(errs, validateEmail(k+".email", e)...)
+			box := strings.ToLower(e.IMAP.Server + "/" + e.Account.Username)
+			if other, dup := mailboxes[box]; dup {
+				bad(k+".email.account.username", "mailbox already used by repo %s: each repo needs its own mailbox", other)
+			}
+			mailboxes[box] = id
+		}
 		for name := range r.Secrets {
 			if !envNamePattern.MatchString(name) {
 				bad(k+".secrets."+name, "must be an environment variable name")
@@ -198,6 +223,54 @@ func validate(c *Config) []*Error {
 			if len(ms.Scopes) == 0 {
 				bad(k+".masked_secrets."+name+".scopes", "needs at least one host the secret may be sent to")
 			}
+		}
+	}
+	return errs
+}
+
+var senderPattern = regexp.MustCompile(`^(\*@[A-Za-z0-9.-]+|[^@\s]+@[A-Za-z0-9.-]+)$`)
+
+func validateEmail(k string, e *Email) []*Error {
+	var errs []*Error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, req := range []struct{ key, val string }{
+		{".account.username", e.Account.Username}, {".account.from", e.Account.From},
+		{".imap.server", e.IMAP.Server}, {".smtp.server", e.SMTP.Server},
+	} {
+		if req.val == "" {
+			bad(k+req.key, "is required")
+		}
+	}
+	if e.Account.From != "" {
+		if _, err := mail.ParseAddress(e.Account.From); err != nil {
+			bad(k+".account.from", "not an address (%v): write it as \"Airut <airut@example.com>\"", err)
+		}
+	}
+	if len(e.MicrosoftOAuth2) > 0 {
+		bad(k+".microsoft_oauth2", "Microsoft 365 OAuth2 is not supported by this build yet; use an app password")
+	}
+	for _, m := range []struct{ key, val string }{{".imap.tls", e.IMAP.TLS}, {".smtp.tls", e.SMTP.TLS}} {
+		if !contains([]string{"tls", "starttls", "none"}, m.val) {
+			bad(k+m.key, "must be tls, starttls or none (got %q)", m.val)
+		}
+	}
+	if e.IMAP.PollInterval < 0.1 {
+		bad(k+".imap.poll_interval", "must be at least 0.1 seconds (got %v)", e.IMAP.PollInterval)
+	}
+	if e.IMAP.IdleReconnectInterval < 60 {
+		bad(k+".imap.idle_reconnect_interval", "must be at least 60 seconds (got %d)", e.IMAP.IdleReconnectInterval)
+	}
+	if e.IMAP.ConnectRetries < 1 {
+		bad(k+".imap.connect_retries", "must be at least 1 (got %d)", e.IMAP.ConnectRetries)
+	}
+	if len(e.Auth.AuthorizedSenders) == 0 {
+		bad(k+".auth.authorized_senders", "needs at least one address or *@domain: nobody could use this mailbox")
+	}
+	for i, s := range e.Auth.AuthorizedSenders {
+		if !senderPattern.MatchString(s) {
+			bad(fmt.Sprintf("%s.auth.authorized_senders[%d]", k, i), "must be an address or *@domain (got %q)", s)
 		}
 	}
 	return errs
