@@ -46,11 +46,12 @@ var (
 	AttrChannel = temporal.NewSearchAttributeKeyKeyword("AirutChannel")
 	AttrSender  = temporal.NewSearchAttributeKeyKeyword("AirutSender")
 	AttrStatus  = temporal.NewSearchAttributeKeyKeyword("AirutStatus")
+	AttrPR      = temporal.NewSearchAttributeKeyKeyword("AirutPR")
 )
 
 // SearchAttributeNames lists the keyword attributes to register.
 func SearchAttributeNames() []string {
-	return []string{AttrRepo.GetName(), AttrChannel.GetName(), AttrSender.GetName(), AttrStatus.GetName()}
+	return []string{AttrRepo.GetName(), AttrChannel.GetName(), AttrSender.GetName(), AttrStatus.GetName(), AttrPR.GetName()}
 }
 
 // Conversation status values (AirutStatus and Status.State).
@@ -88,6 +89,9 @@ type Message struct {
 	// Retry marks a message re-queued by the retry update; it bypasses
 	// de-duplication.
 	Retry bool
+	// Auto marks a follow-up the workflow started itself (the PR loop);
+	// messages from people always run before it.
+	Auto bool
 }
 
 // Attachment is a file that came with a message, stored where any worker
@@ -222,3 +226,84 @@ const (
 	ErrWorkspace = "WorkspaceError"
 	ErrDelivery  = "PermanentDeliveryError"
 )
+
+// Pull-request loop activities.
+const (
+	ActivityFindPullRequest = "FindPullRequest"
+	ActivityPollPullRequest = "PollPullRequest"
+
+	// ReplyPR is a message about the conversation's pull request.
+	ReplyPR ReplyKind = "pr"
+)
+
+// PRRef names a pull request.
+type PRRef struct {
+	Owner, Repo string
+	Number      int
+	URL         string
+	HeadBranch  string
+	HeadSHA     string
+}
+
+// FindPRInput asks for the PR of the conversation's current branch.
+type FindPRInput struct {
+	RepoID         string
+	ConversationID string
+}
+
+// PRSettings are the repo's pull-request loop settings, read from config
+// when the PR is looked up.
+type PRSettings struct {
+	PollSeconds       int
+	MaxPollSeconds    int
+	AutoIterate       bool
+	MaxAutoIterations int
+}
+
+// FindPRResult is the open PR of the workspace's branch, if any. Enabled is
+// false when the repo has no GitHub access configured.
+type FindPRResult struct {
+	Enabled  bool
+	PR       *PRRef
+	Settings PRSettings
+}
+
+// PollPRInput asks for what changed on a PR; cursors are the highest
+// review and comment IDs already reported.
+type PollPRInput struct {
+	RepoID        string
+	PR            PRRef
+	ReviewCursor  int64
+	CommentCursor int64
+}
+
+// PRCheck is a finished check that did not succeed.
+type PRCheck struct {
+	Name, Conclusion, URL, Summary string
+}
+
+// PRReview is a review newer than the cursor.
+type PRReview struct {
+	ID                     int64
+	User, State, Body, URL string
+}
+
+// PRComment is a review or issue comment newer than the cursor.
+type PRComment struct {
+	ID         int64
+	User, Path string
+	Line       int
+	Body, URL  string
+}
+
+// PollPRResult is the PR's state now.
+type PollPRResult struct {
+	State        string // open, closed, merged
+	HeadSHA      string
+	ChecksDone   bool
+	ChecksFailed []PRCheck
+	Reviews      []PRReview
+	Comments     []PRComment
+	// RateLimitedUntil is set when GitHub asked to wait; nothing else is.
+	RateLimitedUntil time.Time
+}

@@ -65,6 +65,10 @@ type State struct {
 	// HostTimeout is how long to wait for the host before moving the
 	// conversation (from config, via PrepareWorkspace).
 	HostTimeout time.Duration
+	// LastActivity is when the last task ended; idle expiry counts from it.
+	LastActivity time.Time
+	// PR is the pull request the agent opened, while it is followed.
+	PR *PRWatch
 }
 
 // TaskSummary records one task.
@@ -100,6 +104,8 @@ type Status struct {
 	HostQueue      string
 	Tasks          []TaskSummary
 	CanRetry       bool
+	PR             string
+	PRState        string
 }
 
 // StopResult answers the stop update.
@@ -123,6 +129,8 @@ type conversation struct {
 	current     *TaskSummary
 	cancelAgent workflow.CancelFunc
 	runTasks    int
+	// prLoop: this run follows pull requests (see versionPRLoop).
+	prLoop bool
 }
 
 // ConversationWorkflow runs a conversation: it receives messages as
@@ -134,6 +142,7 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 	if c.st == nil {
 		c.st = &State{}
 	}
+	c.prLoop = workflow.GetVersion(ctx, versionPRLoop, workflow.DefaultVersion, 1) >= 1
 	for _, id := range c.st.Seen {
 		c.seen[id] = true
 	}
@@ -158,9 +167,19 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 		maxTasks = defaultMaxTasks
 	}
 	for {
-		got, err := workflow.AwaitWithTimeout(ctx, idle, func() bool { return len(c.st.Pending) > 0 })
+		var got, pollDue bool
+		var err error
+		if c.prLoop {
+			got, pollDue, err = c.waitForWork(ctx, idle)
+		} else {
+			got, err = workflow.AwaitWithTimeout(ctx, idle, func() bool { return len(c.st.Pending) > 0 })
+		}
 		if err != nil {
 			return err
+		}
+		if !got && pollDue {
+			c.pollPR(ctx)
+			continue
 		}
 		if !got {
 			c.expire(ctx)
@@ -170,8 +189,7 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 			}
 			continue
 		}
-		batch := c.st.Pending
-		c.st.Pending = nil
+		batch := c.nextBatch()
 		c.runTask(ctx, batch)
 		c.runTasks++
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() || c.runTasks >= maxTasks {
@@ -188,6 +206,54 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 			return workflow.NewContinueAsNewError(ctx, ConversationWorkflow, next)
 		}
 	}
+}
+
+// waitForWork waits for a message, the next PR poll or idle expiry,
+// whichever comes first. Idle time counts from the end of the last task,
+// so PR polls do not keep a conversation alive.
+func (c *conversation) waitForWork(ctx workflow.Context, idle time.Duration) (got, pollDue bool, err error) {
+	now := workflow.Now(ctx)
+	if c.st.LastActivity.IsZero() {
+		c.st.LastActivity = now
+	}
+	wait := c.st.LastActivity.Add(idle).Sub(now)
+	if c.st.PR.Open() {
+		if until := c.st.PR.NextPoll.Sub(now); until < wait {
+			wait, pollDue = until, true
+		}
+	}
+	if len(c.st.Pending) > 0 {
+		return true, false, nil
+	}
+	if wait <= 0 {
+		return false, pollDue, nil
+	}
+	got, err = workflow.AwaitWithTimeout(ctx, wait, func() bool { return len(c.st.Pending) > 0 })
+	return got, pollDue && !got, err
+}
+
+// nextBatch takes the messages for the next task: everything people sent,
+// coalesced; automatic follow-ups only when no person is waiting.
+func (c *conversation) nextBatch() []Message {
+	if !c.prLoop {
+		batch := c.st.Pending
+		c.st.Pending = nil
+		return batch
+	}
+	var human, auto []Message
+	for _, m := range c.st.Pending {
+		if m.Auto {
+			auto = append(auto, m)
+		} else {
+			human = append(human, m)
+		}
+	}
+	if len(human) > 0 {
+		c.st.Pending = auto
+		return human
+	}
+	c.st.Pending = nil
+	return auto
 }
 
 func drain(ch workflow.ReceiveChannel, f func(Message)) {
@@ -265,6 +331,9 @@ func (c *conversation) status() Status {
 		Tasks: c.st.Tasks, CanRetry: !c.busy && len(c.st.LastFailed) > 0,
 	}
 	s.State = c.stateName()
+	if c.st.PR != nil {
+		s.PR, s.PRState = c.st.PR.Ref.URL, c.st.PR.State
+	}
 	return s
 }
 
@@ -303,6 +372,7 @@ func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
 	c.setStatus(ctx)
 	defer func() {
 		t.FinishedAt = workflow.Now(ctx)
+		c.st.LastActivity = t.FinishedAt
 		c.record(*t)
 		c.busy, c.current = false, nil
 		c.setStatus(ctx)
@@ -379,7 +449,13 @@ func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
 	case OutcomeSuccess:
 		c.st.LastFailed = nil
 		c.st.LastReply = res.Text
-		c.reply(ctx, t, ReplyFinal, res.Text, Footer(res), true)
+		text := res.Text
+		if c.prLoop {
+			if url := c.findPR(ctx); url != "" && !strings.Contains(text, url) {
+				text += "\n\nPull request: " + url
+			}
+		}
+		c.reply(ctx, t, ReplyFinal, text, Footer(res), true)
 	case OutcomeTimeout:
 		c.st.LastFailed = batch
 		c.reply(ctx, t, ReplyError, TimeoutText(prep.TimeoutSeconds), "", false)
@@ -563,6 +639,7 @@ func (c *conversation) expire(ctx workflow.Context) {
 	// session) under the same conversation ID.
 	c.st.HostQueue, c.st.SessionID, c.st.Model, c.st.Effort = "", "", "", ""
 	c.st.TaskCount = 0
+	c.st.PR = nil
 }
 
 func (c *conversation) record(t TaskSummary) {
