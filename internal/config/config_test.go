@@ -130,6 +130,10 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"repos.web.email.imap.poll_interval: must be at least 0.1", "repos.web.email.imap.tls: must be tls, starttls or none"}},
 		{"shared mailbox", "config_version: 5\nrepos:\n  a:\n    repo_url: x\n    email: {account: {username: bot, from: b@x.org}, imap: {server: i}, smtp: {server: s}, auth: {authorized_senders: [u@x.org]}}\n  b:\n    repo_url: y\n    email: {account: {username: bot, from: b@x.org}, imap: {server: i}, smtp: {server: s}, auth: {authorized_senders: [u@x.org]}}\n",
 			[]string{"repos.b.email.account.username: mailbox already used by repo a"}},
+		{"github without credentials", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    github: {auto_iterate: true}\n",
+			[]string{"repos.web.github: needs token or app"}},
+		{"github poll too fast", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    github: {token: t, poll_interval: 1}\n",
+			[]string{"repos.web.github.poll_interval: must be at least 10 seconds"}},
 		{"two errors both reported", "config_version: 5\nexecution:\n  max_concurrent: 0\nrepos:\n  web:\n    repo_url: x\n    effort: huge\n",
 			[]string{"execution.max_concurrent: must be at least 1", "repos.web.effort"}},
 	}

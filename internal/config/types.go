@@ -138,6 +138,7 @@ type Repo struct {
 	SigningCredentials   map[string]map[string]any `mapstructure:"signing_credentials"`
 	GithubAppCredentials map[string]map[string]any `mapstructure:"github_app_credentials"`
 	Email                *Email                    `mapstructure:"email"`
+	GitHub               *GitHub                   `mapstructure:"github"`
 	Slack                *Slack                    `mapstructure:"slack"`
 	Schedules            map[string]map[string]any `mapstructure:"schedules"`
 }
@@ -224,6 +225,27 @@ type EmailAuth struct {
 	AuthorizedSenders         []string `mapstructure:"authorized_senders"`
 	TrustedAuthservID         string   `mapstructure:"trusted_authserv_id"`
 	MicrosoftInternalFallback bool     `mapstructure:"microsoft_internal_fallback"`
+}
+
+// GitHub gives the pull-request loop access to the repo's PRs: a token,
+// or a GitHub App installation.
+type GitHub struct {
+	Token   string    `mapstructure:"token"`
+	BaseURL string    `mapstructure:"base_url"`
+	App     GitHubApp `mapstructure:"app"`
+	// PollInterval is the base seconds between polls of an open PR;
+	// quiet polls back off to MaxPollInterval.
+	PollInterval      int  `mapstructure:"poll_interval"`
+	MaxPollInterval   int  `mapstructure:"max_poll_interval"`
+	AutoIterate       bool `mapstructure:"auto_iterate"`
+	MaxAutoIterations int  `mapstructure:"max_auto_iterations"`
+}
+
+// GitHubApp authenticates as an App installation.
+type GitHubApp struct {
+	AppID          int64  `mapstructure:"app_id"`
+	InstallationID int64  `mapstructure:"installation_id"`
+	PrivateKey     string `mapstructure:"private_key"`
 }
 
 // Slack is a repo's Slack app.

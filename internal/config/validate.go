@@ -107,6 +107,12 @@ func applyDefaults(c *Config, present func(key string) bool) {
 				e.SMTP.TLS = "starttls"
 			}
 		}
+		if g := r.GitHub; g != nil {
+			k := "repos." + id + ".github."
+			def(k+"poll_interval", &g.PollInterval, 60)
+			def(k+"max_poll_interval", &g.MaxPollInterval, 900)
+			def(k+"max_auto_iterations", &g.MaxAutoIterations, 3)
+		}
 		// A secret whose !env variable is unset is left out, not passed
 		// as an empty string the agent would mistake for a credential.
 		for k, v := range r.Secrets {
@@ -210,6 +216,25 @@ func validate(c *Config) []*Error {
 				bad(k+".email.account.username", "mailbox already used by repo %s: each repo needs its own mailbox", other)
 			}
 			mailboxes[box] = id
+		}
+		if g := r.GitHub; g != nil {
+			gk := k + ".github"
+			app := g.App.AppID != 0 || g.App.InstallationID != 0 || g.App.PrivateKey != ""
+			switch {
+			case g.Token == "" && !app:
+				bad(gk, "needs token or app (app_id, installation_id, private_key)")
+			case app && (g.App.AppID == 0 || g.App.InstallationID == 0 || g.App.PrivateKey == ""):
+				bad(gk+".app", "needs app_id, installation_id and private_key together")
+			}
+			if g.PollInterval < 10 {
+				bad(gk+".poll_interval", "must be at least 10 seconds (got %d)", g.PollInterval)
+			}
+			if g.MaxPollInterval < g.PollInterval {
+				bad(gk+".max_poll_interval", "must be at least poll_interval (%d)", g.PollInterval)
+			}
+			if g.MaxAutoIterations < 0 {
+				bad(gk+".max_auto_iterations", "must not be negative")
+			}
 		}
 		for name := range r.Secrets {
 			if !envNamePattern.MatchString(name) {
