@@ -37,7 +37,8 @@ type Activities struct {
 	HostID string
 	Log    *slog.Logger
 
-	load load
+	load   load
+	github githubClients
 }
 
 // ErrHostBusy is the retryable error of a host that declines a new

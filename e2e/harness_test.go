@@ -155,7 +155,8 @@ type siteOptions struct {
 	maxConcurrent  int
 	claudeBinary   string
 	downloadURL    string
-	temporalRemote string // dial this address instead of embedding a server
+	temporalRemote string
+	repoYAML       string // more keys under repos.demo, indented by 4 spaces // dial this address instead of embedding a server
 }
 
 func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
@@ -192,6 +193,7 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	if o.claudeBinary != "" {
 		fmt.Fprintf(&b, "    claude_binary: %s\n", o.claudeBinary)
 	}
+	b.WriteString(o.repoYAML)
 	b.WriteString("    secrets:\n")
 	for _, kv := range anthropictest.ClientEnv(api.URL(), "sk-test-key") {
 		k, v, _ := strings.Cut(kv, "=")

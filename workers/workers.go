@@ -63,11 +63,13 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	shared.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	register(shared, acts.PrepareWorkspace, workflows.ActivityPrepareWorkspace)
 	register(shared, acts.DeliverReply, workflows.ActivityDeliverReply)
+	register(shared, acts.PollPullRequest, workflows.ActivityPollPullRequest)
 
 	host := worker.New(opts.Client, hostQueue, worker.Options{})
 	register(host, acts.PrepareWorkspace, workflows.ActivityPrepareWorkspace)
 	register(host, acts.DeliverReply, workflows.ActivityDeliverReply)
 	register(host, acts.CleanupWorkspace, workflows.ActivityCleanup)
+	register(host, acts.FindPullRequest, workflows.ActivityFindPullRequest)
 
 	run := worker.New(opts.Client, workflows.RunQueue(hostQueue), worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.Execution.MaxConcurrent,

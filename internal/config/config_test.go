@@ -132,8 +132,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"repos.b.email.account.username: mailbox already used by repo a"}},
 		{"github without credentials", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    github: {auto_iterate: true}\n",
 			[]string{"repos.web.github: needs token or app"}},
-		{"github poll too fast", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    github: {token: t, poll_interval: 1}\n",
-			[]string{"repos.web.github.poll_interval: must be at least 10 seconds"}},
+		{"github poll too fast", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    github: {token: t, poll_interval: 0, repository: nope}\n",
+			[]string{"repos.web.github.poll_interval: must be at least 1 second", "repos.web.github.repository: must be owner/name"}},
 		{"two errors both reported", "config_version: 5\nexecution:\n  max_concurrent: 0\nrepos:\n  web:\n    repo_url: x\n    effort: huge\n",
 			[]string{"execution.max_concurrent: must be at least 1", "repos.web.effort"}},
 	}

@@ -230,9 +230,11 @@ type EmailAuth struct {
 // GitHub gives the pull-request loop access to the repo's PRs: a token,
 // or a GitHub App installation.
 type GitHub struct {
-	Token   string    `mapstructure:"token"`
-	BaseURL string    `mapstructure:"base_url"`
-	App     GitHubApp `mapstructure:"app"`
+	// Repository is owner/name on GitHub; default: taken from repo_url.
+	Repository string    `mapstructure:"repository"`
+	Token      string    `mapstructure:"token"`
+	BaseURL    string    `mapstructure:"base_url"`
+	App        GitHubApp `mapstructure:"app"`
 	// PollInterval is the base seconds between polls of an open PR;
 	// quiet polls back off to MaxPollInterval.
 	PollInterval      int  `mapstructure:"poll_interval"`

@@ -226,8 +226,11 @@ func validate(c *Config) []*Error {
 			case app && (g.App.AppID == 0 || g.App.InstallationID == 0 || g.App.PrivateKey == ""):
 				bad(gk+".app", "needs app_id, installation_id and private_key together")
 			}
-			if g.PollInterval < 10 {
-				bad(gk+".poll_interval", "must be at least 10 seconds (got %d)", g.PollInterval)
+			if g.PollInterval < 1 {
+				bad(gk+".poll_interval", "must be at least 1 second (got %d)", g.PollInterval)
+			}
+			if g.Repository != "" && strings.Count(g.Repository, "/") != 1 {
+				bad(gk+".repository", "must be owner/name (got %q)", g.Repository)
 			}
 			if g.MaxPollInterval < g.PollInterval {
 				bad(gk+".max_poll_interval", "must be at least poll_interval (%d)", g.PollInterval)
