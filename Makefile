@@ -7,7 +7,7 @@ REPO ?= $(CURDIR)
 # run without it, everything else with it.
 SLOW_PKGS := ./workers/embedded/ ./e2e/
 
-.PHONY: build run deps test-deps base-image test test-unit test-e2e bench vet fmt clean
+.PHONY: build run deps test-deps base-image test test-unit test-e2e fuzz bench vet fmt clean
 
 build:
 	$(GO) build -tags $(TAGS) -o bin/airut ./cmd/airut
@@ -37,12 +37,22 @@ test-unit:
 test-e2e: base-image
 	$(GO) test -tags $(TAGS) -count=1 -timeout 30m $(SLOW_PKGS)
 
-# Everything CI runs: dependencies, vet, unit tests with -race, then the
-# end-to-end tests against real Temporal, Podman and Claude Code.
-test: test-deps vet test-unit test-e2e
+# Each fuzz target runs briefly; the corpus in testdata/fuzz keeps what
+# earlier runs found.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./ingest/email/
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./ingest/email/
+	$(GO) test -run '^$$' -fuzz '^FuzzHTMLToText$$' -fuzztime $(FUZZTIME) ./ingest/email/
+	$(GO) test -run '^$$' -fuzz '^FuzzRenderHTML$$' -fuzztime $(FUZZTIME) ./internal/mailout/
+
+# Everything CI runs: dependencies, vet, unit tests with -race, brief
+# fuzzing, then the end-to-end tests against real Temporal, Podman,
+# Dovecot and Claude Code.
+test: test-deps vet test-unit fuzz test-e2e
 
 bench: build base-image
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

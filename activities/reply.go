@@ -13,11 +13,12 @@ import (
 	"github.com/airut-go/airut/workflows"
 )
 
-// DeliverReply sends a reply on the conversation's channel. The local
-// channel records it in replies.jsonl, where `airut send --wait` and
-// `airut status` read it, and moves outbox files to sent/<task>/.
+// DeliverReply sends a reply on the conversation's channel. Email goes
+// out over SMTP in the sender's thread. The local channel records it in
+// replies.jsonl, where `airut send --wait` and `airut status` read it, and
+// moves outbox files to sent/<task>/.
 func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) (workflows.ReplyResult, error) {
-	cfg, _, err := a.repo(in.RepoID)
+	cfg, r, err := a.repo(in.RepoID)
 	if err != nil {
 		return workflows.ReplyResult{}, err
 	}
@@ -28,6 +29,8 @@ func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) 
 	switch in.Channel {
 	case workflows.ChannelLocal:
 		return a.deliverLocal(l, in)
+	case workflows.ChannelEmail:
+		return a.deliverEmail(ctx, r, l, in)
 	default:
 		msg := fmt.Sprintf("channel %q is not available in this build", in.Channel)
 		return workflows.ReplyResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrDelivery, nil)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/airut-go/airut/ingest"
 	"github.com/airut-go/airut/internal/anthropictest"
+	"github.com/airut-go/airut/internal/dovecottest"
+	"github.com/airut-go/airut/internal/smtptest"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -124,4 +128,43 @@ func BenchmarkColdStart(b *testing.B) {
 		p.kill()
 		b.StartTimer()
 	}
+}
+
+// BenchmarkEmailIngest measures mail from a real Dovecot mailbox to
+// durably accepted signals on the embedded server (parse, DMARC check,
+// signal-with-start, delete), in messages per second. No worker runs, so
+// only the hand-off is timed.
+func BenchmarkEmailIngest(b *testing.B) {
+	const batch = 200
+	api := anthropictest.NewServer(b)
+	port := freePort(b)
+	dove := dovecottest.Start(b, map[string]string{mailbox: mailboxPW})
+	sink := smtptest.NewServer(b)
+	host, tlsPort, _ := dove.Addr()
+	shost, sport := sink.Addr()
+	yaml := fmt.Sprintf(`    email:
+      account: {username: %s, from: "Airut <airut@example.com>", password: %s}
+      imap: {server: %s, port: %d, tls: tls, ca_file: %s, poll_interval: 0.2}
+      smtp: {server: %s, port: %d, tls: none, require_auth: false}
+      auth: {authorized_senders: [%s], trusted_authserv_id: %s}
+`, mailbox, mailboxPW, host, tlsPort, filepath.Join(dove.Dir(), "cert.pem"), shost, sport, userAddr, authserv)
+	s := newSite(b, api, siteOptions{repoURL: upstream(b), frontendPort: port, repoYAML: yaml})
+	s.start("server")
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for j := 0; j < batch; j++ {
+			dove.Deliver(b, mailbox, buildMail(mailOpts{from: userAddr, subject: "bench", msgID: fmt.Sprintf("bench-%d-%d@example.com", i, j), authResults: pass(), body: "REPLY: x"}))
+		}
+		p := s.start("ingest")
+		b.StartTimer()
+		t0 := time.Now()
+		for dove.Count(b, mailbox) > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		total += time.Since(t0)
+		b.StopTimer()
+		p.kill()
+	}
+	b.ReportMetric(float64(batch*b.N)/total.Seconds(), "msgs/s")
 }

@@ -145,6 +145,8 @@ type site struct {
 	temporal string // frontend address
 	// path, if set, replaces PATH for the daemons this site starts.
 	path string
+	// env is added to the environment of the daemons this site starts.
+	env []string
 }
 
 type siteOptions struct {
@@ -234,8 +236,9 @@ func (s *site) start(args ...string) *process {
 	s.t.Helper()
 	cmd := exec.Command(airutBin, append([]string{"--config", s.config}, args...)...)
 	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), s.env...)
 	if s.path != "" {
-		cmd.Env = append(os.Environ(), "PATH="+s.path)
+		cmd.Env = append(cmd.Env, "PATH="+s.path)
 	}
 	logs := &lockedBuffer{}
 	pr, pw := io.Pipe()

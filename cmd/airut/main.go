@@ -116,7 +116,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetErr(a.stderr)
 	root.SetIn(a.stdin)
 	root.AddCommand(
-		newRunCmd(a), newWorkerCmd(a), newServerCmd(a),
+		newRunCmd(a), newWorkerCmd(a), newServerCmd(a), newIngestCmd(a),
 		newSendCmd(a), newStatusCmd(a), newStopCmd(a), newRetryCmd(a),
 		newInitCmd(a), newCheckCmd(a),
 	)

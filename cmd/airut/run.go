@@ -24,13 +24,15 @@ type serveOptions struct {
 	server bool
 	// worker starts this host's workers.
 	worker bool
+	// listen starts the channel listeners.
+	listen bool
 	// initRepo writes a local default config for this checkout when there
 	// is no config file.
 	initRepo string
 }
 
 func newRunCmd(a *app) *cobra.Command {
-	opts := serveOptions{server: true, worker: true}
+	opts := serveOptions{server: true, worker: true, listen: true}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run everything in one process: embedded Temporal server and Web UI, worker, listeners",
@@ -121,12 +123,14 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 	}
 
 	var c client.Client
-	if opts.worker {
+	if opts.worker || opts.listen {
 		c, err = workers.Dial(ctx, cfg.Temporal, address, log)
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}
 		defer c.Close()
+	}
+	if opts.worker {
 		pod, err := podman.Connect(ctx, podman.ConnectOptions{URI: cfg.PodmanSocket, StartService: true, Logger: log})
 		if err != nil {
 			return withCode(exitRuntime, err)
@@ -137,6 +141,13 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 			return withCode(exitRuntime, err)
 		}
 		defer h.Stop()
+	}
+	if opts.listen {
+		n, wait := startListeners(ctx, cfg, c, log)
+		defer wait()
+		if n == 0 && !opts.worker {
+			log.Warn("no channel accounts configured; nothing to listen to")
+		}
 	}
 	log.Info("airut ready", "startup", time.Since(began).Round(time.Millisecond), "config", path, "repos", len(cfg.Repos))
 	if opts.worker && len(cfg.Repos) > 0 {

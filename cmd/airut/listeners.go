@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/airut-go/airut/ingest/email"
+	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/workflows"
+)
+
+// startListeners starts a channel listener for every channel account in
+// the config and returns a function that waits for them to stop.
+func startListeners(ctx context.Context, cfg *config.Config, c client.Client, log *slog.Logger) (count int, wait func()) {
+	var wg sync.WaitGroup
+	opts := workflows.Options{IdleTimeout: time.Duration(cfg.Execution.ConversationMaxAgeDays) * 24 * time.Hour}
+	for _, id := range cfg.RepoIDs() {
+		r := cfg.Repos[id]
+		if r.Email == nil {
+			continue
+		}
+		l := &email.Listener{
+			RepoID: id, Email: *r.Email, Temporal: c, Options: opts, Log: log,
+			AttachmentsDir: cfg.AttachmentsDir,
+			RejectedDir:    filepath.Join(cfg.StateDir, "rejected-mail"),
+		}
+		wg.Add(1)
+		count++
+		go func() { defer wg.Done(); l.Run(ctx) }()
+	}
+	return count, wg.Wait
+}
+
+func newIngestCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ingest",
+		Short: "Run only the channel listeners (email), against temporal.address or a local `airut server`",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), a, serveOptions{listen: true})
+		},
+	}
+}
