@@ -45,6 +45,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./ingest/email/
 	$(GO) test -run '^$$' -fuzz '^FuzzHTMLToText$$' -fuzztime $(FUZZTIME) ./ingest/email/
 	$(GO) test -run '^$$' -fuzz '^FuzzRenderHTML$$' -fuzztime $(FUZZTIME) ./internal/mailout/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/mrkdwn/
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/mrkdwn/
 
 # Everything CI runs: dependencies, vet, unit tests with -race, brief
 # fuzzing, then the end-to-end tests against real Temporal, Podman,

@@ -100,6 +100,12 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 		// retries it), where a host with a free slot takes it.
 		return workflows.PrepareResult{}, temporal.NewApplicationError("host "+a.HostID+" is at capacity", ErrHostBusy)
 	}
+	// Heartbeat while fetching and cloning (which can take minutes), so a
+	// worker that dies here is noticed within the heartbeat timeout, not
+	// at the activity's time limit.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go heartbeat(hbCtx, cfg.Execution.HeartbeatTimeout, func() Progress { return Progress{} })
 	m := a.mirror(cfg, r)
 	if err := m.Update(ctx); err != nil {
 		if activity.GetInfo(ctx).Attempt >= 3 {

@@ -97,8 +97,10 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 
 	var mu sync.Mutex
 	totals := &claude.Totals{}
+	plan := newPlanStreamer(r, in)
 	stdout := &lineSink{fn: func(line []byte) {
 		events.Write(append(line, '\n'))
+		plan.observe(ctx, line)
 		mu.Lock()
 		totals.Add(line)
 		mu.Unlock()
@@ -159,6 +161,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	<-hbDone
 	stdout.flush()
 	stderr.flush()
+	plan.update(ctx, "", true)
 
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	if runErr != nil && !timedOut {

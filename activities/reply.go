@@ -31,6 +31,8 @@ func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) 
 		return a.deliverLocal(l, in)
 	case workflows.ChannelEmail:
 		return a.deliverEmail(ctx, r, l, in)
+	case workflows.ChannelSlack:
+		return a.deliverSlack(ctx, r, l, in)
 	default:
 		msg := fmt.Sprintf("channel %q is not available in this build", in.Channel)
 		return workflows.ReplyResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrDelivery, nil)

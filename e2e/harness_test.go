@@ -262,7 +262,16 @@ func (s *site) start(args ...string) *process {
 		}
 	}()
 	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
-	s.t.Cleanup(func() { p.kill() })
+	s.t.Cleanup(func() {
+		p.kill()
+		if s.t.Failed() {
+			logs := p.logs.String()
+			if len(logs) > 6000 {
+				logs = "…" + logs[len(logs)-6000:]
+			}
+			s.t.Logf("airut %v logs:\n%s", args, logs)
+		}
+	})
 	select {
 	case <-ready:
 	case <-p.done:

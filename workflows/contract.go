@@ -155,6 +155,9 @@ type AgentInput struct {
 	SessionID      string
 	Model          string
 	Effort         string
+	// Channel and ReplyTo let the run show live progress (the Slack plan).
+	Channel string
+	ReplyTo map[string]string
 }
 
 // Usage is token usage as the agent reports it.
@@ -206,6 +209,8 @@ type ReplyInput struct {
 	Footer         string
 	// AttachOutbox sends the outbox files with the reply and clears them.
 	AttachOutbox bool
+	// MessageIDs are the task's messages (Slack swaps their reactions).
+	MessageIDs []string
 }
 
 // ReplyResult reports what was delivered.

@@ -65,6 +65,8 @@ type State struct {
 	// HostTimeout is how long to wait for the host before moving the
 	// conversation (from config, via PrepareWorkspace).
 	HostTimeout time.Duration
+	// HeartbeatTimeout is the host's configured heartbeat timeout.
+	HeartbeatTimeout time.Duration
 	// LastActivity is when the last task ended; idle expiry counts from it.
 	LastActivity time.Time
 	// PR is the pull request the agent opened, while it is followed.
@@ -493,6 +495,7 @@ func (c *conversation) prepare(ctx workflow.Context, t *TaskSummary, batch []Mes
 	}
 	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Minute,
+		HeartbeatTimeout:    c.heartbeatTimeout(),
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			MaximumAttempts:        3,
@@ -534,7 +537,17 @@ func (c *conversation) prepare(ctx workflow.Context, t *TaskSummary, batch []Mes
 	}
 	c.st.HostQueue = res.HostQueue
 	c.st.HostTimeout = time.Duration(res.HostTimeoutSecs) * time.Second
+	c.st.HeartbeatTimeout = time.Duration(res.HeartbeatSeconds) * time.Second
 	return res, rehomed, nil
+}
+
+// heartbeatTimeout is the configured agent heartbeat timeout as last
+// reported by the host (30 s before the first task).
+func (c *conversation) heartbeatTimeout() time.Duration {
+	if c.st.HeartbeatTimeout > 0 {
+		return c.st.HeartbeatTimeout
+	}
+	return 30 * time.Second
 }
 
 func (c *conversation) hostTimeout() time.Duration {
@@ -569,6 +582,7 @@ func (c *conversation) runAgent(ctx workflow.Context, t *TaskSummary, prep Prepa
 	in := AgentInput{
 		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.TaskID,
 		Prompt: prompt, SessionID: session, Model: c.st.Model, Effort: c.st.Effort,
+		Channel: c.in.Channel, ReplyTo: c.st.ReplyTo,
 	}
 	var res AgentResult
 	err := workflow.ExecuteActivity(actx, ActivityRunAgent, in).Get(ctx, &res)
@@ -604,7 +618,7 @@ func (c *conversation) reply(ctx workflow.Context, t *TaskSummary, kind ReplyKin
 	in := ReplyInput{
 		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.TaskID,
 		Kind: kind, Channel: c.in.Channel, ReplyTo: c.st.ReplyTo, Subject: c.st.Subject,
-		Text: text, Footer: footer, AttachOutbox: outbox,
+		Text: text, Footer: footer, AttachOutbox: outbox, MessageIDs: t.MessageIDs,
 	}
 	if kind != ReplyAck {
 		t.Reply = text

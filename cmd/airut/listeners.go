@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/airut-go/airut/ingest/email"
+	"github.com/airut-go/airut/ingest/slack"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/workflows"
 )
@@ -22,17 +23,30 @@ func startListeners(ctx context.Context, cfg *config.Config, c client.Client, lo
 	opts := workflows.Options{IdleTimeout: time.Duration(cfg.Execution.ConversationMaxAgeDays) * 24 * time.Hour}
 	for _, id := range cfg.RepoIDs() {
 		r := cfg.Repos[id]
-		if r.Email == nil {
-			continue
+		var runs []func(context.Context) error
+		if r.Email != nil {
+			runs = append(runs, (&email.Listener{
+				RepoID: id, Email: *r.Email, Temporal: c, Options: opts, Log: log,
+				AttachmentsDir: cfg.AttachmentsDir,
+				RejectedDir:    filepath.Join(cfg.StateDir, "rejected-mail"),
+			}).Run)
 		}
-		l := &email.Listener{
-			RepoID: id, Email: *r.Email, Temporal: c, Options: opts, Log: log,
-			AttachmentsDir: cfg.AttachmentsDir,
-			RejectedDir:    filepath.Join(cfg.StateDir, "rejected-mail"),
+		if r.Slack != nil {
+			runs = append(runs, (&slack.Listener{
+				RepoID: id, Slack: *r.Slack, Temporal: c, Options: opts, Log: log,
+				AttachmentsDir: cfg.AttachmentsDir,
+			}).Run)
 		}
-		wg.Add(1)
-		count++
-		go func() { defer wg.Done(); l.Run(ctx) }()
+		for _, run := range runs {
+			wg.Add(1)
+			count++
+			go func() {
+				defer wg.Done()
+				if err := run(ctx); err != nil {
+					log.Error("channel listener stopped", "repo", id, "error", err)
+				}
+			}()
+		}
 	}
 	return count, wg.Wait
 }
@@ -40,7 +54,7 @@ func startListeners(ctx context.Context, cfg *config.Config, c client.Client, lo
 func newIngestCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ingest",
-		Short: "Run only the channel listeners (email), against temporal.address or a local `airut server`",
+		Short: "Run only the channel listeners (email, Slack), against temporal.address or a local `airut server`",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return serve(cmd.Context(), a, serveOptions{listen: true})

@@ -29,6 +29,9 @@ func Env() map[string]string {
 		"IS_SANDBOX":                           "1",
 		"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
 		"DISABLE_AUTOUPDATER":                  "1",
-		"HOME":                                 "/root",
+		// The plan shown in Slack is read from TodoWrite calls; newer
+		// versions use task tools unless told otherwise.
+		"CLAUDE_CODE_ENABLE_TASKS": "0",
+		"HOME":                     "/root",
 	}
 }

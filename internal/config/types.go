@@ -250,10 +250,12 @@ type GitHubApp struct {
 	PrivateKey     string `mapstructure:"private_key"`
 }
 
-// Slack is a repo's Slack app.
+// Slack is a repo's Slack app (Socket Mode).
 type Slack struct {
 	BotToken        string           `mapstructure:"bot_token"`
 	AppToken        string           `mapstructure:"app_token"`
 	Authorized      []map[string]any `mapstructure:"authorized"`
 	AllowedChannels []string         `mapstructure:"allowed_channels"`
+	// APIURL points the app at another Slack API base (tests).
+	APIURL string `mapstructure:"api_url"`
 }

@@ -217,6 +217,9 @@ func validate(c *Config) []*Error {
 			}
 			mailboxes[box] = id
 		}
+		if sl := r.Slack; sl != nil {
+			errs = append(errs, validateSlack(k+".slack", sl)...)
+		}
 		if g := r.GitHub; g != nil {
 			gk := k + ".github"
 			app := g.App.AppID != 0 || g.App.InstallationID != 0 || g.App.PrivateKey != ""
@@ -299,6 +302,36 @@ func validateEmail(k string, e *Email) []*Error {
 	for i, s := range e.Auth.AuthorizedSenders {
 		if !senderPattern.MatchString(s) {
 			bad(fmt.Sprintf("%s.auth.authorized_senders[%d]", k, i), "must be an address or *@domain (got %q)", s)
+		}
+	}
+	return errs
+}
+
+func validateSlack(k string, s *Slack) []*Error {
+	var errs []*Error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	// Empty tokens are reported by `airut check` (usually an unset !env).
+	if s.BotToken != "" && !strings.HasPrefix(s.BotToken, "xoxb-") {
+		bad(k+".bot_token", "must be a bot token (xoxb-…)")
+	}
+	if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
+		bad(k+".app_token", "must be an app-level token with connections:write (xapp-…), for Socket Mode")
+	}
+	if len(s.Authorized) == 0 {
+		bad(k+".authorized", "needs at least one rule: workspace_members: true, user_group: <handle> or user_id: U…")
+	}
+	for i, it := range s.Authorized {
+		key := fmt.Sprintf("%s.authorized[%d]", k, i)
+		if len(it) != 1 {
+			bad(key, "each rule has exactly one key: workspace_members, user_group or user_id")
+			continue
+		}
+		for name := range it {
+			if !contains([]string{"workspace_members", "user_group", "user_id"}, name) {
+				bad(key, "unknown rule %q (want workspace_members, user_group or user_id)", name)
+			}
 		}
 	}
 	return errs
