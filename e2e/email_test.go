@@ -116,9 +116,11 @@ func TestEmailConversationEndToEnd(t *testing.T) {
 	if len(atts) != 1 || atts[0].Name != "count.txt" || strings.TrimSpace(string(atts[0].Data)) != "3" {
 		t.Errorf("reply attachments = %+v, want count.txt with 3", atts)
 	}
-	if left, _ := os.ReadDir(s.layout(conv).Outbox()); len(left) != 0 {
-		t.Errorf("outbox not cleared after delivery: %v", left)
-	}
+	// The outbox is cleared right after the SMTP server accepted the mail.
+	eventually(t, 30*time.Second, "the outbox to be cleared after delivery", func() bool {
+		left, _ := os.ReadDir(s.layout(conv).Outbox())
+		return len(left) == 0
+	})
 	if n := s.imap.Count(t, mailbox); n != 0 {
 		t.Errorf("mailbox still holds %d messages after hand-off", n)
 	}
@@ -213,5 +215,34 @@ func TestEmailCrashAtEveryStepOfTheHandOff(t *testing.T) {
 				t.Errorf("mailbox holds %d messages after restart", n)
 			}
 		})
+	}
+}
+
+// A transient SMTP failure (451) is retried and the reply arrives; a
+// permanent one (550) is recorded on the task, and the user is not sent
+// the reply twice.
+func TestEmailSMTPFailures(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	s := newMailSite(t, api, siteOptions{repoURL: upstream(t)})
+	s.start("run")
+	s.smtp.FailNext(451) // the acknowledgement's first try
+	s.imap.Deliver(t, mailbox, buildMail(mailOpts{from: userAddr, subject: "Flaky relay", msgID: "flaky@example.com", authResults: pass(), body: "REPLY: delivered anyway"}))
+	msgs := s.smtp.WaitFor(t, 2, 3*time.Minute)
+	if !strings.Contains(msgs[0].TextBody(), workflows.AckText) || !strings.Contains(msgs[1].TextBody(), "delivered anyway") {
+		t.Fatalf("after a 451: %q / %q", msgs[0].TextBody(), msgs[1].TextBody())
+	}
+	subject := msgs[1].Header("Subject")
+	conv := subject[len("Re: [ID:") : len("Re: [ID:")+8]
+
+	s.smtp.FailNext(550)
+	s.imap.Deliver(t, mailbox, buildMail(mailOpts{from: userAddr, subject: "Re: " + subject, msgID: "rejected@example.com", authResults: pass(),
+		inReplyTo: msgs[1].Header("Message-ID"), references: msgs[1].Header("Message-ID"), body: "REPLY: never arrives"}))
+	eventually(t, 3*time.Minute, "the second task to finish", func() bool { return len(s.status(conv).Tasks) == 2 })
+	st := s.status(conv)
+	if !strings.Contains(st.Tasks[1].Error, "reply not delivered") || !strings.Contains(st.Tasks[1].Error, "550") {
+		t.Errorf("task error = %q, want the permanent delivery failure recorded", st.Tasks[1].Error)
+	}
+	if n := len(s.smtp.Messages()); n != 2 {
+		t.Errorf("messages sent = %d, want 2 (a permanent failure is not retried)", n)
 	}
 }

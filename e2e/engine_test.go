@@ -268,3 +268,30 @@ func TestAgentBinaryIsDownloadedWhenNotOnPath(t *testing.T) {
 		t.Errorf("cache does not hold the verified binary: %v", err)
 	}
 }
+
+// airut init writes a commented example once; airut check names what is
+// missing, with a fix, and fails until it is there.
+func TestInitAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	s := &site{t: t, dir: dir, config: filepath.Join(dir, "cfg", "airut.yaml")}
+	out := s.mustAirut(30*time.Second, "init")
+	if !strings.Contains(out, "wrote "+s.config) {
+		t.Fatalf("init said %q", out)
+	}
+	if out := s.mustAirut(30*time.Second, "init"); !strings.Contains(out, "already exists") {
+		t.Errorf("second init said %q", out)
+	}
+	os.Unsetenv("ANTHROPIC_API_KEY")
+	out, _, err := s.airut(time.Minute, "check")
+	if err == nil {
+		t.Fatalf("check passed with the example's placeholder repo and no API key:\n%s", out)
+	}
+	for _, want := range []string{
+		"ok    config", "FAIL  environment            repos.my-project.secrets.ANTHROPIC_API_KEY: $ANTHROPIC_API_KEY is not set",
+		"fix: export ANTHROPIC_API_KEY", "ok    git", "FAIL  repo my-project", "FAIL  repo my-project sandbox",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -204,3 +204,23 @@ func TestSlackCrashBeforeAckRunsOnce(t *testing.T) {
 		t.Errorf("tasks = %d, want 1", len(st.Tasks))
 	}
 }
+
+// A file shared with the message reaches the agent's inbox; a file the
+// agent leaves in the outbox is uploaded into the thread.
+func TestSlackFilesInAndOut(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	s := newSlackSite(t, api, siteOptions{repoURL: upstream(t)})
+	s.start("run")
+	s.slack.WaitConnections(t, 1, 30*time.Second)
+	const root = "1700000400.000100"
+	ev := dm("UALICE", root, "", "Count the lines\nRUN: wc -l < /inbox/notes.txt > /outbox/count.txt\nREPLY: counted")
+	ev["subtype"] = "file_share"
+	ev["files"] = []any{s.slack.AddFileObject("notes.txt", []byte("a\nb\nc\nd\n"))}
+	env := s.slack.PushEvent(ev)
+	s.slack.WaitAcked(t, env, 30*time.Second)
+	eventually(t, 3*time.Minute, "the outbox upload", func() bool { return len(s.slack.Uploads()) == 1 })
+	up := s.slack.Uploads()[0]
+	if up.Name != "count.txt" || strings.TrimSpace(string(up.Data)) != "4" || up.ThreadTS != root {
+		t.Errorf("upload = %s %q in thread %s, want count.txt with 4 in %s", up.Name, up.Data, up.ThreadTS, root)
+	}
+}
