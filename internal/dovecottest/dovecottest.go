@@ -19,16 +19,10 @@ package dovecottest
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -43,6 +37,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/airut-go/airut/internal/testcert"
 )
 
 // Binary is where Debian's dovecot-core puts the server.
@@ -100,11 +96,11 @@ func Start(t testing.TB, users map[string]string) *Server {
 	if err != nil {
 		t.Fatalf("dovecottest: choosing users to run as: %v", err)
 	}
-	certPEM, keyPEM, pool, err := selfSigned()
+	cert, err := testcert.New("dovecottest")
 	if err != nil {
 		t.Fatalf("dovecottest: making certificate: %v", err)
 	}
-	s.pool = pool
+	s.pool = cert.Pool
 	s.tlsPort, s.plainPort, err = freePorts()
 	if err != nil {
 		t.Fatalf("dovecottest: finding free ports: %v", err)
@@ -120,8 +116,8 @@ func Start(t testing.TB, users map[string]string) *Server {
 		data []byte
 		mode os.FileMode
 	}{
-		{"cert.pem", certPEM, 0o644},
-		{"key.pem", keyPEM, 0o600},
+		{"cert.pem", cert.CertPEM, 0o644},
+		{"key.pem", cert.KeyPEM, 0o600},
 		{"passwd", []byte(passwd.String()), 0o644},
 		{"dovecot.conf", []byte(s.config(ids)), 0o644},
 	}
@@ -495,45 +491,4 @@ func freePorts() (int, int, error) {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports[0], ports[1], nil
-}
-
-// selfSigned makes an ECDSA certificate for 127.0.0.1, ::1 and localhost
-// that is its own CA.
-func selfSigned() (certPEM, keyPEM []byte, pool *x509.CertPool, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("generating key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("generating serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "dovecottest", Organization: []string{"airut tests"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("signing certificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("parsing certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("encoding key: %w", err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), pool, nil
 }
