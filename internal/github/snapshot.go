@@ -177,15 +177,36 @@ func (c *Client) Snapshot(ctx context.Context, pr PRRef) (*Snapshot, error) {
 	return snap, nil
 }
 
-func (c *Client) checkRuns(ctx context.Context, owner, repo, sha string) ([]Check, error) {
-	opts := &gogithub.ListCheckRunsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage}}
-	var out []Check
-	for {
-		res, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, owner, repo, sha, opts)
+// allPages calls list for each page until GitHub reports no next page,
+// converting every item; what names the list in errors.
+func allPages[T, R any](c *Client, what string, list func(page int) ([]T, *gogithub.Response, error), conv func(T) R) ([]R, error) {
+	var out []R
+	for page := 0; ; {
+		items, resp, err := list(page)
 		if err != nil {
-			return nil, fmt.Errorf("list check runs of %s/%s@%s: %w", owner, repo, sha, asRateLimit(err, c.now()))
+			return nil, fmt.Errorf("%s: %w", what, asRateLimit(err, c.now()))
 		}
-		for _, run := range res.CheckRuns {
+		for _, it := range items {
+			out = append(out, conv(it))
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		page = resp.NextPage
+	}
+}
+
+func (c *Client) checkRuns(ctx context.Context, owner, repo, sha string) ([]Check, error) {
+	return allPages(c, fmt.Sprintf("list check runs of %s/%s@%s", owner, repo, sha),
+		func(page int) ([]*gogithub.CheckRun, *gogithub.Response, error) {
+			res, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, owner, repo, sha,
+				&gogithub.ListCheckRunsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage, Page: page}})
+			if err != nil {
+				return nil, resp, err
+			}
+			return res.CheckRuns, resp, nil
+		},
+		func(run *gogithub.CheckRun) Check {
 			url := run.GetHTMLURL()
 			if url == "" {
 				url = run.GetDetailsURL()
@@ -201,118 +222,61 @@ func (c *Client) checkRuns(ctx context.Context, owner, repo, sha string) ([]Chec
 			if ch.Status == "completed" {
 				ch.Conclusion = run.GetConclusion()
 			}
-			out = append(out, ch)
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
-	}
+			return ch
+		})
 }
 
 func (c *Client) statuses(ctx context.Context, owner, repo, sha string) ([]Check, error) {
-	opts := &gogithub.ListOptions{PerPage: perPage}
-	var out []Check
-	for {
-		res, resp, err := c.gh.Repositories.GetCombinedStatus(ctx, owner, repo, sha, opts)
-		if err != nil {
-			return nil, fmt.Errorf("get combined status of %s/%s@%s: %w", owner, repo, sha, asRateLimit(err, c.now()))
-		}
-		for _, st := range res.Statuses {
-			ch := Check{
-				Name:       st.GetContext(),
-				Status:     "completed",
-				Conclusion: st.GetState(),
-				URL:        st.GetTargetURL(),
-				Summary:    st.GetDescription(),
+	return allPages(c, fmt.Sprintf("get combined status of %s/%s@%s", owner, repo, sha),
+		func(page int) ([]*gogithub.RepoStatus, *gogithub.Response, error) {
+			res, resp, err := c.gh.Repositories.GetCombinedStatus(ctx, owner, repo, sha, &gogithub.ListOptions{PerPage: perPage, Page: page})
+			if err != nil {
+				return nil, resp, err
 			}
+			return res.Statuses, resp, nil
+		},
+		func(st *gogithub.RepoStatus) Check {
+			ch := Check{Name: st.GetContext(), Status: "completed", Conclusion: st.GetState(), URL: st.GetTargetURL(), Summary: st.GetDescription()}
 			if ch.Conclusion == "pending" {
 				ch.Status = "pending"
 			}
-			out = append(out, ch)
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
-	}
+			return ch
+		})
 }
 
 func (c *Client) reviews(ctx context.Context, owner, repo string, n int) ([]Review, error) {
-	opts := &gogithub.ListOptions{PerPage: perPage}
-	var out []Review
-	for {
-		rs, resp, err := c.gh.PullRequests.ListReviews(ctx, owner, repo, n, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list reviews of %s/%s#%d: %w", owner, repo, n, asRateLimit(err, c.now()))
-		}
-		for _, r := range rs {
-			out = append(out, Review{
-				ID:          r.GetID(),
-				User:        r.GetUser().GetLogin(),
-				State:       r.GetState(),
-				Body:        r.GetBody(),
-				URL:         r.GetHTMLURL(),
-				SubmittedAt: r.GetSubmittedAt().Time,
-			})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
-	}
+	return allPages(c, fmt.Sprintf("list reviews of %s/%s#%d", owner, repo, n),
+		func(page int) ([]*gogithub.PullRequestReview, *gogithub.Response, error) {
+			return c.gh.PullRequests.ListReviews(ctx, owner, repo, n, &gogithub.ListOptions{PerPage: perPage, Page: page})
+		},
+		func(r *gogithub.PullRequestReview) Review {
+			return Review{ID: r.GetID(), User: r.GetUser().GetLogin(), State: r.GetState(), Body: r.GetBody(), URL: r.GetHTMLURL(), SubmittedAt: r.GetSubmittedAt().Time}
+		})
 }
 
 func (c *Client) reviewComments(ctx context.Context, owner, repo string, n int) ([]Comment, error) {
-	opts := &gogithub.PullRequestListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage}}
-	var out []Comment
-	for {
-		cs, resp, err := c.gh.PullRequests.ListComments(ctx, owner, repo, n, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list review comments of %s/%s#%d: %w", owner, repo, n, asRateLimit(err, c.now()))
-		}
-		for _, cm := range cs {
+	return allPages(c, fmt.Sprintf("list review comments of %s/%s#%d", owner, repo, n),
+		func(page int) ([]*gogithub.PullRequestComment, *gogithub.Response, error) {
+			return c.gh.PullRequests.ListComments(ctx, owner, repo, n,
+				&gogithub.PullRequestListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage, Page: page}})
+		},
+		func(cm *gogithub.PullRequestComment) Comment {
 			line := cm.GetLine()
 			if line == 0 {
 				line = cm.GetOriginalLine()
 			}
-			out = append(out, Comment{
-				ID:        cm.GetID(),
-				User:      cm.GetUser().GetLogin(),
-				Path:      cm.GetPath(),
-				Line:      line,
-				Body:      cm.GetBody(),
-				URL:       cm.GetHTMLURL(),
-				CreatedAt: cm.GetCreatedAt().Time,
-			})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
-	}
+			return Comment{ID: cm.GetID(), User: cm.GetUser().GetLogin(), Path: cm.GetPath(), Line: line,
+				Body: cm.GetBody(), URL: cm.GetHTMLURL(), CreatedAt: cm.GetCreatedAt().Time}
+		})
 }
 
 func (c *Client) issueComments(ctx context.Context, owner, repo string, n int) ([]Comment, error) {
-	opts := &gogithub.IssueListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage}}
-	var out []Comment
-	for {
-		cs, resp, err := c.gh.Issues.ListComments(ctx, owner, repo, n, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list conversation comments of %s/%s#%d: %w", owner, repo, n, asRateLimit(err, c.now()))
-		}
-		for _, cm := range cs {
-			out = append(out, Comment{
-				ID:        cm.GetID(),
-				User:      cm.GetUser().GetLogin(),
-				Body:      cm.GetBody(),
-				URL:       cm.GetHTMLURL(),
-				CreatedAt: cm.GetCreatedAt().Time,
-			})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
-	}
+	return allPages(c, fmt.Sprintf("list conversation comments of %s/%s#%d", owner, repo, n),
+		func(page int) ([]*gogithub.IssueComment, *gogithub.Response, error) {
+			return c.gh.Issues.ListComments(ctx, owner, repo, n,
+				&gogithub.IssueListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: perPage, Page: page}})
+		},
+		func(cm *gogithub.IssueComment) Comment {
+			return Comment{ID: cm.GetID(), User: cm.GetUser().GetLogin(), Body: cm.GetBody(), URL: cm.GetHTMLURL(), CreatedAt: cm.GetCreatedAt().Time}
+		})
 }
