@@ -26,6 +26,7 @@ import (
 
 	"github.com/airut-go/airut/internal/anthropictest"
 	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/internal/syncbuf"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -210,25 +211,8 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 // process is a running `airut run|worker|server`.
 type process struct {
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *syncbuf.Buffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs an airut daemon command and waits for its ready line.
@@ -240,7 +224,7 @@ func (s *site) start(args ...string) *process {
 	if s.path != "" {
 		cmd.Env = append(cmd.Env, "PATH="+s.path)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	pr, pw := io.Pipe()
 	cmd.Stdout = logs
 	cmd.Stderr = pw

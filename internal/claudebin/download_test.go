@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/airut-go/airut/internal/claudebin"
+
+	"github.com/airut-go/airut/internal/syncbuf"
 )
 
 // fakeBinary is a small stand-in for a release binary.
@@ -197,26 +199,8 @@ func (s *releases) reset() {
 	s.noCache = map[string][]bool{}
 }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (s *releases) downloader(t *testing.T) (*claudebin.Downloader, *syncBuffer) {
-	logs := &syncBuffer{}
+func (s *releases) downloader(t *testing.T) (*claudebin.Downloader, *syncbuf.Buffer) {
+	logs := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", logs)

@@ -32,6 +32,8 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/specgen"
+
+	"github.com/airut-go/airut/internal/syncbuf"
 )
 
 // testImage is the image the repository's agent containers run in: Debian
@@ -162,25 +164,6 @@ func containerExists(tb testing.TB, c *Client, nameOrID string) bool {
 	return ok
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in different
-// goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // run runs rs with fresh stdout and stderr buffers.
 func run(t *testing.T, c *Client, rs RunSpec) (Result, string, string, error) {
 	t.Helper()
@@ -251,7 +234,7 @@ func TestConnect(t *testing.T) {
 		defer os.RemoveAll(dir)
 		sock := filepath.Join(dir, "podman.sock")
 		uri := "unix://" + sock
-		var logBuf syncBuffer
+		var logBuf syncbuf.Buffer
 		started := time.Now()
 		c2, err := Connect(ctx, ConnectOptions{URI: uri, StartService: true, Logger: newTextLogger(&logBuf)})
 		if err != nil {
@@ -332,13 +315,13 @@ func TestRunStdin(t *testing.T) {
 
 // firstLineWriter records when the first line arrived.
 type firstLineWriter struct {
-	syncBuffer
+	syncbuf.Buffer
 	once  sync.Once
 	first chan time.Time
 }
 
 func (w *firstLineWriter) Write(p []byte) (int, error) {
-	n, err := w.syncBuffer.Write(p)
+	n, err := w.Buffer.Write(p)
 	if strings.Contains(w.String(), "\n") {
 		w.once.Do(func() { w.first <- time.Now() })
 	}
@@ -348,7 +331,7 @@ func (w *firstLineWriter) Write(p []byte) (int, error) {
 func TestRunStreamsWhileRunning(t *testing.T) {
 	c := client(t)
 	out := &firstLineWriter{first: make(chan time.Time, 1)}
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	rs := newSpec(t, "bash", "-c", "echo first; echo to-stderr >&2; sleep 2; echo second; echo again-stderr >&2")
 	rs.Stdout, rs.Stderr = out, &errOut
 	res, err := c.Run(context.Background(), rs)
@@ -379,13 +362,13 @@ func TestRunStreamsWhileRunning(t *testing.T) {
 }
 
 // valueWriter is a Writer whose dynamic type is a struct, not a pointer.
-type valueWriter struct{ buf *syncBuffer }
+type valueWriter struct{ buf *syncbuf.Buffer }
 
 func (w valueWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
 
 func TestRunWriterKinds(t *testing.T) {
 	c := client(t)
-	var vbuf syncBuffer
+	var vbuf syncbuf.Buffer
 	tests := []struct {
 		name           string
 		stdout, stderr io.Writer
@@ -756,7 +739,7 @@ func TestRunCancel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := newSpec(t, tt.cmd...)
-			var out syncBuffer
+			var out syncbuf.Buffer
 			rs.Stdout, rs.Stderr = &out, &out
 			if tt.stdin != nil {
 				rs.Stdin = tt.stdin(t)
@@ -916,7 +899,7 @@ func TestBuildImage(t *testing.T) {
 		}
 		tag := "localhost/airut-podman-test-build:" + randHex(4)
 		removeImage(tag)
-		var log syncBuffer
+		var log syncbuf.Buffer
 		err := c.BuildImage(ctx, dir, tag, &log)
 		return tag, log.String(), err
 	}
