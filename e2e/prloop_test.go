@@ -121,3 +121,44 @@ func TestAutoIterateOnFailingCheck(t *testing.T) {
 		t.Errorf("task replies = %d, want 2 (no second automatic follow-up)", n)
 	}
 }
+
+// A 403 with rate-limit headers pauses polling until the reset: no
+// requests in between, and the news arrives after it.
+func TestPullRequestPollingWaitsOutRateLimit(t *testing.T) {
+	gh := githubtest.NewServer(t)
+	gh.AddPR("acme", "demo", githubtest.PR{HeadBranch: "limits", HeadSHA: "cccc3333"})
+	api := anthropictest.NewServer(t)
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), repoYAML: fmt.Sprintf(
+		"    github: {repository: acme/demo, token: t, base_url: %q, poll_interval: 1, max_poll_interval: 2}\n", gh.URL())})
+	s.start("run")
+	_, errOut, err := s.airut(5*time.Minute, "send", "--wait", "Work.\nRUN: git checkout -q -b limits\nREPLY: pushed")
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, errOut)
+	}
+	conv := strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
+	reset := time.Now().Add(8 * time.Second).Truncate(time.Second)
+	gh.RateLimitNext(1, reset)
+	gh.SetCheck("acme", "demo", "cccc3333", githubtest.Check{Name: "test", Status: "completed", Conclusion: "failure"})
+	limited := func() int {
+		n := 0
+		for _, r := range gh.Requests() {
+			if r.Status == 403 {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 30*time.Second, "the rate-limited poll", func() bool { return limited() == 1 })
+	seen := len(gh.Requests())
+	time.Sleep(time.Until(reset.Add(-time.Second)))
+	if n := len(gh.Requests()); n != seen {
+		t.Errorf("%d requests to GitHub while rate-limited, want none", n-seen)
+	}
+	eventually(t, time.Minute, "the CI note after the reset", func() bool { return len(s.replies(conv, string(workflows.ReplyPR))) == 1 })
+	if note := s.replies(conv, string(workflows.ReplyPR))[0]; note.SentAt.Before(reset) {
+		t.Errorf("note sent at %v, before the rate-limit reset %v", note.SentAt, reset)
+	}
+	if limited() != 1 {
+		t.Errorf("403 answers = %d, want 1", limited())
+	}
+}
