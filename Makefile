@@ -47,6 +47,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRenderHTML$$' -fuzztime $(FUZZTIME) ./internal/mailout/
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/mrkdwn/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/mrkdwn/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./proxy/allowlist/
+	$(GO) test -run '^$$' -fuzz '^FuzzAllowed$$' -fuzztime $(FUZZTIME) ./proxy/allowlist/
+	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./proxy/masking/
 
 # Everything CI runs: dependencies, vet, unit tests with -race, brief
 # fuzzing, then the end-to-end tests against real Temporal, Podman,
