@@ -1,0 +1,551 @@
+// Package mitm is the sandbox's intercepting HTTP(S) proxy. The sandbox DNS
+// sends every name to it, so it receives plain HTTP on one listener (port 80)
+// and TLS on another (port 443). For TLS it presents a leaf certificate for
+// the client's SNI minted by proxy/ca, then reads HTTP/1.1 requests inside.
+//
+// For every request it, in order: rejects CONNECT; rejects requests whose
+// Host disagrees with the absolute-form URI (plain listener) or with the SNI
+// (TLS listener), or that name a non-default port; asks the Policy; and only
+// if allowed applies the Rewriter (masked-secret swap / strip) to the headers
+// and forwards the request upstream on the same scheme, streaming the
+// response back. Denied requests get a 403 and never cause an upstream
+// connection. Each request produces exactly one log Entry.
+//
+// It must never log header values or any secret, never follow redirects,
+// never forward a request the Policy did not allow, and never tunnel
+// arbitrary bytes (CONNECT). It must not import Temporal or any airut
+// package other than proxy/*.
+package mitm
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/airut-go/airut/proxy/ca"
+)
+
+// Policy decides whether a request may leave the sandbox. path is the raw
+// request target as sent by the client (escaped path plus "?query"); the
+// policy is responsible for unescaping and traversal checks.
+type Policy interface {
+	Allowed(host, path, method string) (bool, string)
+	// BlockedBody is the JSON body of the 403 sent for a denied request.
+	BlockedBody(host, path, method, reason string) []byte
+}
+
+// Rewriter swaps masked credentials for real ones (and strips others) in
+// the outgoing headers of an allowed request to host. It returns the names
+// (never the values) of what it swapped and stripped.
+type Rewriter interface {
+	Rewrite(host string, h http.Header) (swapped, stripped []string)
+}
+
+// Entry is one log record per request. It never holds header values.
+type Entry struct {
+	Time     time.Time
+	Scheme   string
+	Method   string
+	Host     string
+	Path     string
+	Status   int
+	Allowed  bool
+	Reason   string
+	Swapped  []string
+	Stripped []string
+	Error    string
+	Duration time.Duration
+}
+
+// Options configures Serve.
+type Options struct {
+	HTTPAddr  string // e.g. "0.0.0.0:80"; empty disables the plain listener
+	HTTPSAddr string // e.g. "0.0.0.0:443"; empty disables the TLS listener
+	CA        *ca.CA
+	Policy    Policy
+	Rewriter  Rewriter // may be nil
+	// Upstream is cloned; its DialContext and TLSClientConfig are used (tests
+	// point them at local servers). Proxy is forced to nil and compression
+	// to pass-through. Nil means a default transport.
+	Upstream *http.Transport
+	Log      func(Entry) // may be nil
+	// IdleTimeout bounds the wait for the next request on a client
+	// connection (default 2 minutes).
+	IdleTimeout time.Duration
+}
+
+// Server is a running proxy.
+type Server struct {
+	opts      Options
+	transport *http.Transport
+	httpLn    net.Listener
+	httpsLn   net.Listener
+	tlsConf   *tls.Config
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+	done  chan struct{}
+}
+
+// HTTPAddr is the bound address of the plain listener (nil if disabled).
+func (s *Server) HTTPAddr() net.Addr { return addrOf(s.httpLn) }
+
+// HTTPSAddr is the bound address of the TLS listener (nil if disabled).
+func (s *Server) HTTPSAddr() net.Addr { return addrOf(s.httpsLn) }
+
+func addrOf(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+// Done is closed once the server has stopped and all connections ended.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Serve starts the listeners and returns once they accept connections. The
+// server stops when ctx is cancelled.
+func Serve(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Policy == nil {
+		return nil, errors.New("mitm: Policy is required")
+	}
+	if opts.HTTPSAddr != "" && opts.CA == nil {
+		return nil, errors.New("mitm: CA is required for the TLS listener")
+	}
+	if opts.HTTPAddr == "" && opts.HTTPSAddr == "" {
+		return nil, errors.New("mitm: no listen address")
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Minute
+	}
+	var tr *http.Transport
+	if opts.Upstream != nil {
+		tr = opts.Upstream.Clone()
+	} else {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	tr.Proxy = nil
+	tr.DisableCompression = true
+	s := &Server{opts: opts, transport: tr, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	if opts.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", opts.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("mitm: %w", err)
+		}
+		s.httpLn = ln
+	}
+	if opts.HTTPSAddr != "" {
+		ln, err := net.Listen("tcp", opts.HTTPSAddr)
+		if err != nil {
+			if s.httpLn != nil {
+				s.httpLn.Close()
+			}
+			return nil, fmt.Errorf("mitm: %w", err)
+		}
+		s.httpsLn = ln
+		s.tlsConf = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"},
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				if hello.ServerName == "" {
+					return nil, errors.New("mitm: TLS client sent no SNI")
+				}
+				return opts.CA.Leaf(hello.ServerName)
+			},
+		}
+	}
+	for _, l := range []struct {
+		ln  net.Listener
+		tls bool
+	}{{s.httpLn, false}, {s.httpsLn, true}} {
+		if l.ln == nil {
+			continue
+		}
+		s.wg.Add(1)
+		go s.acceptLoop(l.ln, l.tls)
+	}
+	go func() {
+		<-ctx.Done()
+		if s.httpLn != nil {
+			s.httpLn.Close()
+		}
+		if s.httpsLn != nil {
+			s.httpsLn.Close()
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+		s.transport.CloseIdleConnections()
+		close(s.done)
+	}()
+	return s, nil
+}
+
+func (s *Server) acceptLoop(ln net.Listener, isTLS bool) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.serveConn(c, isTLS)
+		}()
+	}
+}
+
+const maxHeaderBytes = 64 << 10
+
+func (s *Server) serveConn(raw net.Conn, isTLS bool) {
+	conn := raw
+	sni := ""
+	scheme := "http"
+	if isTLS {
+		scheme = "https"
+		tc := tls.Server(raw, s.tlsConf)
+		_ = raw.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		_ = raw.SetDeadline(time.Time{})
+		sni = strings.ToLower(tc.ConnectionState().ServerName)
+		conn = tc
+	}
+	br := bufio.NewReaderSize(conn, maxHeaderBytes)
+	bw := bufio.NewWriterSize(conn, 32<<10)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		hostHeaders, err := peekHostHeaders(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !isNetClosed(err) {
+				writeSimple(bw, http.StatusBadRequest, "bad request\n", true)
+			}
+			return
+		}
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			writeSimple(bw, http.StatusBadRequest, "bad request\n", true)
+			if s.opts.Log != nil {
+				s.opts.Log(Entry{Time: time.Now(), Scheme: scheme, Host: sni, Status: http.StatusBadRequest, Reason: "malformed request: " + err.Error()})
+			}
+			return
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+		keep := s.handle(conn, br, bw, req, scheme, sni, hostHeaders)
+		if !keep {
+			return
+		}
+	}
+}
+
+func isNetClosed(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) ||
+		strings.Contains(err.Error(), "connection reset")
+}
+
+// peekHostHeaders returns the raw Host header values of the next request
+// without consuming it (net/http drops the Host header for absolute-form
+// requests, and the host-mismatch guard needs it).
+func peekHostHeaders(br *bufio.Reader) ([]string, error) {
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
+	var buf []byte
+	for {
+		n := br.Buffered()
+		buf, _ = br.Peek(n)
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			buf = buf[:i]
+			break
+		}
+		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 {
+			buf = buf[:i]
+			break
+		}
+		if n >= maxHeaderBytes {
+			return nil, errors.New("headers too large")
+		}
+		if _, err := br.Peek(n + 1); err != nil {
+			return nil, err
+		}
+	}
+	var hosts []string
+	lines := strings.Split(string(buf), "\n")
+	for _, l := range lines[1:] {
+		k, v, ok := strings.Cut(strings.TrimRight(l, "\r"), ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "Host") {
+			hosts = append(hosts, strings.TrimSpace(v))
+		}
+	}
+	return hosts, nil
+}
+
+// splitHost lower-cases host and strips a port, reporting the port ("" if none).
+func splitHost(hp string) (host, port string, ok bool) {
+	hp = strings.ToLower(strings.TrimSpace(hp))
+	if hp == "" {
+		return "", "", false
+	}
+	if h, p, err := net.SplitHostPort(hp); err == nil {
+		hp, port = h, p
+	} else if strings.HasPrefix(hp, "[") && strings.HasSuffix(hp, "]") {
+		hp = hp[1 : len(hp)-1]
+	}
+	hp = strings.TrimSuffix(hp, ".")
+	if hp == "" || strings.ContainsAny(hp, "/\\@ \t\x00") {
+		return "", "", false
+	}
+	return hp, port, true
+}
+
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHop(h http.Header) {
+	for _, f := range h["Connection"] {
+		for _, sf := range strings.Split(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+// handle serves one request and reports whether the connection may be reused.
+func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *http.Request, scheme, sni string, hostHeaders []string) bool {
+	start := time.Now()
+	e := Entry{Time: start, Scheme: scheme, Method: req.Method}
+	target := req.RequestURI
+	if req.URL.IsAbs() || req.URL.Host != "" {
+		target = req.URL.RequestURI()
+	}
+	e.Path = target
+	wantClose := req.Close
+	defer func() {
+		e.Duration = time.Since(start)
+		if s.opts.Log != nil {
+			s.opts.Log(e)
+		}
+	}()
+	deny := func(status int, reason string, body []byte, ctype string) bool {
+		e.Status, e.Reason = status, reason
+		writeResp(bw, status, body, ctype, wantClose)
+		return !wantClose && drain(req.Body)
+	}
+
+	if req.Method == http.MethodConnect {
+		e.Host = req.RequestURI
+		return deny(http.StatusForbidden, "CONNECT is not allowed", []byte("CONNECT is not allowed\n"), "text/plain; charset=utf-8")
+	}
+	if len(hostHeaders) != 1 {
+		e.Host = req.Host
+		return deny(http.StatusForbidden, "request must carry exactly one Host header", []byte("exactly one Host header required\n"), "text/plain; charset=utf-8")
+	}
+	host, port, ok := splitHost(hostHeaders[0])
+	e.Host = host
+	if !ok {
+		e.Host = hostHeaders[0]
+		return deny(http.StatusForbidden, "invalid Host header", []byte("invalid Host header\n"), "text/plain; charset=utf-8")
+	}
+	defPort := "80"
+	if scheme == "https" {
+		defPort = "443"
+	}
+	if port != "" && port != defPort {
+		return deny(http.StatusForbidden, "non-default port "+port, []byte("only the default port is allowed\n"), "text/plain; charset=utf-8")
+	}
+	if req.URL.Host != "" {
+		uh, up, ok := splitHost(req.URL.Host)
+		if !ok || uh != host || (up != "" && up != defPort) || (req.URL.Scheme != "" && !strings.EqualFold(req.URL.Scheme, scheme)) {
+			return deny(http.StatusForbidden, "host mismatch: URI "+req.URL.Host+" vs Host "+hostHeaders[0], []byte("host mismatch\n"), "text/plain; charset=utf-8")
+		}
+	}
+	if scheme == "https" && host != strings.TrimSuffix(sni, ".") {
+		return deny(http.StatusForbidden, "host mismatch: SNI "+sni+" vs Host "+host, []byte("host mismatch\n"), "text/plain; charset=utf-8")
+	}
+	if !strings.HasPrefix(target, "/") {
+		return deny(http.StatusForbidden, "invalid request target", []byte("invalid request target\n"), "text/plain; charset=utf-8")
+	}
+	allowed, reason := s.opts.Policy.Allowed(host, target, req.Method)
+	e.Reason = reason
+	if !allowed {
+		return deny(http.StatusForbidden, reason, s.opts.Policy.BlockedBody(host, target, req.Method, reason), "application/json")
+	}
+	e.Allowed = true
+
+	u, err := url.Parse(scheme + "://" + host + target)
+	if err != nil {
+		return deny(http.StatusBadRequest, reason, []byte("bad request target\n"), "text/plain; charset=utf-8")
+	}
+	out := &http.Request{
+		Method:        req.Method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        req.Header.Clone(),
+		Body:          req.Body,
+		ContentLength: req.ContentLength,
+		Host:          host,
+	}
+	var sent *sentBody
+	if req.ContentLength == 0 {
+		out.Body = nil
+	} else {
+		// The transport closes the body it is given (maybe after RoundTrip
+		// returns); shield req.Body so the rest can still be drained.
+		sent = &sentBody{r: req.Body, closed: make(chan struct{})}
+		out.Body = sent
+	}
+	removeHop(out.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""} // don't add Go's default
+	}
+	if s.opts.Rewriter != nil {
+		e.Swapped, e.Stripped = s.opts.Rewriter.Rewrite(host, out.Header)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out = out.WithContext(ctx)
+	resp, err := s.transport.RoundTrip(out)
+	if err != nil {
+		e.Error = err.Error()
+		e.Status = http.StatusBadGateway
+		writeResp(bw, http.StatusBadGateway, []byte("upstream error\n"), "text/plain; charset=utf-8", true)
+		return false
+	}
+	defer resp.Body.Close()
+	e.Status = resp.StatusCode
+	removeHop(resp.Header)
+	// Hand the response to the client: HTTP/1.1, chunked when length unknown.
+	resp.Proto, resp.ProtoMajor, resp.ProtoMinor = "HTTP/1.1", 1, 1
+	resp.TransferEncoding = nil
+	if resp.ContentLength < 0 && req.Method != http.MethodHead && resp.StatusCode >= 200 && resp.StatusCode != 204 && resp.StatusCode != 304 {
+		resp.TransferEncoding = []string{"chunked"}
+	}
+	resp.Close = wantClose
+	resp.Request = req
+	resp.Body = &flushingBody{r: resp.Body, w: bw}
+	// Hide bufio.Writer's ReadFrom: flushingBody flushes bw between reads,
+	// which must not happen while ReadFrom reads into bw's own buffer.
+	if err := resp.Write(struct{ io.Writer }{bw}); err != nil {
+		e.Error = err.Error()
+		return false
+	}
+	if err := bw.Flush(); err != nil {
+		return false
+	}
+	if wantClose {
+		return false
+	}
+	if sent != nil {
+		select {
+		case <-sent.closed:
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+	return drain(req.Body)
+}
+
+type sentBody struct {
+	r      io.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *sentBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *sentBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// flushingBody flushes what has been written so far before each upstream
+// read, so streaming responses (SSE, long polls) reach the client promptly
+// while bulk copies still batch writes.
+type flushingBody struct {
+	r io.ReadCloser
+	w *bufio.Writer
+}
+
+func (f *flushingBody) Close() error { return f.r.Close() }
+
+func (f *flushingBody) Read(p []byte) (int, error) {
+	if f.w.Buffered() > 0 {
+		if err := f.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return f.r.Read(p)
+}
+
+// drain discards an unread request body so the connection can carry the
+// next request; it gives up (close) past 256 KiB.
+func drain(body io.ReadCloser) bool {
+	if body == nil || body == http.NoBody {
+		return true
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(body, 256<<10))
+	if err != nil {
+		return false
+	}
+	if n == 256<<10 {
+		var one [1]byte
+		if m, _ := body.Read(one[:]); m > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func writeResp(bw *bufio.Writer, status int, body []byte, ctype string, close bool) {
+	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n", status, http.StatusText(status), ctype, strconv.Itoa(len(body)))
+	if close {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+	bw.Write(body)
+	bw.Flush()
+}
+
+func writeSimple(bw *bufio.Writer, status int, msg string, close bool) {
+	writeResp(bw, status, []byte(msg), "text/plain; charset=utf-8", close)
+}
