@@ -1,0 +1,68 @@
+package proxy_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// allowedDeps is every non-standard import each proxy package may have.
+// The proxy is the security boundary: it stays small enough to read, and
+// never depends on Temporal or the rest of Airut. A new package or a new
+// dependency must be added here on purpose.
+var allowedDeps = map[string][]string{
+	"allowlist": {"gopkg.in/yaml.v3"},
+	"masking":   {"github.com/airut-go/airut/proxy/allowlist"},
+	"dns":       {"github.com/miekg/dns"},
+	"ca":        nil,
+	"mitm":      {"github.com/airut-go/airut/proxy/ca"},
+}
+
+func TestProxyPackagesImportOnlyWhatTheyMay(t *testing.T) {
+	dirs, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, d := range dirs {
+		if !d.IsDir() || d.Name() == "testdata" {
+			continue
+		}
+		allowed, known := allowedDeps[d.Name()]
+		if !known {
+			t.Errorf("proxy/%s is not listed in allowedDeps", d.Name())
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(d.Name(), "*.go"))
+		for _, file := range files {
+			if strings.HasSuffix(file, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, file, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range f.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				first, _, _ := strings.Cut(path, "/")
+				if !strings.Contains(first, ".") || contains(allowed, path) {
+					continue // the standard library, or listed
+				}
+				t.Errorf("%s imports %s, which proxy/%s may not", file, path, d.Name())
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
