@@ -11,6 +11,7 @@ SLOW_PKGS := ./workers/embedded/ ./e2e/
 
 build:
 	$(GO) build -tags $(TAGS) -o bin/airut ./cmd/airut
+	CGO_ENABLED=0 $(GO) build -o bin/airut-proxy ./cmd/airut-proxy
 
 deps:
 	scripts/install-deps.sh runtime

@@ -1,0 +1,232 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/airut-go/airut/proxy/allowlist"
+	"github.com/airut-go/airut/proxy/ca"
+	"github.com/airut-go/airut/proxy/dns"
+	"github.com/airut-go/airut/proxy/masking"
+	"github.com/airut-go/airut/proxy/mitm"
+)
+
+// Config is what one conversation's proxy needs. The files are written by
+// the worker and mounted read-only, except the log.
+type Config struct {
+	// ProxyIP is the address every DNS answer points at (this container's
+	// address on the conversation's internal network).
+	ProxyIP   string
+	DNSAddr   string // default ":53"
+	HTTPAddr  string // default ":80"
+	HTTPSAddr string // default ":443"
+	CADir     string
+	// AllowlistFile is .airut/network-allowlist.yaml as read from the
+	// default branch; a missing file is an error (fail closed).
+	AllowlistFile string
+	// SecretsFile is a JSON list of Secret; optional.
+	SecretsFile string
+	// LogFile receives one JSON line per request and DNS query.
+	LogFile string
+	// Upstream overrides the transport to upstream servers (tests).
+	Upstream *http.Transport
+}
+
+// Secret is one masked secret as the worker hands it over.
+type Secret struct {
+	Name         string   `json:"name"`
+	Surrogate    string   `json:"surrogate"`
+	Value        string   `json:"value"`
+	Scopes       []string `json:"scopes"`
+	Headers      []string `json:"headers"`
+	AllowForeign bool     `json:"allow_foreign_credentials"`
+}
+
+// LogLine is one line of the network log. It never holds secret values.
+type LogLine struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"` // "http" or "dns"
+	Method   string    `json:"method,omitempty"`
+	Host     string    `json:"host"`
+	Path     string    `json:"path,omitempty"`
+	Status   int       `json:"status,omitempty"`
+	Allowed  bool      `json:"allowed"`
+	Reason   string    `json:"reason,omitempty"`
+	Swapped  []string  `json:"swapped,omitempty"`
+	Stripped []string  `json:"stripped,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// Proxy is a running sandbox proxy; it stops when the context given to
+// Start ends or Stop is called.
+type Proxy struct {
+	DNS  *dns.Server
+	HTTP *mitm.Server
+	stop context.CancelFunc
+}
+
+// Stop shuts the proxy down.
+func (p *Proxy) Stop() { p.stop() }
+
+// Start loads the allowlist, secrets and CA and starts the DNS responder
+// and the intercepting proxy; it fails, starting nothing, when any part
+// cannot start.
+func Start(ctx context.Context, cfg Config) (*Proxy, error) {
+	cfg = withDefaults(cfg)
+	ip := net.ParseIP(cfg.ProxyIP)
+	if ip == nil || ip.To4() == nil {
+		return nil, fmt.Errorf("proxy IP %q is not an IPv4 address", cfg.ProxyIP)
+	}
+	data, err := os.ReadFile(cfg.AllowlistFile)
+	if err != nil {
+		return nil, fmt.Errorf("read allowlist: %w", err)
+	}
+	list, err := allowlist.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("allowlist %s: %w", cfg.AllowlistFile, err)
+	}
+	secrets, err := readSecrets(cfg.SecretsFile)
+	if err != nil {
+		return nil, err
+	}
+	authority, err := ca.LoadOrCreate(cfg.CADir)
+	if err != nil {
+		return nil, fmt.Errorf("load CA: %w", err)
+	}
+	logw, err := newLog(cfg.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d, err := dns.Start(ctx, cfg.DNSAddr, ip, func(qtype, name, answer string) {
+		logw.write(LogLine{Kind: "dns", Method: qtype, Host: name, Allowed: answer != "NOTIMP", Reason: answer})
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start DNS responder: %w", err)
+	}
+	h, err := mitm.Serve(ctx, mitm.Options{
+		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, CA: authority,
+		Policy: policy{list}, Rewriter: rewriter(secrets), Upstream: cfg.Upstream,
+		Log: func(e mitm.Entry) {
+			logw.write(LogLine{Kind: "http", Method: e.Method, Host: e.Host, Path: e.Path, Status: e.Status,
+				Allowed: e.Allowed, Reason: e.Reason, Swapped: e.Swapped, Stripped: e.Stripped, Error: e.Error})
+		},
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start proxy: %w", err)
+	}
+	go func() { <-ctx.Done(); logw.close() }()
+	return &Proxy{DNS: d, HTTP: h, stop: cancel}, nil
+}
+
+func withDefaults(c Config) Config {
+	if c.DNSAddr == "" {
+		c.DNSAddr = ":53"
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":80"
+	}
+	if c.HTTPSAddr == "" {
+		c.HTTPSAddr = ":443"
+	}
+	return c
+}
+
+func readSecrets(path string) ([]masking.Secret, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secrets: %w", err)
+	}
+	var in []Secret
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	out := make([]masking.Secret, 0, len(in))
+	for _, s := range in {
+		if s.Surrogate == "" || s.Value == "" || len(s.Scopes) == 0 {
+			return nil, fmt.Errorf("secret %s: surrogate, value and scopes are required", s.Name)
+		}
+		out = append(out, masking.Secret{Name: s.Name, Real: s.Value, Surrogate: s.Surrogate,
+			Scopes: s.Scopes, Headers: s.Headers, AllowForeign: s.AllowForeign})
+	}
+	return out, nil
+}
+
+// policy enforces the allowlist. Entries with GraphQL rules are denied
+// until those rules are enforced: an allowlist that asks for them must
+// not be read as allowing everything.
+type policy struct{ list *allowlist.List }
+
+func (p policy) Allowed(host, path, method string) (bool, string) {
+	d := p.list.Check(host, path, method)
+	if d.Allowed && d.Entry >= 0 && d.Entry < len(p.list.URLPrefixes) && p.list.URLPrefixes[d.Entry].GraphQL != nil {
+		return false, "graphql rules are not supported yet"
+	}
+	return d.Allowed, string(d.Reason)
+}
+
+func (p policy) BlockedBody(host, path, method, reason string) []byte {
+	return []byte(p.list.BlockedMessage(host, path, method))
+}
+
+// rewriter swaps masked secrets in scoped headers.
+type rewriter []masking.Secret
+
+func (r rewriter) Rewrite(host string, h http.Header) (swapped, stripped []string) {
+	if len(r) == 0 {
+		return nil, nil
+	}
+	return masking.Apply(host, h, r)
+}
+
+// netLog appends JSON lines; writes from the DNS and HTTP goroutines are
+// serialised.
+type netLog struct {
+	mu  sync.Mutex
+	f   *os.File
+	enc *json.Encoder
+}
+
+func newLog(path string) (*netLog, error) {
+	if path == "" {
+		return &netLog{}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open network log: %w", err)
+	}
+	return &netLog{f: f, enc: json.NewEncoder(f)}, nil
+}
+
+func (l *netLog) write(line LogLine) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.enc == nil {
+		return
+	}
+	line.Time = time.Now().UTC()
+	if err := l.enc.Encode(line); err != nil && !errors.Is(err, os.ErrClosed) {
+		fmt.Fprintln(os.Stderr, "network log:", err)
+	}
+}
+
+func (l *netLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		l.enc = nil
+	}
+}

@@ -1,0 +1,138 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/airut-go/airut/proxy"
+)
+
+// The assembled proxy: DNS points every name at it, the allowlist decides,
+// a masked secret is swapped for the real value only on its scoped host,
+// and the network log records names, never values.
+func TestStartAssemblesTheSandboxProxy(t *testing.T) {
+	var gotAuth []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = append(gotAuth, r.Host+" "+r.Header.Get("Authorization"))
+		io.WriteString(w, "upstream ok")
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := proxy.Config{
+		ProxyIP: "10.199.1.100", DNSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
+		CADir: filepath.Join(dir, "ca"),
+		AllowlistFile: write("allow.yaml", "domains: [api.example.com]\nurl_prefixes:\n  - {host: gql.example.com, path: /graphql*, graphql: {queries: ['*']}}\n"+
+			"  - {host: other.example.com, path: /ok, methods: [GET]}\n"),
+		SecretsFile: write("secrets.json", `[{"name":"GH_TOKEN","surrogate":"ghp_SURROGATE1234","value":"ghp_REALVALUE9999","scopes":["api.example.com"],"headers":["Authorization"]}]`),
+		LogFile:     filepath.Join(dir, "network.log"),
+		Upstream: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, up.Listener.Addr().String())
+		}},
+	}
+	os.MkdirAll(cfg.CADir, 0o700)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := proxy.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+
+	m := new(mdns.Msg)
+	m.SetQuestion("anything.evil.example.", mdns.TypeA)
+	r, err := mdns.Exchange(m, p.DNS.UDPAddr.String())
+	if err != nil || len(r.Answer) != 1 || r.Answer[0].(*mdns.A).A.String() != "10.199.1.100" {
+		t.Fatalf("DNS A answer = %v, %v", r, err)
+	}
+
+	do := func(host, method, path, auth string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+p.HTTP.HTTPAddr().String()+path, nil)
+		req.Host = host
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultTransport.(*http.Transport).Clone().RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s %s%s: %v", method, host, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		name, host, method, path, auth string
+		status                         int
+		body                           string
+	}{
+		{"allowed domain, surrogate swapped", "api.example.com", "GET", "/user", "Bearer ghp_SURROGATE1234", 200, "upstream ok"},
+		{"surrogate out of scope stays a surrogate", "other.example.com", "GET", "/ok", "Bearer ghp_SURROGATE1234", 200, "upstream ok"},
+		{"method not allowed", "other.example.com", "POST", "/ok", "", 403, "blocked_by_network_allowlist"},
+		{"host not allowed", "evil.example", "GET", "/", "", 403, "blocked_by_network_allowlist"},
+		{"graphql rules not enforced yet: denied", "gql.example.com", "POST", "/graphql", "", 403, "blocked_by_network_allowlist"},
+	}
+	for _, tt := range tests {
+		status, body := do(tt.host, tt.method, tt.path, tt.auth)
+		if status != tt.status || !strings.Contains(body, tt.body) {
+			t.Errorf("%s: %d %q, want %d %q", tt.name, status, body, tt.status, tt.body)
+		}
+	}
+	if strings.Join(gotAuth, "|") != "api.example.com Bearer ghp_REALVALUE9999|other.example.com Bearer ghp_SURROGATE1234" {
+		t.Errorf("upstream saw %q", gotAuth)
+	}
+
+	cancel()
+	<-p.HTTP.Done()
+	f, err := os.Open(cfg.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []proxy.LogLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "REALVALUE") || strings.Contains(sc.Text(), "SURROGATE") {
+			t.Errorf("network log holds a secret value: %s", sc.Text())
+		}
+		var l proxy.LogLine
+		json.Unmarshal(sc.Bytes(), &l)
+		lines = append(lines, l)
+	}
+	if len(lines) != 6 {
+		t.Fatalf("log lines = %d, want 1 DNS + 5 HTTP: %+v", len(lines), lines)
+	}
+	if lines[1].Kind != "http" || !lines[1].Allowed || len(lines[1].Swapped) != 1 || lines[1].Swapped[0] != "GH_TOKEN" {
+		t.Errorf("first request's log line = %+v, want allowed with GH_TOKEN swapped", lines[1])
+	}
+}
+
+func TestStartFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("url_prefixes:\n  - {path: /x}\n"), 0o600)
+	for name, cfg := range map[string]proxy.Config{
+		"missing allowlist": {ProxyIP: "10.0.0.1", AllowlistFile: filepath.Join(dir, "nope.yaml")},
+		"broken allowlist":  {ProxyIP: "10.0.0.1", AllowlistFile: bad},
+		"bad proxy IP":      {ProxyIP: "nope", AllowlistFile: bad},
+	} {
+		if _, err := proxy.Start(context.Background(), cfg); err == nil {
+			t.Errorf("%s: Start succeeded", name)
+		}
+	}
+}
