@@ -181,6 +181,10 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 		}
 		if !got && pollDue {
 			c.pollPR(ctx)
+			// A PR followed for weeks grows the history with every poll.
+			if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+				return c.continueAsNew(ctx, msgs)
+			}
 			continue
 		}
 		if !got {
@@ -195,19 +199,25 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 		c.runTask(ctx, batch)
 		c.runTasks++
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() || c.runTasks >= maxTasks {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-				return err
-			}
-			// Signals already delivered to this run must travel with the
-			// state: the server refuses to close a run with unread signals,
-			// and dropping them here would lose a user's message.
-			drain(msgs, func(m Message) { c.accept(ctx, m) })
-			next := in
-			next.State = c.st
-			workflow.GetLogger(ctx).Info("continuing as new", "tasks", c.st.TaskCount, "pending", len(c.st.Pending))
-			return workflow.NewContinueAsNewError(ctx, ConversationWorkflow, next)
+			return c.continueAsNew(ctx, msgs)
 		}
 	}
+}
+
+// continueAsNew ends this run and starts the next with the state, once
+// update handlers are done.
+func (c *conversation) continueAsNew(ctx workflow.Context, msgs workflow.ReceiveChannel) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	// Signals already delivered to this run must travel with the state:
+	// the server refuses to close a run with unread signals, and dropping
+	// them here would lose a user's message.
+	drain(msgs, func(m Message) { c.accept(ctx, m) })
+	next := c.in
+	next.State = c.st
+	workflow.GetLogger(ctx).Info("continuing as new", "tasks", c.st.TaskCount, "pending", len(c.st.Pending))
+	return workflow.NewContinueAsNewError(ctx, ConversationWorkflow, next)
 }
 
 // waitForWork waits for a message, the next PR poll or idle expiry,
