@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
@@ -97,9 +98,33 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 		t.Errorf("upstream saw %q", gotAuth)
 	}
 
+	// A request's log line is written when the proxy is done with it,
+	// which may be just after the client has its response.
+	var lines []proxy.LogLine
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if lines = readLog(t, cfg.LogFile); len(lines) >= 6 {
+			break
+		}
+	}
 	cancel()
 	<-p.HTTP.Done()
-	f, err := os.Open(cfg.LogFile)
+	if len(lines) != 6 {
+		t.Fatalf("log lines = %d, want 1 DNS + 5 HTTP: %+v", len(lines), lines)
+	}
+	var api *proxy.LogLine
+	for i := range lines {
+		if lines[i].Kind == "http" && lines[i].Host == "api.example.com" {
+			api = &lines[i]
+		}
+	}
+	if api == nil || !api.Allowed || len(api.Swapped) != 1 || api.Swapped[0] != "GH_TOKEN" {
+		t.Errorf("api.example.com log line = %+v, want allowed with GH_TOKEN swapped", api)
+	}
+}
+
+func readLog(t *testing.T, path string) []proxy.LogLine {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +136,12 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 			t.Errorf("network log holds a secret value: %s", sc.Text())
 		}
 		var l proxy.LogLine
-		json.Unmarshal(sc.Bytes(), &l)
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Errorf("log line %q: %v", sc.Text(), err)
+		}
 		lines = append(lines, l)
 	}
-	if len(lines) != 6 {
-		t.Fatalf("log lines = %d, want 1 DNS + 5 HTTP: %+v", len(lines), lines)
-	}
-	if lines[1].Kind != "http" || !lines[1].Allowed || len(lines[1].Swapped) != 1 || lines[1].Swapped[0] != "GH_TOKEN" {
-		t.Errorf("first request's log line = %+v, want allowed with GH_TOKEN swapped", lines[1])
-	}
+	return lines
 }
 
 func TestStartFailsClosed(t *testing.T) {
