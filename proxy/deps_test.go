@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,20 +56,11 @@ func TestProxyPackagesImportOnlyWhatTheyMay(t *testing.T) {
 			for _, imp := range f.Imports {
 				path, _ := strconv.Unquote(imp.Path.Value)
 				first, _, _ := strings.Cut(path, "/")
-				if !strings.Contains(first, ".") || contains(allowed, path) {
+				if !strings.Contains(first, ".") || slices.Contains(allowed, path) {
 					continue // the standard library, or listed
 				}
 				t.Errorf("%s imports %s, which proxy/%s may not", file, path, name)
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

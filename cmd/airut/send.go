@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,12 +158,12 @@ func waitForTask(ctx context.Context, a *app, c client.Client, repo, conv, msgID
 		if err == nil {
 			silentSince = time.Now()
 			for _, t := range st.Tasks {
-				if contains(t.MessageIDs, msgID) {
+				if slices.Contains(t.MessageIDs, msgID) {
 					return t, nil
 				}
 			}
 			now := st.State
-			if st.Current != nil && contains(st.Current.MessageIDs, msgID) {
+			if st.Current != nil && slices.Contains(st.Current.MessageIDs, msgID) {
 				now = "running task " + st.Current.TaskID
 			}
 			if now != last {
@@ -191,15 +192,6 @@ func queryStatus(ctx context.Context, c client.Client, repo, conv string) (workf
 	}
 	err = v.Get(&st)
 	return st, err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func localMessageID() (string, error) {

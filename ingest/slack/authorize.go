@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -96,7 +97,7 @@ func (a *Authorizer) Authorize(ctx context.Context, userID string) (*slack.User,
 			return u, ""
 		case r.UserGroup != "":
 			members, err := a.group(ctx, r.UserGroup)
-			if err == nil && contains(members, u.ID) {
+			if err == nil && slices.Contains(members, u.ID) {
 				return u, ""
 			}
 		}
@@ -160,13 +161,4 @@ func (a *Authorizer) fetchGroup(ctx context.Context, handle string) ([]string, e
 		}
 	}
 	return nil, fmt.Errorf("user group @%s not found", handle)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -155,13 +156,13 @@ func (l *Listener) handle(ctx context.Context, ea slackevents.EventsAPIEvent) er
 		if e.BotID != "" || e.User == "" || !l.channelAllowed(e.Channel) {
 			return nil
 		}
-		return l.process(ctx, inbound{user: e.User, channel: e.Channel, threadTS: cmpOr(e.ThreadTimeStamp, e.TimeStamp), ts: e.TimeStamp,
+		return l.process(ctx, inbound{user: e.User, channel: e.Channel, threadTS: cmp.Or(e.ThreadTimeStamp, e.TimeStamp), ts: e.TimeStamp,
 			text: e.Text, mention: true, files: e.Files})
 	case *slackevents.MessageEvent:
 		if e.BotID != "" || e.User == "" || e.User == l.botID || (e.SubType != "" && e.SubType != "file_share") {
 			return nil
 		}
-		in := inbound{user: e.User, channel: e.Channel, threadTS: cmpOr(e.ThreadTimeStamp, e.TimeStamp), ts: e.TimeStamp, text: e.Text}
+		in := inbound{user: e.User, channel: e.Channel, threadTS: cmp.Or(e.ThreadTimeStamp, e.TimeStamp), ts: e.TimeStamp, text: e.Text}
 		if e.Message != nil {
 			in.files = e.Message.Files
 		}
@@ -185,13 +186,6 @@ func (l *Listener) handle(ctx context.Context, ea slackevents.EventsAPIEvent) er
 		}
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (l *Listener) channelAllowed(ch string) bool {
@@ -258,15 +252,11 @@ func (l *Listener) process(ctx context.Context, in inbound) error {
 	if err != nil {
 		return err
 	}
-	display := user.RealName
-	if user.Profile.DisplayName != "" {
-		display = user.Profile.DisplayName
-	}
 	msg := workflows.Message{
 		ID:            "slack:" + in.channel + ":" + in.ts,
 		Channel:       workflows.ChannelSlack,
 		Sender:        in.user,
-		SenderDisplay: fmt.Sprintf("%s <%s>", cmpOr(display, user.Name), in.user),
+		SenderDisplay: fmt.Sprintf("%s <%s>", displayName(user), in.user),
 		Subject:       title,
 		Body:          body,
 		ReceivedAt:    time.Now().UTC(),
@@ -326,7 +316,7 @@ func (l *Listener) readable(ctx context.Context, text string) string {
 	text = userMention.ReplaceAllStringFunc(text, func(m string) string {
 		id := userMention.FindStringSubmatch(m)[1]
 		if u, err := l.auth.user(ctx, id); err == nil {
-			return "@" + cmpOr(u.Profile.DisplayName, cmpOr(u.RealName, u.Name))
+			return "@" + displayName(u)
 		}
 		return "@" + id
 	})
@@ -354,7 +344,7 @@ func (l *Listener) history(ctx context.Context, in inbound) string {
 			}
 			who := m.User
 			if u, err := l.auth.user(ctx, m.User); err == nil {
-				who = cmpOr(u.Profile.DisplayName, cmpOr(u.RealName, u.Name))
+				who = displayName(u)
 			}
 			line := fmt.Sprintf("[%s]: %s", who, l.readable(ctx, m.Text))
 			if len(m.Files) > 0 {
@@ -394,7 +384,7 @@ func (l *Listener) download(ctx context.Context, in inbound) ([]workflows.Attach
 	}
 	var out []workflows.Attachment
 	for i, f := range in.files {
-		src := cmpOr(f.URLPrivateDownload, f.URLPrivate)
+		src := cmp.Or(f.URLPrivateDownload, f.URLPrivate)
 		u, err := url.Parse(src)
 		if err != nil || !l.trustedFileHost(u) {
 			l.log().Warn("file not downloaded: untrusted URL", "file", f.Name, "url", src)
@@ -429,6 +419,12 @@ func (l *Listener) trustedFileHost(u *url.URL) bool {
 		return err == nil && u.Host == api.Host
 	}
 	return u.Scheme == "https" && (u.Host == "files.slack.com" || u.Host == "slack.com")
+}
+
+// displayName is how a person is shown: display name, else real name,
+// else user name.
+func displayName(u *slack.User) string {
+	return cmp.Or(u.Profile.DisplayName, u.RealName, u.Name)
 }
 
 func firstLine(s string, n int) string {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -160,7 +161,7 @@ func validate(c *Config) []*Error {
 	if e.HostTimeout < 1 {
 		bad("execution.host_timeout", "must be at least 1 second (got %d)", e.HostTimeout)
 	}
-	if !contains(validContainerN, c.ContainerNetwork) {
+	if !slices.Contains(validContainerN, c.ContainerNetwork) {
 		bad("container_network", "must be one of host, none, bridge or empty (got %q)", c.ContainerNetwork)
 	}
 	if !hostIDPattern.MatchString(c.Worker.HostID) {
@@ -189,7 +190,7 @@ func validate(c *Config) []*Error {
 		if r.RepoURL == "" {
 			bad(k, "repo_url is required")
 		}
-		if r.Effort != "" && !contains(validEfforts, r.Effort) {
+		if r.Effort != "" && !slices.Contains(validEfforts, r.Effort) {
 			bad(k+".effort", "must be one of %s (got %q)", strings.Join(validEfforts, ", "), r.Effort)
 		}
 		cp := r.ContainerPath
@@ -283,7 +284,7 @@ func validateEmail(k string, e *Email) []*Error {
 		bad(k+".microsoft_oauth2", "Microsoft 365 OAuth2 is not supported by this build yet; use an app password")
 	}
 	for _, m := range []struct{ key, val string }{{".imap.tls", e.IMAP.TLS}, {".smtp.tls", e.SMTP.TLS}} {
-		if !contains([]string{"tls", "starttls", "none"}, m.val) {
+		if !slices.Contains([]string{"tls", "starttls", "none"}, m.val) {
 			bad(k+m.key, "must be tls, starttls or none (got %q)", m.val)
 		}
 	}
@@ -329,21 +330,12 @@ func validateSlack(k string, s *Slack) []*Error {
 			continue
 		}
 		for name := range it {
-			if !contains([]string{"workspace_members", "user_group", "user_id"}, name) {
+			if !slices.Contains([]string{"workspace_members", "user_group", "user_id"}, name) {
 				bad(key, "unknown rule %q (want workspace_members, user_group or user_id)", name)
 			}
 		}
 	}
 	return errs
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // RepoIDs returns the configured repo IDs in order.
