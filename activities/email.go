@@ -3,13 +3,11 @@ package activities
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
-	"os"
 	"strings"
 	"time"
 
@@ -72,7 +70,7 @@ func (a *Activities) deliverEmail(ctx context.Context, r *config.Repo, l convers
 	if err != nil {
 		return res, fmt.Errorf("compose reply: %w", err)
 	}
-	if err := mailout.Send(ctx, smtpConfig(e), e.Account.From, []string{in.ReplyTo["to"]}, raw); err != nil {
+	if err := mailout.Send(ctx, smtpConfig(e, a.log(in.ConversationID, in.TaskID)), e.Account.From, []string{in.ReplyTo["to"]}, raw); err != nil {
 		var se *mailout.SendError
 		if errors.As(err, &se) && se.Permanent {
 			return res, temporal.NewNonRetryableApplicationError("send reply: "+err.Error(), workflows.ErrDelivery, err)
@@ -103,19 +101,18 @@ func alreadySent(l conversation.Layout, in workflows.ReplyInput) (bool, error) {
 	return false, nil
 }
 
-func smtpConfig(e *config.Email) mailout.SMTPConfig {
+func smtpConfig(e *config.Email, log *slog.Logger) mailout.SMTPConfig {
 	c := mailout.SMTPConfig{
 		Server: e.SMTP.Server, Port: e.SMTP.Port,
 		Username: e.Account.Username, Password: e.Account.Password,
 		RequireAuth: e.SMTP.Auth(), TLS: e.SMTP.TLS, Timeout: time.Minute,
 	}
-	if e.SMTP.CAFile != "" {
-		if pem, err := os.ReadFile(e.SMTP.CAFile); err == nil {
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pem)
-			c.TLSConfig = &tls.Config{ServerName: e.SMTP.Server, RootCAs: pool, MinVersion: tls.VersionTLS12}
-		}
+	tc, err := config.TLSWithCA(e.SMTP.Server, e.SMTP.CAFile)
+	if err != nil {
+		// The send then fails verification, naming the server.
+		log.Error("smtp ca_file not usable", "file", e.SMTP.CAFile, "error", err)
 	}
+	c.TLSConfig = tc
 	return c
 }
 

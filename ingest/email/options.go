@@ -2,10 +2,7 @@ package email
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/imapbox"
@@ -21,24 +18,13 @@ func IMAPOptions(e config.Email, log *slog.Logger) imapbox.Options {
 	}
 }
 
-// tlsWithCA returns a TLS config trusting the system roots plus caFile, or
-// nil when no CA file is configured.
+// tlsWithCA trusts the system roots plus caFile; a file that cannot be
+// used is logged (the connection then fails verification, naming the
+// server).
 func tlsWithCA(server, caFile string, log *slog.Logger) *tls.Config {
-	if caFile == "" {
-		return nil
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	pem, err := os.ReadFile(caFile)
-	if err == nil && !pool.AppendCertsFromPEM(pem) {
-		err = fmt.Errorf("no PEM certificates in %s", caFile)
-	}
+	tc, err := config.TLSWithCA(server, caFile)
 	if err != nil {
-		// The connection then fails verification with a message that
-		// names the server; say why here too.
 		log.Error("ca_file not usable", "file", caFile, "error", err)
 	}
-	return &tls.Config{ServerName: server, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tc
 }
