@@ -57,8 +57,10 @@ fuzz:
 # Dovecot and Claude Code.
 test: test-deps vet test-unit fuzz test-e2e
 
-bench: build base-image
+# test-deps brings dovecot (imapbox) and mitmproxy (the proxy's baseline).
+bench: test-deps build base-image
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/
+	$(GO) test -run '^$$' -bench 'VsMitmproxy|KeepAliveHTTPS' -benchtime 3s ./proxy/mitm/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

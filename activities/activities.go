@@ -24,6 +24,7 @@ import (
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/internal/gitmirror"
 	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -37,8 +38,10 @@ type Activities struct {
 	HostID string
 	Log    *slog.Logger
 
-	load   load
-	github githubClients
+	load        load
+	github      githubClients
+	builds      imageBuilds
+	proxyImages sandbox.ProxyImages
 }
 
 // ErrHostBusy is the retryable error of a host that declines a new
@@ -62,7 +65,10 @@ func RepoStateDir(cfg *config.Config, repoID string) string {
 	return filepath.Join(cfg.StateDir, repoID)
 }
 
-func (a *Activities) mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {
+func (a *Activities) mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror { return Mirror(cfg, r) }
+
+// Mirror is a repo's git mirror in the state dir.
+func Mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {
 	return &gitmirror.Mirror{URL: r.RepoURL, Dir: filepath.Join(RepoStateDir(cfg, r.ID), "git-mirror")}
 }
 

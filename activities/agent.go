@@ -3,14 +3,11 @@ package activities
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -56,12 +53,6 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	if err != nil {
 		return workflows.AgentResult{}, err
 	}
-	if r.Network.Sandboxed() {
-		// Fail closed: never run an agent with open network access when
-		// the config asked for the sandbox.
-		msg := fmt.Sprintf("the network sandbox is not available in this build; set repos.%s.network.sandbox_enabled: false in %s to run without it", r.ID, cfg.Path)
-		return workflows.AgentResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrConfig, nil)
-	}
 	l, err := a.layout(cfg, in.RepoID, in.ConversationID)
 	if err != nil {
 		return workflows.AgentResult{}, err
@@ -91,6 +82,12 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	env := claude.Env()
 	for k, v := range r.Secrets {
 		env[k] = v
+	}
+	// Masked secrets reach the container only as surrogates, fresh for
+	// every task; the proxy holds the real values.
+	masked := surrogates(r)
+	for _, s := range masked {
+		env[s.Name] = s.Surrogate
 	}
 	_, hasKey := r.Secrets["ANTHROPIC_API_KEY"]
 	_, hasOAuth := r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"]
@@ -126,13 +123,15 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		})
 	}()
 
+	labels := map[string]string{
+		LabelHost: a.HostID, LabelRepo: in.RepoID, LabelConversation: in.ConversationID, LabelTask: in.TaskID,
+	}
 	spec := podman.RunSpec{
-		Name:       ContainerName(in.RepoID, in.ConversationID),
-		Image:      image,
-		Entrypoint: []string{claude.BinaryPath},
-		Command:    claude.Args(in.SessionID, in.Model, in.Effort),
-		Env:        env,
-		WorkDir:    "/workspace",
+		Name:    ContainerName(in.RepoID, in.ConversationID),
+		Image:   image,
+		Command: append([]string{claude.BinaryPath}, claude.Args(in.SessionID, in.Model, in.Effort)...),
+		Env:     env,
+		WorkDir: "/workspace",
 		Mounts: []podman.Mount{
 			{Source: l.Workspace(), Target: "/workspace"},
 			{Source: l.Inbox(), Target: "/inbox"},
@@ -148,9 +147,30 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		Limits: podman.Limits{
 			Memory: r.ResourceLimits.Memory, CPUs: r.ResourceLimits.CPUs, PidsLimit: r.ResourceLimits.PidsLimit,
 		},
-		Labels: map[string]string{
-			LabelHost: a.HostID, LabelRepo: in.RepoID, LabelConversation: in.ConversationID, LabelTask: in.TaskID,
-		},
+		Labels: labels,
+		// The agent runs as root in its container with every permission
+		// Claude Code has: the container is the boundary, so it keeps only
+		// the capabilities package installs and file ownership need.
+		CapDrop:         []string{"ALL"},
+		CapAdd:          []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"},
+		NoNewPrivileges: true,
+	}
+	if r.Network.Sandboxed() {
+		sb, err := a.startSandbox(ctx, cfg, r, l, in, labels, masked)
+		if err != nil {
+			return workflows.AgentResult{}, err
+		}
+		defer func() {
+			// The run's ctx may be cancelled (stop): clean up regardless.
+			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer ccancel()
+			if err := sb.Close(cctx); err != nil {
+				log.Warn("network sandbox cleanup", "error", err)
+			}
+		}()
+		sb.Apply(&spec)
+	} else if len(masked) > 0 {
+		log.Warn("network sandbox is off: masked secrets reach the container as surrogates that no proxy replaces", "repo", r.ID)
 	}
 	a.load.start(in.ConversationID)
 	defer a.load.done()
@@ -239,65 +259,6 @@ func heartbeat(ctx context.Context, timeoutSeconds int, progress func() Progress
 		case <-t.C:
 		}
 	}
-}
-
-// image returns the agent image: the repo's Dockerfile from the mirror's
-// default branch, built and tagged by content hash, else the configured
-// image.
-func (a *Activities) image(ctx context.Context, cfg *config.Config, r *config.Repo, progress func(string, ...any)) (string, error) {
-	files, err := a.mirror(cfg, r).ReadDir(ctx, r.ContainerPath)
-	if err != nil {
-		return "", fmt.Errorf("read %s from the default branch: %w", r.ContainerPath, err)
-	}
-	if _, ok := files["Dockerfile"]; !ok {
-		if r.Image == "" {
-			msg := fmt.Sprintf("repo %s has no %s/Dockerfile on its default branch and no image configured (repos.%s.image)", r.ID, r.ContainerPath, r.ID)
-			return "", temporal.NewNonRetryableApplicationError(msg, workflows.ErrConfig, nil)
-		}
-		return r.Image, nil
-	}
-	tag := "localhost/airut-repo:" + contentHash(files)[:32]
-	if ok, err := a.Podman.ImageExists(ctx, tag); err != nil {
-		return "", fmt.Errorf("look up image %s: %w", tag, err)
-	} else if ok {
-		return tag, nil
-	}
-	dir, err := os.MkdirTemp("", "airut-build-")
-	if err != nil {
-		return "", fmt.Errorf("image build context: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
-			return "", fmt.Errorf("image build context: %w", err)
-		}
-	}
-	progress("building image", "tag", tag)
-	var buildLog bytes.Buffer
-	if err := a.Podman.BuildImage(ctx, dir, tag, &buildLog); err != nil {
-		return "", temporal.NewNonRetryableApplicationError("image build failed: "+err.Error(), workflows.ErrConfig, err)
-	}
-	progress("image built", "tag", tag)
-	return tag, nil
-}
-
-// contentHash is sha256 over the Dockerfile and each context file (name
-// and content) in name order.
-func contentHash(files map[string][]byte) string {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		if n != "Dockerfile" {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	h.Write(files["Dockerfile"])
-	for _, n := range names {
-		h.Write([]byte(n))
-		h.Write(files[n])
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // lineSink splits a stream into lines for fn; Run writes chunks as the

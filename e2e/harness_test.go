@@ -63,6 +63,7 @@ func run(m *testing.M) int {
 		cmd  *exec.Cmd
 	}{
 		{"build airut", exec.Command("go", "build", "-tags", buildTags, "-o", filepath.Join(tmp, "airut"), "./cmd/airut")},
+		{"build airut-proxy", exec.Command("go", "build", "-o", filepath.Join(tmp, "airut-proxy"), "./cmd/airut-proxy")},
 		{"build fake claude", exec.Command("go", "build", "-o", filepath.Join(tmp, "fakeclaude"), "./e2e/testdata/fakeclaude")},
 		{"test image", exec.Command(filepath.Join(repoRoot, "scripts", "base-image.sh"))},
 	}
@@ -159,7 +160,18 @@ type siteOptions struct {
 	claudeBinary   string
 	downloadURL    string
 	temporalRemote string
-	repoYAML       string // more keys under repos.demo, indented by 4 spaces // dial this address instead of embedding a server
+	repoYAML       string // more keys under repos.demo, indented by 4 spaces
+	timeout        int    // resource_limits.timeout (default 300 s)
+	// sandbox turns the network sandbox on: the API key becomes a masked
+	// secret scoped to the API's host.
+	sandbox *sandboxSite
+}
+
+// sandboxSite is what a sandboxed site needs: the egress network the
+// test's upstream host is on, the CA its certificate chains to, and the
+// real API key.
+type sandboxSite struct {
+	egress, upstreamCA, apiHost, realKey string
 }
 
 func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
@@ -171,6 +183,9 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	}
 	if o.frontendPort == 0 {
 		o.frontendPort = freePort(t)
+	}
+	if o.timeout == 0 {
+		o.timeout = 300
 	}
 	if o.heartbeat == 0 {
 		o.heartbeat = 30
@@ -192,14 +207,24 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	} else {
 		fmt.Fprintf(&b, "temporal: {embedded: {frontend_port: %d, ui_port: %d, database_file: %s}}\n", o.frontendPort, freePort(t), filepath.Join(s.stateDir, "temporal.db"))
 	}
-	fmt.Fprintf(&b, "repos:\n  demo:\n    repo_url: %s\n    model: claude-sonnet-4-5\n    image: %s\n    network: {sandbox_enabled: false}\n    resource_limits: {timeout: 300}\n", o.repoURL, testImage)
+	if o.sandbox != nil {
+		fmt.Fprintf(&b, "network: {egress_network: %s, upstream_ca_file: %s}\n", o.sandbox.egress, o.sandbox.upstreamCA)
+	}
+	fmt.Fprintf(&b, "repos:\n  demo:\n    repo_url: %s\n    model: claude-sonnet-4-5\n    image: %s\n    network: {sandbox_enabled: %v}\n    resource_limits: {timeout: %d}\n",
+		o.repoURL, testImage, o.sandbox != nil, o.timeout)
 	if o.claudeBinary != "" {
 		fmt.Fprintf(&b, "    claude_binary: %s\n", o.claudeBinary)
 	}
 	b.WriteString(o.repoYAML)
+	if o.sandbox != nil {
+		fmt.Fprintf(&b, "    masked_secrets:\n      ANTHROPIC_API_KEY: {value: %q, scopes: [%q], headers: [x-api-key]}\n", o.sandbox.realKey, o.sandbox.apiHost)
+	}
 	b.WriteString("    secrets:\n")
 	for _, kv := range anthropictest.ClientEnv(api.URL(), "sk-test-key") {
 		k, v, _ := strings.Cut(kv, "=")
+		if o.sandbox != nil && k == "ANTHROPIC_API_KEY" {
+			continue
+		}
 		fmt.Fprintf(&b, "      %s: %q\n", k, v)
 	}
 	if err := os.WriteFile(s.config, []byte(b.String()), 0o600); err != nil {

@@ -3,7 +3,8 @@
 #   runtime: git, podman with runc, a containers.conf that works on hosts
 #            with hybrid cgroups, mmdebstrap (for the base image), Node.js
 #            and the Claude Code CLI (npm @anthropic-ai/claude-code)
-#   test:    runtime, plus dovecot (the IMAP server of the email tests)
+#   test:    runtime, plus dovecot (the IMAP server of the email tests) and
+#            mitmproxy (the baseline of the proxy/mitm benchmark)
 # Needs root (or sudo) for apt-get and npm -g.
 set -euo pipefail
 what=${1:-runtime}
@@ -11,7 +12,7 @@ SUDO=""
 if [[ $(id -u) != 0 ]]; then SUDO=sudo; fi
 
 pkgs=(git podman runc uidmap mmdebstrap ca-certificates)
-if [[ $what == test ]]; then pkgs+=(dovecot-imapd); fi
+if [[ $what == test ]]; then pkgs+=(dovecot-imapd mitmproxy); fi
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -40,7 +41,8 @@ type Host struct {
 	workers []worker.Worker
 }
 
-// Start removes the containers a previous, dead worker of this host left
+// Start removes the containers, sandbox networks and sandbox files (which
+// hold real secret values) a previous, dead worker of this host left
 // behind, then starts polling the shared, host and run queues.
 func Start(ctx context.Context, opts Options) (*Host, error) {
 	cfg := opts.Config()
@@ -55,6 +57,16 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	}
 	for _, name := range removed {
 		log.Info("removed orphaned container of a previous run", "container", name)
+	}
+	nets, err := opts.Podman.RemoveNetworksByLabel(ctx, activities.LabelHost, hostID)
+	if err != nil {
+		return nil, fmt.Errorf("remove orphaned sandbox networks: %w", err)
+	}
+	for _, name := range nets {
+		log.Info("removed orphaned sandbox network of a previous run", "network", name)
+	}
+	if err := os.RemoveAll(activities.SandboxDir(cfg, hostID)); err != nil {
+		return nil, fmt.Errorf("remove orphaned sandbox files: %w", err)
 	}
 	acts := &activities.Activities{Config: opts.Config, Podman: opts.Podman, HostID: hostID, Log: log}
 	hostQueue := workflows.HostQueue(hostID)

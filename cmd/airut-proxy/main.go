@@ -4,7 +4,9 @@
 // through only the HTTP(S) requests the repository's allowlist permits,
 // swapping masked secrets for real ones on their scoped hosts.
 //
-// The worker starts it (wiring to come); it takes its settings as flags.
+// The worker starts it in a container (internal/sandbox); it takes its
+// settings as flags and, with -ready, writes "ok" or the reason it could
+// not start to a file the worker watches.
 package main
 
 import (
@@ -28,15 +30,34 @@ func main() {
 	flag.StringVar(&cfg.AllowlistFile, "allowlist", "/network-allowlist.yaml", "the repository's network allowlist")
 	flag.StringVar(&cfg.SecretsFile, "secrets", "", "JSON list of masked secrets (optional)")
 	flag.StringVar(&cfg.LogFile, "log", "/network.log", "network log (JSON lines)")
+	ready := flag.String("ready", "", "file to write \"ok\" (or the start-up error) to")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p, err := proxy.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "airut-proxy:", err)
+		report(*ready, err.Error())
 		os.Exit(1)
 	}
+	report(*ready, "ok")
 	fmt.Fprintf(os.Stderr, "airut-proxy: ready (dns %s, http %s, https %s)\n", p.DNS.UDPAddr, p.HTTP.HTTPAddr(), p.HTTP.HTTPSAddr())
 	<-ctx.Done()
 	<-p.HTTP.Done()
+}
+
+// report tells the worker how start-up went; the file is written whole
+// (rename) so the worker never reads half of it.
+func report(path, status string) {
+	if path == "" {
+		return
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(status+"\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "airut-proxy: ready file:", err)
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		fmt.Fprintln(os.Stderr, "airut-proxy: ready file:", err)
+	}
 }

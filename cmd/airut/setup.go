@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/claudebin"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/podman"
@@ -216,10 +218,39 @@ func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.R
 		}
 	}
 	if r.Network.Sandboxed() {
-		ck.fail(name+" sandbox", "network.sandbox_enabled is on, but this build has no network sandbox yet: tasks fail closed",
-			"set repos."+r.ID+".network.sandbox_enabled: false")
+		checkSandbox(ctx, ck, cfg, r)
+	} else {
+		ck.warn(name+" sandbox", "network sandbox off: the agent has unrestricted network access and masked secrets do not work",
+			"set repos."+r.ID+".network.sandbox_enabled: true and add "+activities.AllowlistPath)
 	}
 	if r.Secrets["ANTHROPIC_API_KEY"] == "" && r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"] == "" && !unsetSecret(cfg, r.ID) {
 		ck.fail(name+" credentials", "neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is in secrets", "add ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY under repos."+r.ID+".secrets")
+	}
+}
+
+// checkSandbox reports whether the network sandbox can start for a repo:
+// the proxy binary, and the allowlist on the default branch once the
+// mirror exists.
+func checkSandbox(ctx context.Context, ck *checker, cfg *config.Config, r *config.Repo) {
+	name := r.ID + " sandbox"
+	bin, err := activities.ProxyBinary(cfg)
+	if err != nil {
+		ck.fail(name, err.Error(), "make build (it builds bin/airut-proxy next to bin/airut)")
+		return
+	}
+	m := activities.Mirror(cfg, r)
+	if _, err := os.Stat(m.Dir); err != nil {
+		ck.ok(name, "proxy "+bin+"; the allowlist is read at the first task")
+		return
+	}
+	ok, err := activities.CheckAllowlist(ctx, m)
+	switch {
+	case err != nil:
+		ck.fail(name, err.Error(), "fix "+activities.AllowlistPath+" on the default branch")
+	case !ok:
+		ck.fail(name, "no "+activities.AllowlistPath+" on the default branch: tasks will not run",
+			"add the allowlist, or set repos."+r.ID+".network.sandbox_enabled: false")
+	default:
+		ck.ok(name, "proxy "+bin+", allowlist present")
 	}
 }

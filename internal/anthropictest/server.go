@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 type Server struct {
 	t      testing.TB
 	srv    *http.Server
+	ln     net.Listener
 	url    string
 	delay  time.Duration
 	apiKey string
@@ -151,19 +153,34 @@ func (b Block) ResultText() string {
 	return strings.Join(parts, "\n")
 }
 
-// NewServer starts a server on a free port of 127.0.0.1. It is closed when
-// the test and its subtests finish.
+// WithTLSListener serves HTTPS with cert on ln (a listener the test made,
+// e.g. inside a test container's network namespace) instead of plain HTTP
+// on loopback; baseURL is what URL returns.
+func WithTLSListener(ln net.Listener, cert tls.Certificate, baseURL string) Option {
+	return func(s *Server) {
+		s.ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+		s.url = baseURL
+	}
+}
+
+// NewServer starts a server on a free port of 127.0.0.1 (or on the
+// listener of WithTLSListener). It is closed when the test and its
+// subtests finish.
 func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{t: t}
 	for _, o := range opts {
 		o(s)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("anthropictest: listen on 127.0.0.1: %v", err)
+	ln := s.ln
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("anthropictest: listen on 127.0.0.1: %v", err)
+		}
+		s.url = "http://" + ln.Addr().String()
 	}
-	s.url = "http://" + ln.Addr().String()
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	t.Cleanup(func() {

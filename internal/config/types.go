@@ -63,6 +63,9 @@ type Execution struct {
 	// HostTimeout is how long a task waits for its conversation's host to
 	// pick it up before the conversation moves to another host (seconds).
 	HostTimeout int `mapstructure:"host_timeout"`
+	// ImageMaxAgeHours is how old a built agent image may get before the
+	// next task rebuilds it without the layer cache (0: every task).
+	ImageMaxAgeHours int `mapstructure:"image_max_age_hours"`
 }
 
 // Dashboard configures the web dashboard (not yet served by this build; the
@@ -76,7 +79,18 @@ type Dashboard struct {
 
 // ServerNetwork holds server-wide network settings.
 type ServerNetwork struct {
+	// UpstreamDNS is the resolver sandbox proxies use for upstream
+	// names; default: the egress network's (the host's resolvers).
 	UpstreamDNS string `mapstructure:"upstream_dns"`
+	// UpstreamCAFile adds a PEM CA bundle to what sandbox proxies trust
+	// for upstream servers (a private GitHub Enterprise, a TLS gateway).
+	UpstreamCAFile string `mapstructure:"upstream_ca_file"`
+	// ProxyBinary is the static airut-proxy binary; default: next to the
+	// airut executable, else airut-proxy on PATH.
+	ProxyBinary string `mapstructure:"proxy_binary"`
+	// EgressNetwork is the podman network the proxies reach upstream
+	// servers on (default airut-egress; created when missing).
+	EgressNetwork string `mapstructure:"egress_network"`
 }
 
 // Temporal says which Temporal service to use. An empty Address means the

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/mail"
 	"os"
 	"path"
@@ -20,6 +21,7 @@ const (
 	DefaultShutdownTimeout  = 60
 	DefaultMaxAgeDays       = 7
 	DefaultHeartbeatTimeout = 30
+	DefaultImageMaxAgeHours = 24
 	DefaultHostTimeout      = 600
 	DefaultFrontendPort     = 7233
 	DefaultUIPort           = 8233
@@ -45,6 +47,10 @@ func applyDefaults(c *Config, present func(key string) bool) {
 	def("execution.conversation_max_age_days", &e.ConversationMaxAgeDays, DefaultMaxAgeDays)
 	def("execution.heartbeat_timeout", &e.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	def("execution.host_timeout", &e.HostTimeout, DefaultHostTimeout)
+	def("execution.image_max_age_hours", &e.ImageMaxAgeHours, DefaultImageMaxAgeHours)
+	if c.Network.EgressNetwork == "" {
+		c.Network.EgressNetwork = "airut-egress"
+	}
 	if c.Dashboard.Host == "" {
 		c.Dashboard.Host = "127.0.0.1"
 	}
@@ -154,6 +160,12 @@ func validate(c *Config) []*Error {
 	}
 	if e.ConversationMaxAgeDays < 1 {
 		bad("execution.conversation_max_age_days", "must be at least 1 (got %d)", e.ConversationMaxAgeDays)
+	}
+	if e.ImageMaxAgeHours < 0 {
+		bad("execution.image_max_age_hours", "must be 0 (rebuild every task) or more (got %d)", e.ImageMaxAgeHours)
+	}
+	if n := c.Network.UpstreamDNS; n != "" && net.ParseIP(n) == nil {
+		bad("network.upstream_dns", "must be an IP address (got %q)", n)
 	}
 	if e.HeartbeatTimeout < 2 {
 		bad("execution.heartbeat_timeout", "must be at least 2 seconds (got %d)", e.HeartbeatTimeout)

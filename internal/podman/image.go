@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containers/buildah/define"
 	"github.com/containers/podman/v5/pkg/bindings/images"
@@ -28,11 +29,28 @@ func (c *Client) ImageExists(ctx context.Context, name string) (bool, error) {
 	return ok, nil
 }
 
+// ImageCreated returns when the image was built; ok is false when there
+// is no such image.
+func (c *Client) ImageCreated(ctx context.Context, name string) (created time.Time, ok bool, err error) {
+	ok, err = c.ImageExists(ctx, name)
+	if err != nil || !ok {
+		return time.Time{}, false, err
+	}
+	data, err := images.GetImage(c.ctx(ctx), name, nil)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("podman image inspect %s: %w", name, err)
+	}
+	if data.Created != nil {
+		created = *data.Created
+	}
+	return created, true, nil
+}
+
 // BuildImage builds contextDir/Dockerfile into tag. The build's output lines
 // go to w (nil discards them) as the build goes on. On failure the error
 // carries the last lines of the build log. Base images are pulled only if
-// missing.
-func (c *Client) BuildImage(ctx context.Context, contextDir, tag string, w io.Writer) error {
+// missing. noCache rebuilds every step instead of reusing cached layers.
+func (c *Client) BuildImage(ctx context.Context, contextDir, tag string, w io.Writer, noCache bool) error {
 	if tag == "" {
 		return errors.New("podman build: empty tag")
 	}
@@ -59,6 +77,7 @@ func (c *Client) BuildImage(ctx context.Context, contextDir, tag string, w io.Wr
 	opts.PullPolicy = define.PullIfMissing
 	opts.RemoveIntermediateCtrs = true
 	opts.Layers = true
+	opts.NoCache = noCache
 
 	_, err = images.Build(c.ctx(ctx), []string{dockerfile}, opts)
 	if err == nil && ctx.Err() != nil {

@@ -911,7 +911,7 @@ func TestBuildImage(t *testing.T) {
 		tag := "localhost/airut-podman-test-build:" + randHex(4)
 		removeImage(tag)
 		var log syncbuf.Buffer
-		err := c.BuildImage(ctx, dir, tag, &log)
+		err := c.BuildImage(ctx, dir, tag, &log, false)
 		return tag, log.String(), err
 	}
 
@@ -968,7 +968,7 @@ func TestBuildImage(t *testing.T) {
 		})
 	}
 	t.Run("missing Dockerfile", func(t *testing.T) {
-		if err := c.BuildImage(ctx, t.TempDir(), "localhost/airut-podman-test-build:none", nil); err == nil || !strings.Contains(err.Error(), "Dockerfile") {
+		if err := c.BuildImage(ctx, t.TempDir(), "localhost/airut-podman-test-build:none", nil, false); err == nil || !strings.Contains(err.Error(), "Dockerfile") {
 			t.Fatalf("err = %v, want one naming the Dockerfile", err)
 		}
 	})

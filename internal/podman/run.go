@@ -84,12 +84,28 @@ type RunSpec struct {
 	Stdout, Stderr io.Writer
 	Limits         Limits
 	// Network is "" for podman's default network, "host", "none", or the
-	// name of a podman network.
-	Network         string
+	// name of a podman network. Networks, when set, replaces it: the
+	// container joins each of those networks.
+	Network  string
+	Networks []Attach
+	// DNS replaces the resolvers in the container's resolv.conf.
+	DNS             []string
 	Labels          map[string]string
 	CapDrop         []string
 	CapAdd          []string
 	NoNewPrivileges bool
+	ReadOnlyRoot    bool
+	// BeforeStart, if set, runs once the container's network namespace
+	// exists and before its process starts; netns is the namespace's path
+	// on the host. An error stops the run.
+	BeforeStart func(ctx context.Context, netns string) error
+}
+
+// Attach is a container's place on one network.
+type Attach struct {
+	Network string
+	IP      string   // static address; "" lets podman choose
+	Aliases []string // names podman's resolver gives this container there
 }
 
 // Result is how a container run ended.
@@ -206,6 +222,14 @@ func (c *Client) Run(ctx context.Context, rs RunSpec) (res Result, err error) {
 	case <-ctx.Done():
 		return res, fmt.Errorf("podman run %s: %w", rs.Name, ctx.Err())
 	}
+	if rs.BeforeStart != nil {
+		if err := c.beforeStart(ctx, id, rs.BeforeStart); err != nil {
+			if ctx.Err() != nil {
+				return res, c.cancelled(ctx, rs.Name, id, &removed)
+			}
+			return res, fmt.Errorf("podman run %s: %w", rs.Name, err)
+		}
+	}
 	if err := containers.Start(c.ctx(ctx), id, nil); err != nil {
 		if ctx.Err() != nil {
 			return res, c.cancelled(ctx, rs.Name, id, &removed)
@@ -273,6 +297,95 @@ func (c *Client) Run(ctx context.Context, rs RunSpec) (res Result, err error) {
 		res.OOMKilled = data.State.OOMKilled
 	}
 	return res, nil
+}
+
+// beforeStart initialises the container (its namespaces exist, its
+// process does not run yet) and hands fn the network namespace.
+func (c *Client) beforeStart(ctx context.Context, id string, fn func(context.Context, string) error) error {
+	if err := containers.ContainerInit(c.ctx(ctx), id, nil); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	data, err := containers.Inspect(c.ctx(ctx), id, new(containers.InspectOptions).WithSize(false))
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	if data.NetworkSettings == nil || data.NetworkSettings.SandboxKey == "" {
+		return errors.New("the container has no network namespace")
+	}
+	if err := fn(ctx, data.NetworkSettings.SandboxKey); err != nil {
+		return fmt.Errorf("before start: %w", err)
+	}
+	return nil
+}
+
+// StartDetached creates and starts a long-running container (a service
+// such as the sandbox proxy) and returns without attaching. An existing
+// container of that name is removed first. The caller removes it with
+// Remove. Stdin, Stdout, Stderr and BeforeStart are not used.
+func (c *Client) StartDetached(ctx context.Context, rs RunSpec) error {
+	if rs.Name == "" || rs.Image == "" {
+		return errors.New("podman start: RunSpec.Name and Image are required")
+	}
+	rs.Stdin = nil
+	s, err := c.specFor(ctx, rs)
+	if err != nil {
+		return fmt.Errorf("podman start %s: %w", rs.Name, err)
+	}
+	if err := c.forceRemove(ctx, rs.Name, 0); err != nil {
+		return fmt.Errorf("podman start %s: removing leftover container: %w", rs.Name, err)
+	}
+	created, err := containers.CreateWithSpec(c.ctx(ctx), s, nil)
+	if err != nil {
+		return fmt.Errorf("podman start %s: create: %w", rs.Name, err)
+	}
+	if err := containers.Start(c.ctx(ctx), created.ID, nil); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		c.forceRemove(cctx, created.ID, 0)
+		return fmt.Errorf("podman start %s: %w", rs.Name, err)
+	}
+	return nil
+}
+
+// Running reports whether a container exists and runs; when it has
+// exited, code is its exit code.
+func (c *Client) Running(ctx context.Context, name string) (running bool, code int, err error) {
+	data, err := containers.Inspect(c.ctx(ctx), name, new(containers.InspectOptions).WithSize(false))
+	if err != nil {
+		return false, 0, fmt.Errorf("podman inspect %s: %w", name, err)
+	}
+	if data.State == nil {
+		return false, 0, nil
+	}
+	return data.State.Running, int(data.State.ExitCode), nil
+}
+
+// NetNS returns the path of a running container's network namespace and
+// its address on each network.
+func (c *Client) NetNS(ctx context.Context, name string) (string, map[string]string, error) {
+	data, err := containers.Inspect(c.ctx(ctx), name, new(containers.InspectOptions).WithSize(false))
+	if err != nil {
+		return "", nil, fmt.Errorf("podman inspect %s: %w", name, err)
+	}
+	if data.NetworkSettings == nil {
+		return "", nil, fmt.Errorf("podman inspect %s: no network settings", name)
+	}
+	ips := map[string]string{}
+	for n, s := range data.NetworkSettings.Networks {
+		if s != nil {
+			ips[n] = s.IPAddress
+		}
+	}
+	return data.NetworkSettings.SandboxKey, ips, nil
+}
+
+// Remove force-removes a container, giving it grace seconds between
+// SIGTERM and SIGKILL. A missing container is not an error.
+func (c *Client) Remove(ctx context.Context, name string, grace time.Duration) error {
+	if err := c.forceRemove(ctx, name, uint(grace/time.Second)); err != nil {
+		return fmt.Errorf("podman rm %s: %w", name, err)
+	}
+	return nil
 }
 
 // cancelled stops and removes the container of a run whose ctx is done and
@@ -395,6 +508,34 @@ func (c *Client) specFor(ctx context.Context, rs RunSpec) (*specgen.SpecGenerato
 	}
 	s.ResourceLimits = res
 
+	for _, d := range rs.DNS {
+		ip := net.ParseIP(d)
+		if ip == nil {
+			return nil, fmt.Errorf("DNS server %q is not an IP address", d)
+		}
+		s.DNSServers = append(s.DNSServers, ip)
+	}
+	if rs.ReadOnlyRoot {
+		t := true
+		s.ReadOnlyFilesystem = &t
+	}
+	if len(rs.Networks) > 0 {
+		s.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
+		s.Networks = map[string]nettypes.PerNetworkOptions{}
+		for _, a := range rs.Networks {
+			var o nettypes.PerNetworkOptions
+			if a.IP != "" {
+				ip := net.ParseIP(a.IP)
+				if ip == nil {
+					return nil, fmt.Errorf("network %s: %q is not an IP address", a.Network, a.IP)
+				}
+				o.StaticIPs = []net.IP{ip}
+			}
+			o.Aliases = a.Aliases
+			s.Networks[a.Network] = o
+		}
+		return s, nil
+	}
 	switch rs.Network {
 	case "":
 		// podman's default network mode

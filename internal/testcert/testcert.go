@@ -28,8 +28,9 @@ type Cert struct {
 	TLS tls.Certificate
 }
 
-// New makes a certificate valid for a day, named commonName.
-func New(commonName string) (*Cert, error) {
+// New makes a certificate valid for a day, named commonName, for the
+// loopback addresses, localhost and any further DNS names.
+func New(commonName string, dnsNames ...string) (*Cert, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate key: %w", err)
@@ -49,7 +50,7 @@ func New(commonName string) (*Cert, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
+		DNSNames:              append([]string{"localhost"}, dnsNames...),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -58,7 +58,7 @@ type Entry struct {
 	Scheme   string
 	Method   string
 	Host     string
-	Path     string
+	Path     string // without the query
 	Status   int
 	Allowed  bool
 	Reason   string
@@ -356,7 +356,8 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 	if req.URL.IsAbs() || req.URL.Host != "" {
 		target = req.URL.RequestURI()
 	}
-	e.Path = target
+	// The log keeps the path only: a query string may carry tokens.
+	e.Path, _, _ = strings.Cut(target, "?")
 	wantClose := req.Close
 	defer func() {
 		e.Duration = time.Since(start)

@@ -1,0 +1,96 @@
+// Package netnstest gives tests a server address on a network the test
+// created: a sleeping container joins a podman network (with DNS aliases),
+// and the test opens listeners inside that container's network namespace,
+// so servers run in the test process yet are reachable only from that
+// network. It is for tests only and needs root (setns).
+package netnstest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/airut-go/airut/internal/podman"
+)
+
+// Host is a test host on a podman network.
+type Host struct {
+	Name string
+	IP   string
+	ns   string
+}
+
+// StartHost runs a sleeping container from image on network (which must
+// exist) under the given DNS aliases and returns it; it is removed when
+// the test ends.
+func StartHost(t testing.TB, c *podman.Client, network, image string, aliases ...string) *Host {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("airut-testhost-%d", time.Now().UnixNano())
+	err := c.StartDetached(ctx, podman.RunSpec{
+		Name: name, Image: image, Entrypoint: []string{"sleep"}, Command: []string{"3600"},
+		Networks: []podman.Attach{{Network: network, Aliases: aliases}},
+		Labels:   map[string]string{"airut.test": "host"},
+	})
+	if err != nil {
+		t.Fatalf("netnstest: start host: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c.Remove(ctx, name, 0)
+	})
+	nsPath, ips, err := c.NetNS(ctx, name)
+	if err != nil {
+		t.Fatalf("netnstest: %v", err)
+	}
+	ip := ips[network]
+	if ip == "" {
+		t.Fatalf("netnstest: host has no address on %s (%v)", network, ips)
+	}
+	return &Host{Name: name, IP: ip, ns: nsPath}
+}
+
+// Listen opens a TCP listener on addr (e.g. ":443") inside the host's
+// network namespace; it is closed when the test ends.
+func (h *Host) Listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	ln, err := listenIn(h.ns, addr)
+	if err != nil {
+		t.Fatalf("netnstest: listen in %s: %v", h.Name, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// listenIn creates the socket on a thread switched into the namespace;
+// the socket stays there after the thread switches back.
+func listenIn(nsPath, addr string) (net.Listener, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	target, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		return nil, fmt.Errorf("setns: %w", err)
+	}
+	ln, lerr := net.Listen("tcp", addr)
+	if err := netns.Set(orig); err != nil {
+		// The thread is unusable; keep it locked so it dies with us.
+		panic(fmt.Sprintf("netnstest: cannot return to the original namespace: %v", err))
+	}
+	return ln, lerr
+}

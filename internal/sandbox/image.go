@@ -1,0 +1,79 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/airut-go/airut/internal/podman"
+)
+
+// ProxyImages builds the proxy image (FROM scratch plus the static
+// airut-proxy binary), tagged by the binary's content hash, once per
+// binary.
+type ProxyImages struct {
+	mu   sync.Mutex
+	done map[string]string // binary path -> tag
+}
+
+// Ensure returns the proxy image's tag for the binary, building it if
+// podman does not have it yet.
+func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, err := os.Open(binary)
+	if err != nil {
+		return "", fmt.Errorf("proxy binary: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("proxy binary: %w", err)
+	}
+	tag := "localhost/airut-proxy:" + hex.EncodeToString(h.Sum(nil))[:32]
+	if p.done[binary] == tag {
+		return tag, nil
+	}
+	ok, err := c.ImageExists(ctx, tag)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		dir, err := os.MkdirTemp("", "airut-proxy-image-")
+		if err != nil {
+			return "", fmt.Errorf("proxy image: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return "", fmt.Errorf("proxy binary: %w", err)
+		}
+		out, err := os.OpenFile(filepath.Join(dir, "airut-proxy"), os.O_WRONLY|os.O_CREATE, 0o755)
+		if err != nil {
+			return "", fmt.Errorf("proxy image: %w", err)
+		}
+		_, err = io.Copy(out, f)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", fmt.Errorf("proxy image: %w", err)
+		}
+		df := "FROM scratch\nCOPY airut-proxy /airut-proxy\nENTRYPOINT [\"/airut-proxy\"]\n"
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			return "", fmt.Errorf("proxy image: %w", err)
+		}
+		if err := c.BuildImage(ctx, dir, tag, nil, false); err != nil {
+			return "", fmt.Errorf("proxy image: %w", err)
+		}
+	}
+	if p.done == nil {
+		p.done = map[string]string{}
+	}
+	p.done[binary] = tag
+	return tag, nil
+}

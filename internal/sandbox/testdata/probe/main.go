@@ -1,0 +1,182 @@
+// Command probe tries one network escape after another from inside an
+// agent container and prints what happened to each as a JSON line. The
+// sandbox tests mount it into the container; the cases come as a JSON
+// list on stdin. Every attempt is bounded by a short timeout.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+type probeCase struct {
+	Name    string            `json:"name"`
+	Kind    string            `json:"kind"` // http, dns, tcp, connect
+	Method  string            `json:"method,omitempty"`
+	URL     string            `json:"url,omitempty"`
+	Host    string            `json:"host,omitempty"` // Host header override
+	Header  map[string]string `json:"header,omitempty"`
+	QType   string            `json:"qtype,omitempty"`
+	QName   string            `json:"qname,omitempty"`
+	Server  string            `json:"server,omitempty"` // DNS server or TCP address
+	Payload string            `json:"payload,omitempty"`
+}
+
+type result struct {
+	Name    string   `json:"name"`
+	Status  int      `json:"status,omitempty"`
+	Body    string   `json:"body,omitempty"`
+	Err     string   `json:"err,omitempty"`
+	Rcode   string   `json:"rcode,omitempty"`
+	Answers []string `json:"answers,omitempty"`
+}
+
+const timeout = 3 * time.Second
+
+func main() {
+	var cases []probeCase
+	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
+		fmt.Fprintln(os.Stderr, "probe: read cases:", err)
+		os.Exit(2)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	for _, c := range cases {
+		r := result{Name: c.Name}
+		switch c.Kind {
+		case "http":
+			doHTTP(c, &r)
+		case "dns":
+			doDNS(c, &r)
+		case "tcp":
+			doTCP(c, &r)
+		case "connect":
+			doConnect(c, &r)
+		default:
+			r.Err = "unknown kind " + c.Kind
+		}
+		enc.Encode(r)
+	}
+}
+
+func doHTTP(c probeCase, r *result) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, c.Method, c.URL, nil)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	for k, v := range c.Header {
+		req.Header.Set(k, os.ExpandEnv(v))
+	}
+	if c.Host != "" {
+		req.Host = c.Host
+	}
+	// The client trusts what SSL_CERT_FILE names (the sandbox CA), like
+	// any Go program in the container.
+	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	r.Status = resp.StatusCode
+	r.Body = string(body)
+}
+
+func doDNS(c probeCase, r *result) {
+	server := c.Server
+	if server == "" {
+		server = resolver()
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(c.QName), dns.StringToType[c.QType])
+	cl := &dns.Client{Timeout: timeout}
+	in, _, err := cl.Exchange(m, server)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	r.Rcode = dns.RcodeToString[in.Rcode]
+	for _, a := range in.Answer {
+		r.Answers = append(r.Answers, strings.ReplaceAll(a.String(), "\t", " "))
+	}
+}
+
+// resolver is the first nameserver of resolv.conf, as host:53.
+func resolver() string {
+	f, err := os.Open("/etc/resolv.conf")
+	if err != nil {
+		return "127.0.0.1:53"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 2 && fs[0] == "nameserver" {
+			return net.JoinHostPort(fs[1], "53")
+		}
+	}
+	return "127.0.0.1:53"
+}
+
+func doTCP(c probeCase, r *result) {
+	conn, err := net.DialTimeout("tcp", c.Server, timeout)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	if c.Payload != "" {
+		conn.Write([]byte(c.Payload))
+	}
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	r.Body = string(buf[:n])
+	if err != nil {
+		r.Err = "connected; " + err.Error()
+	}
+}
+
+// doConnect asks for a CONNECT tunnel, over TLS when the URL is https
+// (to the proxy's TLS port) and plain otherwise.
+func doConnect(c probeCase, r *result) {
+	var conn net.Conn
+	var err error
+	d := &net.Dialer{Timeout: timeout}
+	if strings.HasPrefix(c.URL, "https://") {
+		host := strings.TrimPrefix(c.URL, "https://")
+		conn, err = tls.DialWithDialer(d, "tcp", host+":443", &tls.Config{ServerName: host})
+	} else {
+		conn, err = d.Dial("tcp", strings.TrimPrefix(c.URL, "http://")+":80")
+	}
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", c.Server, c.Server)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	r.Status = resp.StatusCode
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	r.Body = string(body)
+}
