@@ -287,8 +287,10 @@ func TestInitAndCheck(t *testing.T) {
 		t.Fatalf("check passed with the example's placeholder repo and no API key:\n%s", out)
 	}
 	for _, want := range []string{
-		"ok    config", "FAIL  environment            repos.my-project.secrets.ANTHROPIC_API_KEY: $ANTHROPIC_API_KEY is not set",
-		"fix: export ANTHROPIC_API_KEY", "ok    git", "FAIL  repo my-project", "FAIL  repo my-project sandbox",
+		"ok    config", "FAIL  environment            repos.my-project.masked_secrets.ANTHROPIC_API_KEY.value: $ANTHROPIC_API_KEY is not set",
+		"fix: export ANTHROPIC_API_KEY", "ok    git", "FAIL  repo my-project",
+		// the sandbox is ready (the harness built airut-proxy next to airut)
+		"ok    repo my-project sandbox proxy " + filepath.Join(filepath.Dir(airutBin), "airut-proxy"),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)

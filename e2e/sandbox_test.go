@@ -75,8 +75,9 @@ func newSandboxed(t *testing.T, timeout int) *sandboxed {
 	return &sandboxed{site: s, api: api, realKey: realKey, conf: conf}
 }
 
-// leftovers lists the sandbox containers and networks podman still has.
-func leftovers(t *testing.T) []string {
+// leftovers lists the containers and networks podman still has for a
+// conversation (other tests may be running theirs).
+func leftovers(t *testing.T, conv string) []string {
 	t.Helper()
 	var out []string
 	for _, args := range [][]string{
@@ -89,7 +90,7 @@ func leftovers(t *testing.T) []string {
 			t.Fatalf("podman %v: %v\n%s", args, err, b)
 		}
 		for _, n := range strings.Fields(string(b)) {
-			if strings.HasPrefix(n, "airut-proxy-") || strings.HasPrefix(n, "airut-conv-") || strings.HasPrefix(n, "airut-demo-") {
+			if strings.HasSuffix(n, "-"+conv) {
 				out = append(out, n)
 			}
 		}
@@ -176,7 +177,7 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	if st := s.status(conv); st.Tasks[0].Outcome != workflows.OutcomeSuccess {
 		t.Errorf("task outcome %s", st.Tasks[0].Outcome)
 	}
-	if left := leftovers(t); len(left) > 0 {
+	if left := leftovers(t, conv); len(left) > 0 {
 		t.Errorf("left behind after the task: %v", left)
 	}
 	if dirs, _ := os.ReadDir(filepath.Join(s.stateDir, "sandbox")); len(dirs) > 0 {
@@ -199,7 +200,7 @@ func TestSandboxedTimeoutLeavesNothing(t *testing.T) {
 	if st := s.status(conv); len(st.Tasks) != 1 || st.Tasks[0].Outcome != workflows.OutcomeTimeout {
 		t.Errorf("status = %+v, want one timed-out task", st.Tasks)
 	}
-	if left := leftovers(t); len(left) > 0 {
+	if left := leftovers(t, conv); len(left) > 0 {
 		t.Errorf("left behind after the timeout: %v", left)
 	}
 }

@@ -37,6 +37,10 @@ type Config struct {
 	LogFile string
 	// Upstream overrides the transport to upstream servers (tests).
 	Upstream *http.Transport
+	// Transparent makes the HTTP(S) listeners IPv4 transparent sockets
+	// (CAP_NET_ADMIN), so a connection routed here for any address, such
+	// as a hard-coded IP, is accepted, refused with a 403 and logged.
+	Transparent bool
 }
 
 // Secret is one masked secret as the worker hands it over.
@@ -112,8 +116,12 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		cancel()
 		return nil, fmt.Errorf("start DNS responder: %w", err)
 	}
+	var listen func(network, addr string) (net.Listener, error)
+	if cfg.Transparent {
+		listen = listenTransparent
+	}
 	h, err := mitm.Serve(ctx, mitm.Options{
-		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, CA: authority,
+		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, CA: authority, Listen: listen,
 		Policy: policy{list}, Rewriter: rewriter(secrets), Upstream: cfg.Upstream,
 		Log: func(e mitm.Entry) {
 			logw.write(LogLine{Kind: "http", Method: e.Method, Host: e.Host, Path: e.Path, Status: e.Status,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/podman"
 	"github.com/airut-go/airut/workers"
@@ -79,12 +81,14 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		if err != nil {
 			return withCode(exitUsage, fmt.Errorf("--init-repo: %w", err))
 		}
-		wrote, err := config.WriteIfMissing(path, config.LocalDefault(abs))
+		// The checkout's committed allowlist turns the sandbox on.
+		hasAllowlist := exec.CommandContext(ctx, "git", "-C", abs, "cat-file", "-e", "HEAD:"+activities.AllowlistPath).Run() == nil
+		wrote, err := config.WriteIfMissing(path, config.LocalDefault(abs, hasAllowlist))
 		if err != nil {
 			return withCode(exitConfig, err)
 		}
 		if wrote {
-			log.Info("wrote a local default config", "file", path, "repo", abs)
+			log.Info("wrote a local default config", "file", path, "repo", abs, "network_sandbox", hasAllowlist)
 		}
 	}
 	cfg, err := a.loadConfig()

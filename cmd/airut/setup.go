@@ -185,8 +185,10 @@ func checkTemporal(ctx context.Context, ck *checker, cfg *config.Config) {
 // because its !env variable is unset (already reported above).
 func unsetSecret(cfg *config.Config, repoID string) bool {
 	for _, k := range []string{"ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"} {
-		if _, ok := cfg.UnsetEnv["repos."+repoID+".secrets."+k]; ok {
-			return true
+		for _, key := range []string{".secrets." + k, ".masked_secrets." + k + ".value"} {
+			if _, ok := cfg.UnsetEnv["repos."+repoID+key]; ok {
+				return true
+			}
 		}
 	}
 	return false
@@ -223,8 +225,9 @@ func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.R
 		ck.warn(name+" sandbox", "network sandbox off: the agent has unrestricted network access and masked secrets do not work",
 			"set repos."+r.ID+".network.sandbox_enabled: true and add "+activities.AllowlistPath)
 	}
-	if r.Secrets["ANTHROPIC_API_KEY"] == "" && r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"] == "" && !unsetSecret(cfg, r.ID) {
-		ck.fail(name+" credentials", "neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is in secrets", "add ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY under repos."+r.ID+".secrets")
+	has := func(k string) bool { return r.Secrets[k] != "" || r.MaskedSecrets[k].Value != "" }
+	if !has("ANTHROPIC_API_KEY") && !has("CLAUDE_CODE_OAUTH_TOKEN") && !unsetSecret(cfg, r.ID) {
+		ck.fail(name+" credentials", "neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is in secrets or masked_secrets", "add ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY under repos."+r.ID+".secrets")
 	}
 }
 
@@ -232,7 +235,7 @@ func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.R
 // the proxy binary, and the allowlist on the default branch once the
 // mirror exists.
 func checkSandbox(ctx context.Context, ck *checker, cfg *config.Config, r *config.Repo) {
-	name := r.ID + " sandbox"
+	name := "repo " + r.ID + " sandbox"
 	bin, err := activities.ProxyBinary(cfg)
 	if err != nil {
 		ck.fail(name, err.Error(), "make build (it builds bin/airut-proxy next to bin/airut)")

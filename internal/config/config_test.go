@@ -187,8 +187,9 @@ func TestLoadReadsDotEnvWithoutOverriding(t *testing.T) {
 
 func TestExampleAndLocalDefaultLoad(t *testing.T) {
 	for name, text := range map[string]string{
-		"example":       config.Example,
-		"local default": config.LocalDefault("/src/My Project"),
+		"example":                  config.Example,
+		"local default":            config.LocalDefault("/src/My Project", false),
+		"local default, sandboxed": config.LocalDefault("/src/My Project", true),
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := config.Parse("airut.yaml", []byte(text), env(map[string]string{"ANTHROPIC_API_KEY": "k"}))

@@ -20,6 +20,15 @@ execution:
   max_concurrent: 3             # agent containers running at once on this host
   shutdown_timeout: 60          # seconds to wait for running tasks on stop
   conversation_max_age_days: 7  # idle conversations are cleaned up after this
+  image_max_age_hours: 24       # built agent images older than this are rebuilt
+
+# The network sandbox: each conversation's proxy reaches upstream servers on
+# the egress network. All optional.
+# network:
+#   upstream_dns: 192.0.2.53    # default: the host's resolvers
+#   upstream_ca_file: /etc/airut/corp-ca.pem  # extra CAs for upstream TLS
+#   proxy_binary: /usr/local/bin/airut-proxy  # default: next to airut, else PATH
+#   egress_network: airut-egress
 
 # Temporal runs embedded (SQLite in the state dir, Web UI on loopback) unless
 # an address is given.
@@ -41,23 +50,37 @@ repos:
     # image: localhost/airut-base:latest   # when the repo has no .airut/container/Dockerfile
     # claude_binary: /usr/local/bin/claude # default: claude found on PATH
     network:
+      # The agent reaches only what .airut/network-allowlist.yaml on the
+      # default branch allows, through a proxy that logs every request.
       sandbox_enabled: true
     resource_limits:
       timeout: 7200             # seconds
       memory: 8g
       cpus: 4
       pids_limit: 1024
-    secrets:
-      ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY
+    # The container sees only a same-shape surrogate; the sandbox proxy puts
+    # the real value into these headers on requests to the scoped hosts.
+    masked_secrets:
+      ANTHROPIC_API_KEY:
+        value: !env ANTHROPIC_API_KEY
+        scopes: [api.anthropic.com]
+        headers: [x-api-key]
+      # GH_TOKEN:
+      #   value: !env GH_TOKEN
+      #   scopes: [api.github.com, github.com]
+      #   headers: [Authorization]
+    # secrets:                  # plain: the container sees the real value
+    #   SOME_SETTING: value
 `
 
 // LocalDefault is the configuration `airut run` writes when there is none:
-// one repo, the local checkout at repoPath, run with the local base image
-// and without the network sandbox (so it works before any allowlist is
-// written), the API key from the environment.
-func LocalDefault(repoPath string) string {
+// one repo, the local checkout at repoPath, run with the local base image,
+// the API key from the environment. With an allowlist in the checkout the
+// network sandbox is on and the key is masked; without one the sandbox is
+// off, so the first start works before any allowlist is written.
+func LocalDefault(repoPath string, hasAllowlist bool) string {
 	id := RepoIDFromPath(repoPath)
-	return fmt.Sprintf(`# Written by airut on first start. Edit freely; see `+"`airut init`"+` for every key.
+	head := fmt.Sprintf(`# Written by airut on first start. Edit freely; see `+"`airut init`"+` for every key.
 config_version: 5
 
 repos:
@@ -65,13 +88,25 @@ repos:
     repo_url: %s
     model: opus
     image: localhost/airut-base:latest
-    network:
+`, id, repoPath)
+	if hasAllowlist {
+		return head + `    network:
+      # The agent reaches only what .airut/network-allowlist.yaml allows.
+      sandbox_enabled: true
+    masked_secrets:
+      ANTHROPIC_API_KEY:
+        value: !env ANTHROPIC_API_KEY
+        scopes: [api.anthropic.com]
+        headers: [x-api-key]
+`
+	}
+	return head + `    network:
       # The agent container gets Podman's default network. Turn the network
       # sandbox on once .airut/network-allowlist.yaml is in the repository.
       sandbox_enabled: false
     secrets:
       ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY
-`, id, repoPath)
+`
 }
 
 // RepoIDFromPath makes a repo ID out of a checkout's directory name.

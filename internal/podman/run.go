@@ -95,6 +95,8 @@ type RunSpec struct {
 	CapAdd          []string
 	NoNewPrivileges bool
 	ReadOnlyRoot    bool
+	// Sysctl sets namespaced kernel parameters (net.*) for the container.
+	Sysctl map[string]string
 	// BeforeStart, if set, runs once the container's network namespace
 	// exists and before its process starts; netns is the namespace's path
 	// on the host. An error stops the run.
@@ -302,17 +304,33 @@ func (c *Client) Run(ctx context.Context, rs RunSpec) (res Result, err error) {
 // beforeStart initialises the container (its namespaces exist, its
 // process does not run yet) and hands fn the network namespace.
 func (c *Client) beforeStart(ctx context.Context, id string, fn func(context.Context, string) error) error {
-	if err := containers.ContainerInit(c.ctx(ctx), id, nil); err != nil {
-		return fmt.Errorf("init: %w", err)
+	netns := func() (string, error) {
+		data, err := containers.Inspect(c.ctx(ctx), id, new(containers.InspectOptions).WithSize(false))
+		if err != nil {
+			return "", fmt.Errorf("inspect: %w", err)
+		}
+		if data.NetworkSettings == nil {
+			return "", nil
+		}
+		return data.NetworkSettings.SandboxKey, nil
 	}
-	data, err := containers.Inspect(c.ctx(ctx), id, new(containers.InspectOptions).WithSize(false))
+	// The attach has usually initialised the container already.
+	ns, err := netns()
 	if err != nil {
-		return fmt.Errorf("inspect: %w", err)
+		return err
 	}
-	if data.NetworkSettings == nil || data.NetworkSettings.SandboxKey == "" {
+	if ns == "" {
+		if err := containers.ContainerInit(c.ctx(ctx), id, nil); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+		if ns, err = netns(); err != nil {
+			return err
+		}
+	}
+	if ns == "" {
 		return errors.New("the container has no network namespace")
 	}
-	if err := fn(ctx, data.NetworkSettings.SandboxKey); err != nil {
+	if err := fn(ctx, ns); err != nil {
 		return fmt.Errorf("before start: %w", err)
 	}
 	return nil
@@ -519,6 +537,7 @@ func (c *Client) specFor(ctx context.Context, rs RunSpec) (*specgen.SpecGenerato
 		t := true
 		s.ReadOnlyFilesystem = &t
 	}
+	s.Sysctl = rs.Sysctl
 	if len(rs.Networks) > 0 {
 		s.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
 		s.Networks = map[string]nettypes.PerNetworkOptions{}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,9 +81,11 @@ type Sandbox struct {
 	ProxyName string
 	ProxyIP   string
 	caCert    string
-	c         *podman.Client
-	workDir   string
-	log       *slog.Logger
+	// capture is set when direct addresses are routed to the proxy.
+	capture bool
+	c       *podman.Client
+	workDir string
+	log     *slog.Logger
 }
 
 // Subnets are 10.199.N.0/24 with N in 1..254; the start is derived from
@@ -167,6 +170,7 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 			"-secrets", proxyConfigDir + "/secrets.json",
 			"-log", proxyLog,
 			"-ready", proxyStatusDir + "/ready",
+			"-transparent",
 		},
 		Mounts: []podman.Mount{
 			{Source: filepath.Join(o.WorkDir, "config"), Target: proxyConfigDir, ReadOnly: true},
@@ -179,9 +183,12 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 		// is fixed; egress gives it its only default route.
 		Networks: []podman.Attach{{Network: sb.Network, IP: sb.ProxyIP}, {Network: o.Egress}},
 		Labels:   o.Labels,
-		// Ports below 1024 need NET_BIND_SERVICE; nothing else is kept.
-		CapDrop:         []string{"ALL"},
-		CapAdd:          []string{"CAP_NET_BIND_SERVICE"},
+		// Ports below 1024 need NET_BIND_SERVICE, transparent sockets
+		// NET_ADMIN (in the proxy's own namespace); nothing else is kept.
+		CapDrop: []string{"ALL"},
+		CapAdd:  []string{"CAP_NET_BIND_SERVICE", "CAP_NET_ADMIN"},
+		// The proxy relays requests, never packets.
+		Sysctl:          map[string]string{"net.ipv4.ip_forward": "0"},
 		NoNewPrivileges: true,
 		ReadOnlyRoot:    true,
 		Limits:          podman.Limits{Memory: "256m", PidsLimit: 256},
@@ -194,6 +201,13 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 	}
 	if err := sb.waitReady(ctx, o.ReadyTimeout); err != nil {
 		return sb, fmt.Errorf("network sandbox: %w", err)
+	}
+	if nsPath, _, err := c.NetNS(ctx, sb.ProxyName); err != nil {
+		return sb, fmt.Errorf("network sandbox: %w", err)
+	} else if err := captureAll(nsPath, net.ParseIP(sb.ProxyIP)); err != nil {
+		o.Log.Warn("network sandbox: direct-address connections stay unroutable instead of reaching the proxy (needs rootful podman)", "error", err)
+	} else {
+		sb.capture = true
 	}
 	o.Log.Debug("network sandbox ready", "network", sb.Network, "proxy", sb.ProxyIP)
 	return sb, nil
@@ -279,6 +293,10 @@ func (sb *Sandbox) Apply(rs *podman.RunSpec) {
 	}
 	for _, k := range []string{"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"} {
 		rs.Env[k] = CACertPath
+	}
+	if sb.capture {
+		gw := net.ParseIP(sb.ProxyIP)
+		rs.BeforeStart = func(_ context.Context, ns string) error { return routeVia(ns, gw) }
 	}
 }
 

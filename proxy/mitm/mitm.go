@@ -83,6 +83,9 @@ type Options struct {
 	// IdleTimeout bounds the wait for the next request on a client
 	// connection (default 2 minutes).
 	IdleTimeout time.Duration
+	// Listen opens the listeners (default net.Listen); the sandbox uses
+	// transparent sockets so connections to any address can be answered.
+	Listen func(network, addr string) (net.Listener, error)
 }
 
 // Server is a running proxy.
@@ -104,6 +107,15 @@ func (s *Server) HTTPAddr() net.Addr { return addrOf(s.httpLn) }
 
 // HTTPSAddr is the bound address of the TLS listener (nil if disabled).
 func (s *Server) HTTPSAddr() net.Addr { return addrOf(s.httpsLn) }
+
+// localIP is the address a client connected to (with a transparent
+// listener, the one it meant to reach).
+func localIP(c net.Conn) string {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}
 
 func addrOf(l net.Listener) net.Addr {
 	if l == nil {
@@ -139,15 +151,19 @@ func Serve(ctx context.Context, opts Options) (*Server, error) {
 	tr.Proxy = nil
 	tr.DisableCompression = true
 	s := &Server{opts: opts, transport: tr, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	listen := opts.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
 	if opts.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", opts.HTTPAddr)
+		ln, err := listen("tcp", opts.HTTPAddr)
 		if err != nil {
 			return nil, fmt.Errorf("mitm: %w", err)
 		}
 		s.httpLn = ln
 	}
 	if opts.HTTPSAddr != "" {
-		ln, err := net.Listen("tcp", opts.HTTPSAddr)
+		ln, err := listen("tcp", opts.HTTPSAddr)
 		if err != nil {
 			if s.httpLn != nil {
 				s.httpLn.Close()
@@ -160,7 +176,13 @@ func Serve(ctx context.Context, opts Options) (*Server, error) {
 			NextProtos: []string{"http/1.1"},
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				if hello.ServerName == "" {
-					return nil, errors.New("mitm: TLS client sent no SNI")
+					// Clients send no SNI for an IP address: the
+					// certificate is for the address they dialled.
+					ip := localIP(hello.Conn)
+					if ip == "" {
+						return nil, errors.New("mitm: TLS client sent no SNI")
+					}
+					return opts.CA.Leaf(ip)
 				}
 				return opts.CA.Leaf(hello.ServerName)
 			},
@@ -240,6 +262,9 @@ func (s *Server) serveConn(raw net.Conn, isTLS bool) {
 		}
 		_ = raw.SetDeadline(time.Time{})
 		sni = strings.ToLower(tc.ConnectionState().ServerName)
+		if sni == "" {
+			sni = localIP(raw)
+		}
 		conn = tc
 	}
 	br := bufio.NewReaderSize(conn, maxHeaderBytes)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,7 +86,7 @@ func doHTTP(c probeCase, r *result) {
 	}
 	// The client trusts what SSL_CERT_FILE names (the sandbox CA), like
 	// any Go program in the container.
-	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
+	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: dialAton}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		r.Err = err.Error()
@@ -179,4 +180,47 @@ func doConnect(c probeCase, r *result) {
 	r.Status = resp.StatusCode
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
 	r.Body = string(body)
+}
+
+// dialAton dials like curl and the C library: a host that inet_aton reads
+// as an IPv4 address (2852039166, 0xA9FEA9FE, 0251.0376.0251.0376) is
+// dialled as that address, never looked up.
+func dialAton(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if ip := inetAton(host); ip != nil {
+			addr = net.JoinHostPort(ip.String(), port)
+		}
+	}
+	return (&net.Dialer{}).DialContext(ctx, network, addr)
+}
+
+func inetAton(s string) net.IP {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return nil
+	}
+	var vals []uint64
+	for _, p := range parts {
+		v, err := strconv.ParseUint(p, 0, 32)
+		if err != nil {
+			return nil
+		}
+		vals = append(vals, v)
+	}
+	var n uint64
+	switch len(vals) {
+	case 1:
+		n = vals[0]
+	case 2:
+		n = vals[0]<<24 | vals[1]
+	case 3:
+		n = vals[0]<<24 | vals[1]<<16 | vals[2]
+	case 4:
+		n = vals[0]<<24 | vals[1]<<16 | vals[2]<<8 | vals[3]
+	}
+	if n > 0xFFFFFFFF {
+		return nil
+	}
+	return net.IPv4(byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
