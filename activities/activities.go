@@ -65,7 +65,9 @@ func RepoStateDir(cfg *config.Config, repoID string) string {
 	return filepath.Join(cfg.StateDir, repoID)
 }
 
-func (a *Activities) mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror { return Mirror(cfg, r) }
+func (a *Activities) mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {
+	return Mirror(cfg, r)
+}
 
 // Mirror is a repo's git mirror in the state dir.
 func Mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {

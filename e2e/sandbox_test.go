@@ -38,7 +38,7 @@ type sandboxed struct {
 	conf    *sandboxSite
 }
 
-func newSandboxed(t *testing.T, timeout int) *sandboxed {
+func newSandboxed(t *testing.T, o siteOptions) *sandboxed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -71,7 +71,8 @@ func newSandboxed(t *testing.T, timeout int) *sandboxed {
 	gitRun(t, up, "add", ".")
 	gitRun(t, up, "commit", "-qm", "network allowlist")
 	conf := &sandboxSite{egress: egress, upstreamCA: caFile, apiHost: "api.anthropic.test", realKey: realKey}
-	s := newSite(t, api, siteOptions{repoURL: up, sandbox: conf, timeout: timeout})
+	o.repoURL, o.sandbox = up, conf
+	s := newSite(t, api, o)
 	return &sandboxed{site: s, api: api, realKey: realKey, conf: conf}
 }
 
@@ -106,10 +107,10 @@ var keyRE = regexp.MustCompile(`sk-ant-[A-Za-z0-9_-]+`)
 // ever held a surrogate. A non-allowlisted host gets the explanatory 403,
 // and both show in the conversation's network log.
 func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
-	s := newSandboxed(t, 300)
+	s := newSandboxed(t, siteOptions{})
 	s.start("run")
 	prompt := "Show the key and try a blocked host.\n" +
-		"RUN: printenv ANTHROPIC_API_KEY; curl -sS https://blocked.test/upload; echo; curl -sS -o /dev/null -w 'api:%{http_code}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://api.anthropic.test/v1/models"
+		"RUN: printenv ANTHROPIC_API_KEY; curl -sS https://blocked.test/upload; echo; curl -sS -o /dev/null -w 'api:%{http_code}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://api.anthropic.test/v1/models; echo; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
 	out, errOut, err := s.airut(5*time.Minute, "send", "--wait", prompt)
 	if err != nil {
 		t.Fatalf("send: %v\nstdout: %s\nstderr: %s", err, out, errOut)
@@ -130,6 +131,12 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	}
 	if !strings.Contains(out, "api:200") {
 		t.Errorf("reply = %q, want the allowlisted API reachable with curl, the surrogate swapped for the key", out)
+	}
+
+	// The container keeps only CHOWN, DAC_OVERRIDE, FOWNER, SETGID and
+	// SETUID, and cannot gain privileges.
+	if !regexp.MustCompile(`CapEff:\s+00000000000000cb`).MatchString(out) || !regexp.MustCompile(`NoNewPrivs:\s+1`).MatchString(out) {
+		t.Errorf("reply = %q, want CapEff 0xcb and NoNewPrivs 1", out)
 	}
 
 	// What the API received: the real key on every request.
@@ -190,7 +197,7 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 // A task that runs past its timeout is killed, and its container, proxy
 // and network are all removed.
 func TestSandboxedTimeoutLeavesNothing(t *testing.T) {
-	s := newSandboxed(t, 10)
+	s := newSandboxed(t, siteOptions{timeout: 10})
 	s.start("run")
 	out, errOut, err := s.airut(5*time.Minute, "send", "--wait", "Sleep.\nRUN: sleep 120")
 	if err == nil {
@@ -202,5 +209,56 @@ func TestSandboxedTimeoutLeavesNothing(t *testing.T) {
 	}
 	if left := leftovers(t, conv); len(left) > 0 {
 		t.Errorf("left behind after the timeout: %v", left)
+	}
+}
+
+// A worker killed mid-task leaves its proxy and network behind; the next
+// worker of that host removes them at start (and nothing of another
+// host's), and the task is run again behind a fresh sandbox.
+func TestSandboxOrphansRemovedAtWorkerStart(t *testing.T) {
+	s := newSandboxed(t, siteOptions{heartbeat: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := podman.Connect(ctx, podman.ConnectOptions{URI: podmanSocket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	decoy := "airut-conv-decoy-" + filepath.Base(t.TempDir())
+	if err := c.CreateNetwork(ctx, podman.NetworkSpec{Name: decoy, Internal: true, Labels: map[string]string{"airut.host": "another-host"}}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.RemoveNetwork(context.Background(), decoy)
+
+	p := s.start("run")
+	conv := strings.TrimSpace(s.mustAirut(time.Minute, "send", "Nap.\nRUN: sleep 6 && echo rested\nREPLY: rested"))
+	l := s.layout(conv)
+	eventually(t, 2*time.Minute, "the agent to start its Bash call", func() bool {
+		b, _ := os.ReadFile(l.Events())
+		return strings.Contains(string(b), "sleep 6")
+	})
+	p.kill()
+	if left := leftovers(t, conv); len(left) < 2 {
+		t.Fatalf("after the crash podman has %v, want the orphaned agent, proxy and network", left)
+	}
+
+	p2 := s.start("run")
+	logs := p2.logs.String()
+	for _, want := range []string{"removed orphaned sandbox network of a previous run", "airut-conv-demo-" + conv, "airut-proxy-demo-" + conv} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("restart logs lack %q:\n%s", want, logs)
+		}
+	}
+	if ok, err := c.NetworkExists(ctx, decoy); err != nil || !ok {
+		t.Errorf("another host's network was removed (%v)", err)
+	}
+	eventually(t, 3*time.Minute, "the task to finish after the restart", func() bool {
+		return len(s.replies(conv, "reply")) >= 1
+	})
+	if r := s.replies(conv, "reply"); r[0].Text != "rested" {
+		t.Errorf("reply = %+v", r)
+	}
+	if left := leftovers(t, conv); len(left) > 0 {
+		t.Errorf("left behind after the retried task: %v", left)
 	}
 }
