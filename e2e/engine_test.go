@@ -223,6 +223,39 @@ func TestRepoDockerfileIsBuiltAndItsFailureReported(t *testing.T) {
 	}
 }
 
+// An image older than execution.image_max_age_hours is rebuilt without
+// the layer cache before the next task (0: before every task).
+func TestStaleRepoImageIsRebuilt(t *testing.T) {
+	up := upstream(t)
+	dir := filepath.Join(up, ".airut", "container")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testImage+"\nRUN echo "+filepath.Base(t.TempDir())+" && date +%s%N > /etc/built-at\n"), 0o644)
+	gitRun(t, up, "add", ".")
+	gitRun(t, up, "commit", "-qm", "agent image")
+
+	api := anthropictest.NewServer(t)
+	zero := 0
+	s := newSite(t, api, siteOptions{repoURL: up, imageMaxAge: &zero})
+	s.start("run")
+	var built []string
+	conv := ""
+	for i := 0; i < 2; i++ {
+		args := []string{"send", "--wait"}
+		if conv != "" {
+			args = append(args, "--conversation", conv)
+		}
+		out, errOut, err := s.airut(5*time.Minute, append(args, "When was the image built?\nRUN: cat /etc/built-at")...)
+		if err != nil {
+			t.Fatalf("send: %v\n%s\n%s", err, out, errOut)
+		}
+		conv = strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
+		built = append(built, strings.TrimSpace(out))
+	}
+	if built[0] == "" || built[0] == built[1] {
+		t.Errorf("build stamps %q, want two different builds", built)
+	}
+}
+
 // With no claude_binary and no claude on PATH, the worker downloads
 // claude_version from the release host, verifies its checksum, caches it
 // and runs it.

@@ -162,6 +162,7 @@ type siteOptions struct {
 	temporalRemote string
 	repoYAML       string // more keys under repos.demo, indented by 4 spaces
 	timeout        int    // resource_limits.timeout (default 300 s)
+	imageMaxAge    *int   // execution.image_max_age_hours
 	// sandbox turns the network sandbox on: the API key becomes a masked
 	// secret scoped to the API's host.
 	sandbox *sandboxSite
@@ -195,7 +196,11 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "config_version: 5\nstate_dir: %s\npodman_socket: %s\ncontainer_network: host\n", s.stateDir, podmanSocket)
-	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5}\n", o.maxConcurrent, o.heartbeat)
+	maxAge := ""
+	if o.imageMaxAge != nil {
+		maxAge = fmt.Sprintf(", image_max_age_hours: %d", *o.imageMaxAge)
+	}
+	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5%s}\n", o.maxConcurrent, o.heartbeat, maxAge)
 	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)
 	if o.downloadURL != "" {
 		fmt.Fprintf(&b, "claude_download_url: %s\n", o.downloadURL)
