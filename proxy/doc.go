@@ -1,13 +1,11 @@
-// Package proxy will hold the network sandbox: a DNS responder that
-// answers every query with the proxy's address, the allowlist from
-// .airut/network-allowlist.yaml, the TLS-intercepting HTTP proxy that
-// swaps masked secrets for real ones on scoped hosts, and the network log.
-// It is built as its own small static binary and runs in a container on
-// each conversation's internal network.
+// Package proxy is the network sandbox of one conversation: a DNS
+// responder that answers every A query with the proxy's address (and
+// nothing else), the allowlist from .airut/network-allowlist.yaml, the
+// TLS-intercepting HTTP proxy that swaps masked secrets for real ones on
+// scoped hosts, and the network log. Start assembles the parts;
+// cmd/airut-proxy is the small static binary that runs it in a container
+// on the conversation's internal network (see internal/sandbox).
 //
 // It must not import workflows, activities or any Temporal package: it is
 // the security boundary and stays small enough to read in one sitting.
-//
-// Until it lands, agent runs with network.sandbox_enabled (the default)
-// fail closed with a message saying how to run without the sandbox.
 package proxy
