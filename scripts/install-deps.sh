@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Airut needs on a Debian host, idempotently:
-#   runtime: git, podman with runc, a containers.conf that works on hosts
+#   runtime: git, podman with runc, netavark and aardvark-dns (the sandbox
+#            networks), a containers.conf that works on hosts
 #            with hybrid cgroups, mmdebstrap (for the base image), Node.js
 #            and the Claude Code CLI (npm @anthropic-ai/claude-code)
 #   test:    runtime, plus dovecot (the IMAP server of the email tests) and
@@ -11,7 +12,7 @@ what=${1:-runtime}
 SUDO=""
 if [[ $(id -u) != 0 ]]; then SUDO=sudo; fi
 
-pkgs=(git podman runc uidmap mmdebstrap ca-certificates)
+pkgs=(git podman runc uidmap netavark aardvark-dns mmdebstrap ca-certificates)
 if [[ $what == test ]]; then pkgs+=(dovecot-imapd mitmproxy); fi
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
