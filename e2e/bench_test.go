@@ -58,6 +58,18 @@ func lastStamps(t testing.TB, events string) stamps {
 func BenchmarkTaskOverhead(b *testing.B) {
 	api := anthropictest.NewServer(b)
 	s := newSite(b, api, siteOptions{repoURL: upstream(b), claudeBinary: fakeClaude})
+	taskOverhead(b, s)
+}
+
+// BenchmarkTaskOverheadSandboxed is the same with the network sandbox on:
+// the conversation network and proxy are made before, and removed after,
+// every run.
+func BenchmarkTaskOverheadSandboxed(b *testing.B) {
+	s := newSandboxed(b, siteOptions{claudeBinary: fakeClaude})
+	taskOverhead(b, s.site)
+}
+
+func taskOverhead(b *testing.B, s *site) {
 	s.start("run")
 	c, err := client.Dial(client.Options{HostPort: s.temporal})
 	if err != nil {

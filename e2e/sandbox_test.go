@@ -38,7 +38,7 @@ type sandboxed struct {
 	conf    *sandboxSite
 }
 
-func newSandboxed(t *testing.T, o siteOptions) *sandboxed {
+func newSandboxed(t testing.TB, o siteOptions) *sandboxed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

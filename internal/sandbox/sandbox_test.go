@@ -415,3 +415,86 @@ func TestEscapes(t *testing.T) {
 		t.Logf("network log:\n%s", logData)
 	}
 }
+
+// Two conversations' sandboxes share nothing: an agent aiming at the
+// other conversation's proxy lands on its own proxy and is refused there,
+// and the other proxy never hears of it.
+func TestSandboxesAreIsolated(t *testing.T) {
+	c := connect(t)
+	a := start(t, c, allowlistYAML)
+	b := start(t, c, allowlistYAML)
+	got := a.probe(t, []map[string]any{
+		httpCase("other-proxy-http", "GET", "http://"+b.sb.ProxyIP+"/"),
+		{"name": "other-proxy-dns", "kind": "dns", "qtype": "A", "qname": "via-other.test", "server": b.sb.ProxyIP + ":53"},
+		{"name": "other-proxy-raw", "kind": "tcp", "server": b.sb.ProxyIP + ":8080"},
+	})
+	if r := got["other-proxy-http"]; r.Status != http.StatusForbidden {
+		t.Errorf("other-proxy-http: %+v, want the own proxy's 403", r)
+	}
+	if r := got["other-proxy-raw"]; r.Err == "" {
+		t.Errorf("other-proxy-raw: %+v, want no connection", r)
+	}
+	if lines := b.log(t); len(lines) != 0 {
+		t.Errorf("the other conversation's proxy logged %d lines: %+v", len(lines), lines)
+	}
+	found := false
+	for _, l := range a.log(t) {
+		if l.Kind == "http" && l.Host == b.sb.ProxyIP && !l.Allowed {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("own network log lacks the refused request to %s", b.sb.ProxyIP)
+	}
+}
+
+// Fail closed: a sandbox that cannot start says why and leaves nothing.
+func TestStartFailsClosed(t *testing.T) {
+	c := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	images := &sandbox.ProxyImages{}
+	tag, err := images.Ensure(ctx, c, proxyBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	egress := "airut-test-egress-" + randHex(4)
+	t.Cleanup(func() { c.RemoveNetwork(context.Background(), egress) })
+	tests := []struct {
+		name      string
+		allowlist string
+		image     string
+		wantErr   string
+	}{
+		{"broken allowlist", "domains: [", tag, "allowlist"},
+		{"unknown allowlist key", "domain: [x.test]\n", tag, "domain"},
+		{"no proxy image", allowlistYAML, "localhost/airut-proxy:missing", "start proxy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "t" + randHex(4)
+			work := filepath.Join(t.TempDir(), "sandbox")
+			sb, err := sandbox.Start(ctx, c, sandbox.Options{
+				Name: name, ProxyImage: tc.image, WorkDir: work, Allowlist: []byte(tc.allowlist),
+				CADir: filepath.Join(t.TempDir(), "ca"), LogFile: filepath.Join(t.TempDir(), "network.log"), Egress: egress,
+				TrustBundle: []byte("\n"), ReadyTimeout: 20 * time.Second,
+			})
+			if err == nil {
+				sb.Close(ctx)
+				t.Fatal("Start succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %q does not name %q", err, tc.wantErr)
+			}
+			if ok, _ := c.NetworkExists(ctx, "airut-conv-"+name); ok {
+				t.Error("network left behind")
+			}
+			if running, _, err := c.Running(ctx, "airut-proxy-"+name); err == nil || running {
+				t.Error("proxy container left behind")
+			}
+			if _, err := os.Stat(work); !os.IsNotExist(err) {
+				t.Errorf("work dir (with the secrets) left behind: %v", err)
+			}
+		})
+	}
+}

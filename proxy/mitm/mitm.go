@@ -373,6 +373,41 @@ func removeHop(h http.Header) {
 	}
 }
 
+// upgradeOf is the protocol a request asks to switch to ("" for none).
+func upgradeOf(h http.Header) string {
+	for _, v := range h.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return h.Get("Upgrade")
+			}
+		}
+	}
+	return ""
+}
+
+// relayUpgraded hands the upstream's 101 to the client and then copies
+// bytes both ways until either side closes.
+func relayUpgraded(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, resp *http.Response, up io.ReadWriteCloser) {
+	defer up.Close()
+	fmt.Fprintf(bw, "HTTP/1.1 101 %s\r\n", http.StatusText(http.StatusSwitchingProtocols))
+	if err := resp.Header.Write(bw); err != nil {
+		return
+	}
+	bw.WriteString("\r\n")
+	if bw.Flush() != nil {
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, br); done <- struct{}{} }()
+	go func() { io.Copy(conn, up); done <- struct{}{} }()
+	<-done
+	// One direction ended: end both, so neither goroutine outlives us.
+	up.Close()
+	conn.Close()
+	<-done
+}
+
 // handle serves one request and reports whether the connection may be reused.
 func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *http.Request, scheme, sni string, hostHeaders []string) bool {
 	start := time.Now()
@@ -384,6 +419,11 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 	// The log keeps the path only: a query string may carry tokens.
 	e.Path, _, _ = strings.Cut(target, "?")
 	wantClose := req.Close
+	// A client that asked for 100-continue holds its body back: the
+	// proxy answers the expectation itself once the request is allowed,
+	// and a refusal closes the connection instead of waiting for a body
+	// that may never come.
+	expect := strings.EqualFold(req.Header.Get("Expect"), "100-continue")
 	defer func() {
 		e.Duration = time.Since(start)
 		if s.opts.Log != nil {
@@ -392,6 +432,9 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 	}()
 	deny := func(status int, reason string, body []byte, ctype string) bool {
 		e.Status, e.Reason = status, reason
+		if expect {
+			wantClose = true
+		}
 		writeResp(bw, status, body, ctype, wantClose)
 		return !wantClose && drain(req.Body)
 	}
@@ -437,6 +480,12 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 	e.Allowed = true
 
 	u, err := url.Parse(scheme + "://" + host + target)
+	if err == nil && expect {
+		if _, werr := bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); werr != nil || bw.Flush() != nil {
+			return false
+		}
+		req.Header.Del("Expect")
+	}
 	if err != nil {
 		return deny(http.StatusBadRequest, reason, []byte("bad request target\n"), "text/plain; charset=utf-8")
 	}
@@ -460,7 +509,14 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		sent = &sentBody{r: req.Body, closed: make(chan struct{})}
 		out.Body = sent
 	}
+	upgrade := upgradeOf(req.Header)
 	removeHop(out.Header)
+	if upgrade != "" {
+		// A WebSocket (or other protocol) upgrade on an allowed request:
+		// ask upstream for it; after a 101 the bytes are relayed as is.
+		out.Header.Set("Connection", "Upgrade")
+		out.Header.Set("Upgrade", upgrade)
+	}
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = []string{""} // don't add Go's default
 	}
@@ -479,6 +535,12 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 	}
 	defer resp.Body.Close()
 	e.Status = resp.StatusCode
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if up, ok := resp.Body.(io.ReadWriteCloser); ok && upgrade != "" {
+			relayUpgraded(conn, br, bw, resp, up)
+		}
+		return false
+	}
 	removeHop(resp.Header)
 	// Hand the response to the client: HTTP/1.1, chunked when length unknown.
 	resp.Proto, resp.ProtoMajor, resp.ProtoMinor = "HTTP/1.1", 1, 1

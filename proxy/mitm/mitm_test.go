@@ -88,6 +88,20 @@ func newUpstream(t testing.TB, useTLS bool) *upstream {
 			}
 			return
 		}
+		if r.URL.Path == "/echo-upgrade" && r.Header.Get("Upgrade") == "websocket" {
+			// A minimal upgraded echo: enough to see the bytes relayed.
+			c, rw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+			rw.Flush()
+			line, _ := rw.ReadString('\n')
+			rw.WriteString("echo: " + line)
+			rw.Flush()
+			return
+		}
 		if r.URL.Path == "/redirect" {
 			http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound)
 			return
@@ -488,6 +502,96 @@ func TestTLS(t *testing.T) {
 			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// A client that sends Expect: 100-continue gets the 100 from the proxy
+// when the request is allowed (the body then reaches the upstream), and a
+// prompt refusal with the connection closed when it is not.
+func TestExpectContinue(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name, host string
+		wantStatus int
+	}{
+		{"allowed", "example.com", 200},
+		{"refused", "blocked.test", 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", e.proxy.HTTPAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", tc.host)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("first response: %v", err)
+			}
+			if tc.wantStatus == 200 {
+				if resp.StatusCode != 100 {
+					t.Fatalf("first response %d, want 100 Continue before the body", resp.StatusCode)
+				}
+				conn.Write([]byte("hello"))
+				if resp, err = http.ReadResponse(br, nil); err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode != 200 || e.plain.last().Body != "hello" {
+					t.Errorf("status %d, upstream saw %+v", resp.StatusCode, e.plain.last())
+				}
+				return
+			}
+			if resp.StatusCode != tc.wantStatus || !resp.Close {
+				t.Errorf("status %d close=%v, want %d and the connection closed", resp.StatusCode, resp.Close, tc.wantStatus)
+			}
+		})
+	}
+}
+
+// An allowed WebSocket upgrade is passed through: the upstream's 101
+// reaches the client and bytes flow both ways; the secret swap applies to
+// the upgrade request's headers like any other.
+func TestUpgradeRelayed(t *testing.T) {
+	e := newEnv(t)
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			var conn net.Conn
+			var err error
+			if scheme == "https" {
+				conn, err = tls.Dial("tcp", e.proxy.HTTPSAddr().String(), &tls.Config{ServerName: "example.com", RootCAs: e.caPool})
+			} else {
+				conn, err = net.Dial("tcp", e.proxy.HTTPAddr().String())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprint(conn, "GET /echo-upgrade HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer MASKED\r\n\r\n")
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" {
+				t.Fatalf("response %d %v, want 101 with Upgrade: websocket", resp.StatusCode, resp.Header)
+			}
+			fmt.Fprint(conn, "ping\n")
+			line, err := br.ReadString('\n')
+			if err != nil || line != "echo: ping\n" {
+				t.Fatalf("relayed %q, %v", line, err)
+			}
+			up := e.plain
+			if scheme == "https" {
+				up = e.secure
+			}
+			if got := up.last().Auth; got != "Bearer REAL-SECRET" {
+				t.Errorf("upgrade request Authorization %q, want the swapped real value", got)
 			}
 		})
 	}
