@@ -21,9 +21,11 @@ var allowedDeps = map[string][]string{
 	"dns":       {"github.com/miekg/dns"},
 	"ca":        nil,
 	"mitm":      {"github.com/airut-go/airut/proxy/ca"},
+	"graphql":   {"github.com/airut-go/airut/proxy/allowlist", "github.com/vektah/gqlparser/v2/ast", "github.com/vektah/gqlparser/v2/parser"},
 	// the proxy package itself assembles the parts
 	".": {"github.com/airut-go/airut/proxy/allowlist", "github.com/airut-go/airut/proxy/ca",
-		"github.com/airut-go/airut/proxy/dns", "github.com/airut-go/airut/proxy/masking", "github.com/airut-go/airut/proxy/mitm"},
+		"github.com/airut-go/airut/proxy/dns", "github.com/airut-go/airut/proxy/graphql", "github.com/airut-go/airut/proxy/masking",
+		"github.com/airut-go/airut/proxy/mitm"},
 }
 
 func TestProxyPackagesImportOnlyWhatTheyMay(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/airut-go/airut/proxy/allowlist"
 	"github.com/airut-go/airut/proxy/ca"
 	"github.com/airut-go/airut/proxy/dns"
+	"github.com/airut-go/airut/proxy/graphql"
 	"github.com/airut-go/airut/proxy/masking"
 	"github.com/airut-go/airut/proxy/mitm"
 )
@@ -172,21 +173,41 @@ func readSecrets(path string) ([]masking.Secret, error) {
 	return out, nil
 }
 
-// policy enforces the allowlist. Entries with GraphQL rules are denied
-// until those rules are enforced: an allowlist that asks for them must
-// not be read as allowing everything.
+// policy enforces the allowlist; entries with a graphql block also have
+// each request's operation checked against it.
 type policy struct{ list *allowlist.List }
 
 func (p policy) Allowed(host, path, method string) (bool, string) {
 	d := p.list.Check(host, path, method)
-	if d.Allowed && d.Entry >= 0 && d.Entry < len(p.list.URLPrefixes) && p.list.URLPrefixes[d.Entry].GraphQL != nil {
-		return false, "graphql rules are not supported yet"
-	}
 	return d.Allowed, string(d.Reason)
 }
 
 func (p policy) BlockedBody(host, path, method, reason string) []byte {
 	return []byte(p.list.BlockedMessage(host, path, method))
+}
+
+func (p policy) CheckBody(host, path, method string) func([]byte) (bool, string, []byte) {
+	d := p.list.Check(host, path, method)
+	if !d.Allowed || d.Entry < 0 || d.Entry >= len(p.list.URLPrefixes) || p.list.URLPrefixes[d.Entry].GraphQL == nil {
+		return nil
+	}
+	rules := p.list.URLPrefixes[d.Entry].GraphQL
+	return func(body []byte) (bool, string, []byte) {
+		g := graphql.Check(body, rules)
+		reason := "graphql-op: " + g.Op
+		if g.Allowed {
+			return true, reason, nil
+		}
+		msg, _ := json.Marshal(map[string]string{
+			"error": "graphql_operation_blocked",
+			"message": fmt.Sprintf("Network sandbox blocked the GraphQL operation %s on %s%s: %s. To request access, add the "+
+				"field to the graphql block (queries, mutations or subscriptions) of the matching url_prefixes entry in "+
+				".airut/network-allowlist.yaml and open a pull request; the change applies to new tasks once it is merged "+
+				"into the default branch.", g.Op, host, path, g.Detail),
+			"detail": g.Detail,
+		})
+		return false, reason, msg
+	}
 }
 
 // rewriter swaps masked secrets in scoped headers.

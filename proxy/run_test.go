@@ -40,7 +40,7 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 	cfg := proxy.Config{
 		ProxyIP: "10.199.1.100", DNSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
 		CADir: filepath.Join(dir, "ca"),
-		AllowlistFile: write("allow.yaml", "domains: [api.example.com]\nurl_prefixes:\n  - {host: gql.example.com, path: /graphql*, graphql: {queries: ['*']}}\n"+
+		AllowlistFile: write("allow.yaml", "domains: [api.example.com]\nurl_prefixes:\n  - {host: gql.example.com, path: /graphql*, graphql: {queries: ['viewer'], mutations: [createIssue]}}\n"+
 			"  - {host: other.example.com, path: /ok, methods: [GET]}\n"),
 		SecretsFile: write("secrets.json", `[{"name":"GH_TOKEN","surrogate":"ghp_SURROGATE1234","value":"ghp_REALVALUE9999","scopes":["api.example.com"],"headers":["Authorization"]}]`),
 		LogFile:     filepath.Join(dir, "network.log"),
@@ -63,8 +63,8 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 		t.Fatalf("DNS A answer = %v, %v", r, err)
 	}
 
-	do := func(host, method, path, auth string) (int, string) {
-		req, _ := http.NewRequest(method, "http://"+p.HTTP.HTTPAddr().String()+path, nil)
+	do := func(host, method, path, auth, body string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+p.HTTP.HTTPAddr().String()+path, strings.NewReader(body))
 		req.Host = host
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
@@ -78,23 +78,25 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	tests := []struct {
-		name, host, method, path, auth string
+		name, host, method, path, auth, reqBody string
 		status                         int
 		body                           string
 	}{
-		{"allowed domain, surrogate swapped", "api.example.com", "GET", "/user", "Bearer ghp_SURROGATE1234", 200, "upstream ok"},
-		{"surrogate out of scope stays a surrogate", "other.example.com", "GET", "/ok", "Bearer ghp_SURROGATE1234", 200, "upstream ok"},
-		{"method not allowed", "other.example.com", "POST", "/ok", "", 403, "blocked_by_network_allowlist"},
-		{"host not allowed", "evil.example", "GET", "/", "", 403, "blocked_by_network_allowlist"},
-		{"graphql rules not enforced yet: denied", "gql.example.com", "POST", "/graphql", "", 403, "blocked_by_network_allowlist"},
+		{"allowed domain, surrogate swapped", "api.example.com", "GET", "/user", "Bearer ghp_SURROGATE1234", "", 200, "upstream ok"},
+		{"surrogate out of scope stays a surrogate", "other.example.com", "GET", "/ok", "Bearer ghp_SURROGATE1234", "", 200, "upstream ok"},
+		{"method not allowed", "other.example.com", "POST", "/ok", "", "", 403, "blocked_by_network_allowlist"},
+		{"host not allowed", "evil.example", "GET", "/", "", "", 403, "blocked_by_network_allowlist"},
+		{"graphql query allowed", "gql.example.com", "POST", "/graphql", "", `{"query":"{ viewer { login } }"}`, 200, "upstream ok"},
+		{"graphql mutation refused", "gql.example.com", "POST", "/graphql", "", `{"query":"mutation { deleteRepository(input:{}) { clientMutationId } }"}`, 403, "graphql_operation_blocked"},
+		{"graphql body unreadable", "gql.example.com", "POST", "/graphql", "", "", 403, "graphql_operation_blocked"},
 	}
 	for _, tt := range tests {
-		status, body := do(tt.host, tt.method, tt.path, tt.auth)
+		status, body := do(tt.host, tt.method, tt.path, tt.auth, tt.reqBody)
 		if status != tt.status || !strings.Contains(body, tt.body) {
 			t.Errorf("%s: %d %q, want %d %q", tt.name, status, body, tt.status, tt.body)
 		}
 	}
-	if strings.Join(gotAuth, "|") != "api.example.com Bearer ghp_REALVALUE9999|other.example.com Bearer ghp_SURROGATE1234" {
+	if strings.Join(gotAuth, "|") != "api.example.com Bearer ghp_REALVALUE9999|other.example.com Bearer ghp_SURROGATE1234|gql.example.com " {
 		t.Errorf("upstream saw %q", gotAuth)
 	}
 
@@ -102,14 +104,23 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 	// which may be just after the client has its response.
 	var lines []proxy.LogLine
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if lines = readLog(t, cfg.LogFile); len(lines) >= 6 {
+		if lines = readLog(t, cfg.LogFile); len(lines) >= 8 {
 			break
 		}
 	}
 	cancel()
 	<-p.HTTP.Done()
-	if len(lines) != 6 {
-		t.Fatalf("log lines = %d, want 1 DNS + 5 HTTP: %+v", len(lines), lines)
+	if len(lines) != 8 {
+		t.Fatalf("log lines = %d, want 1 DNS + 7 HTTP: %+v", len(lines), lines)
+	}
+	var sawGraphQL bool
+	for _, l := range lines {
+		if l.Host == "gql.example.com" && !l.Allowed && l.Reason == "graphql-op: mutation/deleteRepository" {
+			sawGraphQL = true
+		}
+	}
+	if !sawGraphQL {
+		t.Errorf("no log line for the refused GraphQL mutation: %+v", lines)
 	}
 	var api *proxy.LogLine
 	for i := range lines {

@@ -132,6 +132,10 @@ url_prefixes:
   - host: api.sandbox.test
     path: /v1/*
     methods: [POST]
+  - host: api.sandbox.test
+    path: /graphql
+    methods: [POST]
+    graphql: {queries: [viewer]}
 `
 
 func start(t *testing.T, c *podman.Client, allowlist string) *env {
@@ -293,6 +297,10 @@ func TestEscapes(t *testing.T) {
 		httpCase("metadata-decimal", "GET", "http://2852039166/latest/meta-data/"),
 		httpCase("metadata-hex", "GET", "http://0xA9FEA9FE/latest/meta-data/"),
 		httpCase("surrogate-out-of-scope", "GET", "https://other.test/collect", withHeader("Authorization", "Bearer ${SECRET_TOKEN}")),
+		httpCase("graphql-query", "POST", "https://api.sandbox.test/graphql", func(c map[string]any) { c["payload"] = `{"query":"{ viewer { login } }"}` }),
+		httpCase("graphql-mutation", "POST", "https://api.sandbox.test/graphql", func(c map[string]any) {
+			c["payload"] = `{"query":"mutation { deleteRepository(input:{}) { clientMutationId } }"}`
+		}),
 	}
 	got := e.probe(t, cases)
 
@@ -337,6 +345,12 @@ func TestEscapes(t *testing.T) {
 	if r := got["raw-tcp-name"]; r.Err == "" || strings.Contains(r.Err, "connected") {
 		t.Errorf("raw-tcp-name: %+v, want connection refused", r)
 	}
+	if r := got["graphql-query"]; r.Status != 200 {
+		t.Errorf("graphql-query: %+v, want the allowed query through", r)
+	}
+	if r := got["graphql-mutation"]; r.Status != 403 || !strings.Contains(r.Body, "graphql_operation_blocked") {
+		t.Errorf("graphql-mutation: %+v, want 403 graphql_operation_blocked", r)
+	}
 	if r := got["surrogate-out-of-scope"]; r.Status != 200 {
 		t.Errorf("surrogate-out-of-scope: %+v, want the allowlisted host reached (with the surrogate)", r)
 	}
@@ -348,7 +362,7 @@ func TestEscapes(t *testing.T) {
 		hosts = append(hosts, s.Method+" "+s.Host+s.Path)
 		switch s.Host {
 		case "api.sandbox.test":
-			if s.Authorization != "Bearer "+e.real {
+			if s.Path == "/v1/messages" && s.Authorization != "Bearer "+e.real {
 				t.Errorf("scoped host got Authorization %q, want the real value", s.Authorization)
 			}
 		case "other.test":
@@ -360,7 +374,7 @@ func TestEscapes(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"POST api.sandbox.test/v1/messages", "GET other.test/collect"}
+	want := []string{"POST api.sandbox.test/v1/messages", "GET other.test/collect", "POST api.sandbox.test/graphql"}
 	if strings.Join(hosts, "|") != strings.Join(want, "|") {
 		t.Errorf("upstream received %q, want exactly %q", hosts, want)
 	}

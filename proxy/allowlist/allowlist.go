@@ -18,10 +18,9 @@
 //
 // The optional `graphql` block of a url_prefixes entry is parsed and
 // validated (keys queries, mutations, subscriptions; lists of strings) and
-// exposed as Prefix.GraphQL, but this package does NOT enforce it: an entry
-// with a graphql block allows every operation here. The proxy must enforce
-// the operation allowlist itself (reference item 26) before relying on
-// such entries.
+// exposed as Prefix.GraphQL; this package does not look at request
+// bodies, so it does not enforce it: proxy/graphql does, for the entry
+// Check reports.
 //
 // This package is part of the sandbox's security boundary. It must stay
 // small and must not import Temporal, workflows, activities or anything
@@ -38,7 +37,8 @@ import (
 	"unicode/utf8"
 )
 
-// GraphQL is the parsed (not enforced) `graphql` block of an entry.
+// GraphQL is the parsed `graphql` block of an entry: fnmatch patterns of
+// the top-level fields allowed per operation type (none: type refused).
 type GraphQL struct {
 	Queries       []string
 	Mutations     []string
@@ -50,7 +50,7 @@ type Prefix struct {
 	Host    string   // fnmatch/exact, case-insensitive; never empty
 	Path    string   // fnmatch/exact, case-sensitive; "" = any path
 	Methods []string // upper-cased; empty = all methods
-	GraphQL *GraphQL // nil when absent; parsed but not enforced here
+	GraphQL *GraphQL // nil when absent; enforced by proxy/graphql
 }
 
 // List is a parsed allowlist. The zero value blocks everything.

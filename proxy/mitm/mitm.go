@@ -45,6 +45,18 @@ type Policy interface {
 	BlockedBody(host, path, method, reason string) []byte
 }
 
+// BodyPolicy is an optional Policy extension for allowed requests whose
+// body decides (GraphQL operations). CheckBody returns nil when the body
+// does not matter; otherwise the body, read whole up to MaxCheckedBody,
+// goes to the returned func before anything is sent upstream.
+type BodyPolicy interface {
+	CheckBody(host, path, method string) func(body []byte) (ok bool, reason string, blocked []byte)
+}
+
+// MaxCheckedBody bounds the body a BodyPolicy gets; a longer body is
+// handed over cut at MaxCheckedBody+1 bytes, for the policy to refuse.
+const MaxCheckedBody = 1 << 20
+
 // Rewriter swaps masked credentials for real ones (and strips others) in
 // the outgoing headers of an allowed request to host. It returns the names
 // (never the values) of what it swapped and stripped.
@@ -500,8 +512,31 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		ContentLength: req.ContentLength,
 		Host:          host,
 	}
+	var check func([]byte) (bool, string, []byte)
+	if bp, ok := s.opts.Policy.(BodyPolicy); ok {
+		check = bp.CheckBody(host, target, req.Method)
+	}
 	var sent *sentBody
-	if req.ContentLength == 0 {
+	if check != nil {
+		body, err := io.ReadAll(io.LimitReader(req.Body, MaxCheckedBody+1))
+		if err != nil {
+			e.Error = err.Error()
+			return false
+		}
+		ok, why, blocked := check(body)
+		e.Reason = why
+		if !ok {
+			e.Allowed = false
+			if len(body) > MaxCheckedBody {
+				wantClose = true // the rest of the body is not read
+			}
+			return deny(http.StatusForbidden, why, blocked, "application/json")
+		}
+		out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		if len(body) == 0 {
+			out.Body = nil
+		}
+	} else if req.ContentLength == 0 {
 		out.Body = nil
 	} else {
 		// The transport closes the body it is given (maybe after RoundTrip

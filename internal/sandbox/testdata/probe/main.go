@@ -31,7 +31,7 @@ type probeCase struct {
 	QType   string            `json:"qtype,omitempty"`
 	QName   string            `json:"qname,omitempty"`
 	Server  string            `json:"server,omitempty"` // DNS server or TCP address
-	Payload string            `json:"payload,omitempty"`
+	Payload string            `json:"payload,omitempty"` // tcp payload or HTTP body
 }
 
 type result struct {
@@ -73,7 +73,11 @@ func main() {
 func doHTTP(c probeCase, r *result) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, c.Method, c.URL, nil)
+	var reqBody io.Reader
+	if c.Payload != "" {
+		reqBody = strings.NewReader(c.Payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.Method, c.URL, reqBody)
 	if err != nil {
 		r.Err = err.Error()
 		return
