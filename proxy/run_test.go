@@ -79,8 +79,8 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 	}
 	tests := []struct {
 		name, host, method, path, auth, reqBody string
-		status                         int
-		body                           string
+		status                                  int
+		body                                    string
 	}{
 		{"allowed domain, surrogate swapped", "api.example.com", "GET", "/user", "Bearer ghp_SURROGATE1234", "", 200, "upstream ok"},
 		{"surrogate out of scope stays a surrogate", "other.example.com", "GET", "/ok", "Bearer ghp_SURROGATE1234", "", 200, "upstream ok"},
