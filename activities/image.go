@@ -20,12 +20,24 @@ import (
 
 // entrypoint is the overlay's: it adds the sandbox CA (when mounted) to
 // the system store, for tools that ignore SSL_CERT_FILE and friends, and
-// runs the command.
+// runs the command. Appending to the bundle is instant, where
+// update-ca-certificates takes about a second; the latter is the
+// fallback for images without a known bundle file.
 const entrypoint = `#!/bin/sh
 set -eu
-if [ -f /usr/local/share/ca-certificates/airut-ca.crt ]; then
-  if command -v update-ca-certificates >/dev/null 2>&1; then
-    update-ca-certificates >/dev/null 2>&1 || echo "airut: update-ca-certificates failed; only tools that read SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE trust the sandbox CA" >&2
+ca=/usr/local/share/ca-certificates/airut-ca.crt
+if [ -f "$ca" ]; then
+  added=
+  for b in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do
+    if [ -f "$b" ] && [ ! -L "$b" ] && [ -w "$b" ]; then
+      { printf '\n'; while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done < "$ca"; } >> "$b" && added=1
+    fi
+  done
+  if [ -z "$added" ] && command -v update-ca-certificates >/dev/null 2>&1; then
+    update-ca-certificates >/dev/null 2>&1 || added=
+  fi
+  if [ -z "$added" ] && ! command -v update-ca-certificates >/dev/null 2>&1; then
+    echo "airut: no system CA bundle found; only tools that read SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE trust the sandbox CA" >&2
   fi
 fi
 exec "$@"

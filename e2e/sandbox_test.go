@@ -110,7 +110,7 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	s := newSandboxed(t, siteOptions{})
 	s.start("run")
 	prompt := "Show the key and try a blocked host.\n" +
-		"RUN: printenv ANTHROPIC_API_KEY; curl -sS https://blocked.test/upload; echo; curl -sS -o /dev/null -w 'api:%{http_code}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://api.anthropic.test/v1/models; echo; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
+		"RUN: printenv ANTHROPIC_API_KEY; env -u CURL_CA_BUNDLE -u SSL_CERT_FILE curl -sS https://blocked.test/upload; echo; curl -sS -o /dev/null -w 'api:%{http_code}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://api.anthropic.test/v1/models; echo; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
 	out, errOut, err := s.airut(5*time.Minute, "send", "--wait", prompt)
 	if err != nil {
 		t.Fatalf("send: %v\nstdout: %s\nstderr: %s", err, out, errOut)

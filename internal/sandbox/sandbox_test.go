@@ -512,3 +512,42 @@ func TestStartFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkStartClose is the sandbox's cost per task: network, proxy
+// container, readiness and routing up, then all of it down again.
+func BenchmarkStartClose(b *testing.B) {
+	ctx := context.Background()
+	c, err := podman.Connect(ctx, podman.ConnectOptions{StartService: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	images := &sandbox.ProxyImages{}
+	tag, err := images.Ensure(ctx, c, proxyBin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	egress := "airut-test-egress-" + randHex(4)
+	defer c.RemoveNetwork(ctx, egress)
+	dir := b.TempDir()
+	var up, down time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		sb, err := sandbox.Start(ctx, c, sandbox.Options{
+			Name: "b" + randHex(4), ProxyImage: tag, WorkDir: filepath.Join(dir, "w"), Allowlist: []byte(allowlistYAML),
+			CADir: filepath.Join(dir, "ca"), LogFile: filepath.Join(dir, "network.log"), Egress: egress, TrustBundle: []byte("\n"),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := sb.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		up += t1.Sub(t0)
+		down += time.Since(t1)
+	}
+	b.ReportMetric(float64(up.Milliseconds())/float64(b.N), "ms-start")
+	b.ReportMetric(float64(down.Milliseconds())/float64(b.N), "ms-close")
+}
