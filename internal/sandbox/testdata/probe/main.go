@@ -30,7 +30,7 @@ type probeCase struct {
 	Header  map[string]string `json:"header,omitempty"`
 	QType   string            `json:"qtype,omitempty"`
 	QName   string            `json:"qname,omitempty"`
-	Server  string            `json:"server,omitempty"` // DNS server or TCP address
+	Server  string            `json:"server,omitempty"`  // DNS server or TCP address
 	Payload string            `json:"payload,omitempty"` // tcp payload or HTTP body
 }
 
