@@ -81,17 +81,31 @@ func (c *Client) RemoveNetworksByLabel(ctx context.Context, key, value string) (
 	if err != nil {
 		return nil, fmt.Errorf("podman network ls with label %s=%s: %w", key, value, err)
 	}
+	removed, err := removeLabelled(list, key, value,
+		func(n nettypes.Network) (map[string]string, string) { return n.Labels, n.Name },
+		func(n nettypes.Network) error { return c.RemoveNetwork(ctx, n.Name) })
+	if err != nil {
+		return removed, fmt.Errorf("podman network remove by label %s=%s: %w", key, value, err)
+	}
+	return removed, nil
+}
+
+// removeLabelled removes each item that has label key=value and returns
+// the names removed, sorted. The service has filtered the list already;
+// the labels are checked again, cheaply, before anything is removed.
+func removeLabelled[T any](items []T, key, value string, describe func(T) (map[string]string, string), remove func(T) error) ([]string, error) {
 	var removed []string
 	var errs []error
-	for _, n := range list {
-		if v, ok := n.Labels[key]; !ok || v != value {
+	for _, it := range items {
+		labels, name := describe(it)
+		if v, ok := labels[key]; !ok || v != value {
 			continue
 		}
-		if err := c.RemoveNetwork(ctx, n.Name); err != nil {
-			errs = append(errs, err)
+		if err := remove(it); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", name, err))
 			continue
 		}
-		removed = append(removed, n.Name)
+		removed = append(removed, name)
 	}
 	sort.Strings(removed)
 	return removed, errors.Join(errs...)

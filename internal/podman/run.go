@@ -9,12 +9,13 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	ctrtypes "github.com/containers/podman/v5/pkg/domain/entities/types"
 
 	nettypes "github.com/containers/common/libnetwork/types"
 	"github.com/containers/podman/v5/libpod/define"
@@ -461,27 +462,16 @@ func (c *Client) RemoveByLabel(ctx context.Context, key, value string) ([]string
 	if err != nil {
 		return nil, fmt.Errorf("podman list containers with label %s=%s: %w", key, value, err)
 	}
-	var removed []string
-	var errs []error
-	for _, ctr := range list {
-		// The filter is applied by the service; check again, cheaply,
-		// before removing anything.
-		if v, ok := ctr.Labels[key]; !ok || v != value {
-			continue
-		}
-		name := ctr.ID
-		if len(ctr.Names) > 0 {
-			name = ctr.Names[0]
-		}
-		if err := c.forceRemove(ctx, ctr.ID, 0); err != nil {
-			errs = append(errs, fmt.Errorf("removing %s: %w", name, err))
-			continue
-		}
-		removed = append(removed, name)
-	}
-	sort.Strings(removed)
-	if len(errs) > 0 {
-		return removed, fmt.Errorf("podman remove by label %s=%s: %w", key, value, errors.Join(errs...))
+	removed, err := removeLabelled(list, key, value,
+		func(ctr ctrtypes.ListContainer) (map[string]string, string) {
+			if len(ctr.Names) > 0 {
+				return ctr.Labels, ctr.Names[0]
+			}
+			return ctr.Labels, ctr.ID
+		},
+		func(ctr ctrtypes.ListContainer) error { return c.forceRemove(ctx, ctr.ID, 0) })
+	if err != nil {
+		return removed, fmt.Errorf("podman remove by label %s=%s: %w", key, value, err)
 	}
 	return removed, nil
 }

@@ -23,6 +23,17 @@ func MatchFold(pattern, s string) bool {
 	return Match(asciiLower(pattern), asciiLower(s))
 }
 
+// MatchAny reports whether s matches any of the patterns, with MatchFold
+// when fold is set and Match otherwise.
+func MatchAny(patterns []string, s string, fold bool) bool {
+	for _, p := range patterns {
+		if (fold && MatchFold(p, s)) || (!fold && Match(p, s)) {
+			return true
+		}
+	}
+	return false
+}
+
 // HasWildcard reports whether the pattern contains '*' or '?'. The
 // allowlist compares patterns without them exactly (a lone '[...]' class
 // is then a literal), as the reference does.

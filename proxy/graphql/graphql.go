@@ -78,7 +78,7 @@ func Check(body []byte, rules *allowlist.GraphQL) Decision {
 		return Decision{Op: kind + ":<blocked>", Detail: "the allowlist allows no " + kind + " operations here"}
 	}
 	for _, f := range fields {
-		if !matchAny(patterns, f) {
+		if !allowlist.MatchAny(patterns, f, false) {
 			return Decision{Op: kind + "/" + f, Detail: kind + " field " + f + " is not in the allowlist"}
 		}
 	}
@@ -138,13 +138,4 @@ func rootFields(set ast.SelectionSet, out []string) ([]string, bool) {
 		}
 	}
 	return out, true
-}
-
-func matchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if allowlist.Match(p, name) {
-			return true
-		}
-	}
-	return false
 }

@@ -174,12 +174,12 @@ func Apply(host string, h http.Header, secrets []Secret) (swapped []string, stri
 	inScope := make([]bool, len(secrets))
 	for si := range secrets {
 		s := &secrets[si]
-		if s.Surrogate == "" || s.Real == "" || !matchAny(s.Scopes, host) {
+		if s.Surrogate == "" || s.Real == "" || !allowlist.MatchAny(s.Scopes, host, true) {
 			continue
 		}
 		inScope[si] = true
 		for _, name := range headerNames(h) {
-			if !matchAny(s.Headers, name) {
+			if !allowlist.MatchAny(s.Headers, name, true) {
 				continue
 			}
 			if replaceHeader(h, name, s.Surrogate, s.Real) {
@@ -216,14 +216,6 @@ func Apply(host string, h http.Header, secrets []Secret) (swapped []string, stri
 	return swapped, stripped
 }
 
-func matchAny(patterns []string, s string) bool {
-	for _, p := range patterns {
-		if allowlist.MatchFold(p, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // headerNames returns the distinct header names in h, sorted; keys that
 // differ only in case (non-canonical keys set directly) are folded into
