@@ -216,7 +216,6 @@ func Apply(host string, h http.Header, secrets []Secret) (swapped []string, stri
 	return swapped, stripped
 }
 
-
 // headerNames returns the distinct header names in h, sorted; keys that
 // differ only in case (non-canonical keys set directly) are folded into
 // the first one by replaceHeader.
