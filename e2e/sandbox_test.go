@@ -194,21 +194,34 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	}
 }
 
-// A task that runs past its timeout is killed, and its container, proxy
-// and network are all removed.
-func TestSandboxedTimeoutLeavesNothing(t *testing.T) {
-	s := newSandboxed(t, siteOptions{timeout: 10})
-	s.start("run")
-	out, errOut, err := s.airut(5*time.Minute, "send", "--wait", "Sleep.\nRUN: sleep 120")
-	if err == nil {
-		t.Fatalf("send succeeded past the timeout: %s", out)
-	}
-	conv := strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
-	if st := s.status(conv); len(st.Tasks) != 1 || st.Tasks[0].Outcome != workflows.OutcomeTimeout {
-		t.Errorf("status = %+v, want one timed-out task", st.Tasks)
-	}
-	if left := leftovers(t, conv); len(left) > 0 {
-		t.Errorf("left behind after the timeout: %v", left)
+// A task that runs past its timeout is killed, and its container (and,
+// with the sandbox, its proxy and network) are all removed.
+func TestTimeoutLeavesNothing(t *testing.T) {
+	for _, sandboxed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "sandboxed", false: "open network"}[sandboxed], func(t *testing.T) {
+			var s *site
+			if sandboxed {
+				s = newSandboxed(t, siteOptions{timeout: 10}).site
+			} else {
+				s = newSite(t, anthropictest.NewServer(t), siteOptions{repoURL: upstream(t), timeout: 10})
+			}
+			s.start("run")
+			began := time.Now()
+			out, errOut, err := s.airut(5*time.Minute, "send", "--wait", "Sleep.\nRUN: sleep 120")
+			if err == nil {
+				t.Fatalf("send succeeded past the timeout: %s", out)
+			}
+			if took := time.Since(began); took > 60*time.Second {
+				t.Errorf("the task ended after %s; the 10 s timeout did not stop it", took)
+			}
+			conv := strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
+			if st := s.status(conv); len(st.Tasks) != 1 || st.Tasks[0].Outcome != workflows.OutcomeTimeout {
+				t.Errorf("status = %+v, want one timed-out task", st.Tasks)
+			}
+			if left := leftovers(t, conv); len(left) > 0 {
+				t.Errorf("left behind after the timeout: %v", left)
+			}
+		})
 	}
 }
 
