@@ -69,28 +69,54 @@ func (h *Host) Listen(t testing.TB, addr string) net.Listener {
 	return ln
 }
 
-// listenIn creates the socket on a thread switched into the namespace;
-// the socket stays there after the thread switches back.
+// ListenPacket opens a UDP socket on addr inside the host's network
+// namespace; it is closed when the test ends.
+func (h *Host) ListenPacket(t testing.TB, addr string) net.PacketConn {
+	t.Helper()
+	var pc net.PacketConn
+	err := inNS(h.ns, func() (err error) {
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("netnstest: listen udp in %s: %v", h.Name, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// listenIn opens a TCP listener inside the namespace.
 func listenIn(nsPath, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := inNS(nsPath, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	return ln, err
+}
+
+// inNS runs fn on a thread switched into the namespace; sockets fn opens
+// stay there after the thread switches back.
+func inNS(nsPath string, fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer orig.Close()
 	target, err := netns.GetFromPath(nsPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer target.Close()
 	if err := netns.Set(target); err != nil {
-		return nil, fmt.Errorf("setns: %w", err)
+		return fmt.Errorf("setns: %w", err)
 	}
-	ln, lerr := net.Listen("tcp", addr)
+	ferr := fn()
 	if err := netns.Set(orig); err != nil {
 		// The thread is unusable; keep it locked so it dies with us.
 		panic(fmt.Sprintf("netnstest: cannot return to the original namespace: %v", err))
 	}
-	return ln, lerr
+	return ferr
 }

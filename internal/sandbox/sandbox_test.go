@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,6 +117,8 @@ func (u *upstream) seen() []seen {
 
 // env is one started sandbox with an upstream host.
 type env struct {
+	// udpSeen counts datagrams that reached the upstream host's UDP port
+	udpSeen   *atomic.Int64
 	c         *podman.Client
 	sb        *sandbox.Sandbox
 	up        *upstream
@@ -154,6 +157,30 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 		t.Fatal(err)
 	}
 	up := &upstream{}
+	// A plain TCP service on the upstream host: reaching it from the agent
+	// would mean the proxy routes packets.
+	raw := host.Listen(t, ":2222")
+	go func() {
+		for {
+			c, err := raw.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("raw service\n"))
+			c.Close()
+		}
+	}()
+	udp := host.ListenPacket(t, ":5353")
+	var udpSeen atomic.Int64
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := udp.ReadFrom(buf); err != nil {
+				return
+			}
+			udpSeen.Add(1)
+		}
+	}()
 	ln := host.Listen(t, ":443")
 	srv := &http.Server{Handler: up, TLSConfig: nil}
 	go srv.ServeTLS(ln, writeTemp(t, "cert.pem", cert.CertPEM), writeTemp(t, "key.pem", cert.KeyPEM))
@@ -165,7 +192,7 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 		t.Fatal(err)
 	}
 	real := "sk-ant-api03-" + randHex(20)
-	e := &env{c: c, up: up, upIP: host.IP, real: real, surrogate: masking.Surrogate(real, rand.Reader),
+	e := &env{udpSeen: &udpSeen, c: c, up: up, upIP: host.IP, real: real, surrogate: masking.Surrogate(real, rand.Reader),
 		logFile: filepath.Join(t.TempDir(), "network.log"), labels: map[string]string{"airut.test.run": id}}
 	sb, err := sandbox.Start(ctx, c, sandbox.Options{
 		Name: "t" + id, Labels: e.labels, ProxyImage: tag, WorkDir: filepath.Join(t.TempDir(), "sandbox"),
@@ -292,7 +319,8 @@ func TestEscapes(t *testing.T) {
 		{"name": "connect-https", "kind": "connect", "url": "https://other.test", "server": ip + ":443"},
 		httpCase("host-mismatch", "POST", "https://api.sandbox.test/v1/messages", func(c map[string]any) { c["host"] = "blocked.test" }),
 		{"name": "raw-tcp-name", "kind": "tcp", "server": "api.sandbox.test:22", "payload": "SSH-2.0-probe\r\n"},
-		{"name": "raw-tcp-ip", "kind": "tcp", "server": ip + ":22"},
+		{"name": "raw-tcp-ip", "kind": "tcp", "server": ip + ":2222"},
+		{"name": "raw-udp-ip", "kind": "udp", "server": ip + ":5353", "payload": "exfiltrated"},
 		httpCase("metadata-dotted", "GET", "http://169.254.169.254/latest/meta-data/"),
 		httpCase("metadata-decimal", "GET", "http://2852039166/latest/meta-data/"),
 		httpCase("metadata-hex", "GET", "http://0xA9FEA9FE/latest/meta-data/"),
@@ -316,11 +344,15 @@ func TestEscapes(t *testing.T) {
 			t.Errorf("%s: %+v, want 403 explaining the block and how to request access", name, r)
 		}
 	}
-	// Other ports of a direct address lead nowhere.
+	// Other ports of a direct address lead nowhere: the proxy does not
+	// route packets (the upstream host does serve that port).
 	for _, name := range []string{"raw-tcp-ip"} {
 		if r := got[name]; r.Err == "" || strings.Contains(r.Err, "connected") {
 			t.Errorf("%s: %+v, want no connection", name, r)
 		}
+	}
+	if n := e.udpSeen.Load(); n != 0 {
+		t.Errorf("the upstream host received %d datagrams sent to its address: the proxy forwards packets", n)
 	}
 	if r := got["connect-https"]; r.Status == 200 {
 		t.Errorf("connect-https: %+v, want CONNECT refused", r)

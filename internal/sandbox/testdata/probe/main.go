@@ -61,6 +61,8 @@ func main() {
 			doDNS(c, &r)
 		case "tcp":
 			doTCP(c, &r)
+		case "udp":
+			doUDP(c, &r)
 		case "connect":
 			doConnect(c, &r)
 		default:
@@ -154,6 +156,20 @@ func doTCP(c probeCase, r *result) {
 	r.Body = string(buf[:n])
 	if err != nil {
 		r.Err = "connected; " + err.Error()
+	}
+}
+
+// doUDP sends one datagram; nothing comes back either way, so what
+// matters is whether it arrived (the test's listener counts).
+func doUDP(c probeCase, r *result) {
+	conn, err := net.DialTimeout("udp", c.Server, timeout)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(c.Payload)); err != nil {
+		r.Err = err.Error()
 	}
 }
 
