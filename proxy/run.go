@@ -36,7 +36,9 @@ type Config struct {
 	SecretsFile string
 	// LogFile receives one JSON line per request and DNS query.
 	LogFile string
-	// Upstream overrides the transport to upstream servers (tests).
+	// Upstream overrides the transport to upstream servers (tests); the
+	// default one refuses loopback, link-local and the proxy's own
+	// addresses.
 	Upstream *http.Transport
 	// Transparent makes the HTTP(S) listeners IPv4 transparent sockets
 	// (CAP_NET_ADMIN), so a connection routed here for any address, such
@@ -117,13 +119,20 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		cancel()
 		return nil, fmt.Errorf("start DNS responder: %w", err)
 	}
+	upstream := cfg.Upstream
+	if upstream == nil {
+		if upstream, err = upstreamTransport(); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	var listen func(network, addr string) (net.Listener, error)
 	if cfg.Transparent {
 		listen = listenTransparent
 	}
 	h, err := mitm.Serve(ctx, mitm.Options{
 		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, CA: authority, Listen: listen,
-		Policy: policy{list}, Rewriter: rewriter(secrets), Upstream: cfg.Upstream,
+		Policy: policy{list}, Rewriter: rewriter(secrets), Upstream: upstream,
 		Log: func(e mitm.Entry) {
 			logw.write(LogLine{Kind: "http", Method: e.Method, Host: e.Host, Path: e.Path, Status: e.Status,
 				Allowed: e.Allowed, Reason: e.Reason, Swapped: e.Swapped, Stripped: e.Stripped, Error: e.Error})

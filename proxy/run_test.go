@@ -169,3 +169,50 @@ func TestStartFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// An allowlisted name that resolves to loopback (or link-local, or the
+// proxy itself) is never dialled, whatever DNS says: the request fails
+// and the log says why.
+func TestUpstreamAddressesRefused(t *testing.T) {
+	dir := t.TempDir()
+	allow := filepath.Join(dir, "allow.yaml")
+	os.WriteFile(allow, []byte("domains: [localhost, 127.0.0.1, 169.254.169.254]\n"), 0o600)
+	cfg := proxy.Config{
+		ProxyIP: "10.199.1.100", DNSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
+		CADir: filepath.Join(dir, "ca"), AllowlistFile: allow, LogFile: filepath.Join(dir, "network.log"),
+	}
+	os.MkdirAll(cfg.CADir, 0o700)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := proxy.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"localhost", "127.0.0.1", "169.254.169.254"} {
+		req, _ := http.NewRequest("GET", "http://"+p.HTTP.HTTPAddr().String()+"/", nil)
+		req.Host = host
+		resp, err := http.DefaultTransport.(*http.Transport).Clone().RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s: status %d, want 502", host, resp.StatusCode)
+		}
+	}
+	var lines []proxy.LogLine
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if lines = readLog(t, cfg.LogFile); len(lines) >= 3 {
+			break
+		}
+	}
+	want := map[string]string{"localhost": "loopback", "127.0.0.1": "loopback", "169.254.169.254": "link-local"}
+	for _, l := range lines {
+		if w, ok := want[l.Host]; ok && strings.Contains(l.Error, "refused: "+w) {
+			delete(want, l.Host)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no refusal logged for %v: %+v", want, lines)
+	}
+}
