@@ -136,6 +136,21 @@ func (a *Activities) build(ctx context.Context, tag string, files map[string][]b
 	return tag, nil
 }
 
+// builtRepos are the repositories of the images Airut builds.
+func builtRepos() []string {
+	return []string{"localhost/airut-repo", "localhost/airut-overlay", "localhost/airut-proxy"}
+}
+
+// PruneImages removes dangling images and Airut's built images older than
+// execution.image_max_age_hours (those still in use stay). It holds the
+// build lock so it never removes what a task has just built.
+func (a *Activities) PruneImages(ctx context.Context) ([]string, error) {
+	cfg := a.Config()
+	a.builds.mu.Lock()
+	defer a.builds.mu.Unlock()
+	return a.Podman.PruneImages(ctx, builtRepos(), time.Duration(cfg.Execution.ImageMaxAgeHours)*time.Hour)
+}
+
 // contentHash is sha256 over the Dockerfile and each context file (name
 // and content) in name order.
 func contentHash(files map[string][]byte) string {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -224,7 +225,8 @@ func TestRepoDockerfileIsBuiltAndItsFailureReported(t *testing.T) {
 }
 
 // An image older than execution.image_max_age_hours is rebuilt without
-// the layer cache before the next task (0: before every task).
+// the layer cache before the next task (0: before every task), and the
+// worker prunes Airut's images older than that.
 func TestStaleRepoImageIsRebuilt(t *testing.T) {
 	up := upstream(t)
 	dir := filepath.Join(up, ".airut", "container")
@@ -233,10 +235,30 @@ func TestStaleRepoImageIsRebuilt(t *testing.T) {
 	gitRun(t, up, "add", ".")
 	gitRun(t, up, "commit", "-qm", "agent image")
 
+	// Image GC at worker start: with a maximum age of 0 every image under
+	// Airut's repositories goes, and nothing else.
+	suffix := filepath.Base(t.TempDir())
+	ours, theirs := "localhost/airut-overlay:gc-"+suffix, "localhost/not-airut:gc-"+suffix
+	for _, tag := range []string{ours, theirs} {
+		if out, err := exec.Command("podman", "--url", podmanSocket, "tag", testImage, tag).CombinedOutput(); err != nil {
+			t.Fatalf("podman tag: %v\n%s", err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("podman", "--url", podmanSocket, "rmi", ours, theirs).Run() })
+
 	api := anthropictest.NewServer(t)
 	zero := 0
 	s := newSite(t, api, siteOptions{repoURL: up, imageMaxAge: &zero})
-	s.start("run")
+	p := s.start("run")
+	eventually(t, time.Minute, "the stale image to be pruned", func() bool {
+		return strings.Contains(p.logs.String(), ours)
+	})
+	exists := func(tag string) bool {
+		return exec.Command("podman", "--url", podmanSocket, "image", "exists", tag).Run() == nil
+	}
+	if exists(ours) || !exists(theirs) {
+		t.Errorf("after the prune: %s exists=%v (want gone), %s exists=%v (want kept)", ours, exists(ours), theirs, exists(theirs))
+	}
 	var built []string
 	conv := ""
 	for i := 0; i < 2; i++ {

@@ -39,6 +39,7 @@ type Options struct {
 // Host is the set of running workers of this host.
 type Host struct {
 	workers []worker.Worker
+	stopGC  context.CancelFunc
 }
 
 // Start removes the containers, sandbox networks and sandbox files (which
@@ -99,9 +100,33 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 		}
 		h.workers = append(h.workers, w)
 	}
+	if cfg.Execution.ImagePrune {
+		gcCtx, cancel := context.WithCancel(context.Background())
+		h.stopGC = cancel
+		go pruneImages(gcCtx, acts, log)
+	}
 	log.Info("worker ready", "host", hostID, "queues", fmt.Sprintf("%s, %s, %s", workflows.SharedQueue, hostQueue, workflows.RunQueue(hostQueue)),
 		"max_concurrent", cfg.Execution.MaxConcurrent)
 	return h, nil
+}
+
+// pruneImages removes stale images now and once a day, as the
+// reference's housekeeping job does (execution.image_prune).
+func pruneImages(ctx context.Context, acts *activities.Activities, log *slog.Logger) {
+	for {
+		removed, err := acts.PruneImages(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("image prune", "error", err)
+		}
+		if len(removed) > 0 {
+			log.Info("removed stale images", "images", removed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
+		}
+	}
 }
 
 func register(w worker.Worker, fn any, name string) {
@@ -110,6 +135,9 @@ func register(w worker.Worker, fn any, name string) {
 
 // Stop stops polling and waits for running activities to finish.
 func (h *Host) Stop() {
+	if h.stopGC != nil {
+		h.stopGC()
+	}
 	for i := len(h.workers) - 1; i >= 0; i-- {
 		h.workers[i].Stop()
 	}

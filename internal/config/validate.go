@@ -48,6 +48,9 @@ func applyDefaults(c *Config, present func(key string) bool) {
 	def("execution.heartbeat_timeout", &e.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	def("execution.host_timeout", &e.HostTimeout, DefaultHostTimeout)
 	def("execution.image_max_age_hours", &e.ImageMaxAgeHours, DefaultImageMaxAgeHours)
+	if !present("execution.image_prune") {
+		e.ImagePrune = true
+	}
 	if c.Network.EgressNetwork == "" {
 		c.Network.EgressNetwork = "airut-egress"
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -151,4 +152,35 @@ func (t *lineTail) String() string {
 		lines = lines[over:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// PruneImages removes dangling images, then every image tagged under one
+// of the repositories (e.g. "localhost/airut-overlay") that was built
+// more than maxAge ago, and returns the tags removed. An image a
+// container still uses is kept (podman refuses to remove it).
+func (c *Client) PruneImages(ctx context.Context, repos []string, maxAge time.Duration) ([]string, error) {
+	if _, err := images.Prune(c.ctx(ctx), nil); err != nil {
+		return nil, fmt.Errorf("podman image prune: %w", err)
+	}
+	list, err := images.List(c.ctx(ctx), nil)
+	if err != nil {
+		return nil, fmt.Errorf("podman images: %w", err)
+	}
+	var removed []string
+	for _, img := range list {
+		if time.Since(time.Unix(img.Created, 0)) <= maxAge {
+			continue
+		}
+		for _, tag := range img.RepoTags {
+			repo, _, _ := strings.Cut(tag, ":")
+			if !slices.Contains(repos, repo) {
+				continue
+			}
+			if _, errs := images.Remove(c.ctx(ctx), []string{tag}, nil); len(errs) > 0 {
+				continue // in use, or gone meanwhile
+			}
+			removed = append(removed, tag)
+		}
+	}
+	return removed, nil
 }

@@ -14,11 +14,10 @@ import (
 )
 
 // ProxyImages builds the proxy image (FROM scratch plus the static
-// airut-proxy binary), tagged by the binary's content hash, once per
-// binary.
+// airut-proxy binary), tagged by the binary's content hash, when podman
+// does not have it (first use, or removed by image GC).
 type ProxyImages struct {
-	mu   sync.Mutex
-	done map[string]string // binary path -> tag
+	mu sync.Mutex
 }
 
 // Ensure returns the proxy image's tag for the binary, building it if
@@ -36,9 +35,6 @@ func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary strin
 		return "", fmt.Errorf("proxy binary: %w", err)
 	}
 	tag := "localhost/airut-proxy:" + hex.EncodeToString(h.Sum(nil))[:32]
-	if p.done[binary] == tag {
-		return tag, nil
-	}
 	ok, err := c.ImageExists(ctx, tag)
 	if err != nil {
 		return "", err
@@ -71,9 +67,5 @@ func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary strin
 			return "", fmt.Errorf("proxy image: %w", err)
 		}
 	}
-	if p.done == nil {
-		p.done = map[string]string{}
-	}
-	p.done[binary] = tag
 	return tag, nil
 }
