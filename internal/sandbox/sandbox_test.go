@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -582,4 +583,57 @@ func BenchmarkStartClose(b *testing.B) {
 	}
 	b.ReportMetric(float64(up.Milliseconds())/float64(b.N), "ms-start")
 	b.ReportMetric(float64(down.Milliseconds())/float64(b.N), "ms-close")
+}
+
+// Sandboxes started at once (one host, several conversations) all come
+// up on subnets of their own, sharing one egress network, and a subnet
+// already taken by another network is skipped.
+func TestConcurrentStartsAndSubnetConflict(t *testing.T) {
+	c := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tag, err := (&sandbox.ProxyImages{}).Ensure(ctx, c, proxyBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	egress := "airut-test-egress-" + randHex(4)
+	t.Cleanup(func() { c.RemoveNetwork(context.Background(), egress) })
+
+	// Take the subnet the first name would start from (FNV-1a of the
+	// name, as documented on Start).
+	names := []string{"c" + randHex(4), "c" + randHex(4), "c" + randHex(4), "c" + randHex(4)}
+	h := fnv.New32a()
+	h.Write([]byte(names[0]))
+	taken := fmt.Sprintf("10.199.%d.", h.Sum32()%254+1)
+	blocker := "airut-test-blocker-" + randHex(4)
+	if err := c.CreateNetwork(ctx, podman.NetworkSpec{Name: blocker, Subnet: taken + "0/24", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.RemoveNetwork(context.Background(), blocker) })
+
+	sbs := make([]*sandbox.Sandbox, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			sbs[i], errs[i] = sandbox.Start(ctx, c, sandbox.Options{
+				Name: name, ProxyImage: tag, WorkDir: filepath.Join(t.TempDir(), "w"), Allowlist: []byte(allowlistYAML),
+				CADir: filepath.Join(t.TempDir(), "ca"), LogFile: filepath.Join(t.TempDir(), "network.log"), Egress: egress,
+				TrustBundle: []byte("\n"),
+			})
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, sb := range sbs {
+		if errs[i] != nil {
+			t.Errorf("Start %s: %v", names[i], errs[i])
+			continue
+		}
+		defer sb.Close(context.Background())
+		if seen[sb.ProxyIP] || strings.HasPrefix(sb.ProxyIP, taken) {
+			t.Errorf("%s got %s: shared or on the taken subnet %s0/24", names[i], sb.ProxyIP, taken)
+		}
+		seen[sb.ProxyIP] = true
+	}
 }
