@@ -40,6 +40,12 @@ type sandboxed struct {
 
 func newSandboxed(t testing.TB, o siteOptions) *sandboxed {
 	t.Helper()
+	return newSandboxedWith(t, o, sandboxAllowlist)
+}
+
+// newSandboxedWith commits allowlist (none when empty) to the repo.
+func newSandboxedWith(t testing.TB, o siteOptions, allowlist string) *sandboxed {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := podman.Connect(ctx, podman.ConnectOptions{URI: podmanSocket})
@@ -66,10 +72,12 @@ func newSandboxed(t testing.TB, o siteOptions) *sandboxed {
 		anthropictest.WithAPIKey(realKey))
 
 	up := upstream(t)
-	os.MkdirAll(filepath.Join(up, ".airut"), 0o755)
-	os.WriteFile(filepath.Join(up, ".airut", "network-allowlist.yaml"), []byte(sandboxAllowlist), 0o644)
-	gitRun(t, up, "add", ".")
-	gitRun(t, up, "commit", "-qm", "network allowlist")
+	if allowlist != "" {
+		os.MkdirAll(filepath.Join(up, ".airut"), 0o755)
+		os.WriteFile(filepath.Join(up, ".airut", "network-allowlist.yaml"), []byte(allowlist), 0o644)
+		gitRun(t, up, "add", ".")
+		gitRun(t, up, "commit", "-qm", "network allowlist")
+	}
 	conf := &sandboxSite{egress: egress, upstreamCA: caFile, apiHost: "api.anthropic.test", realKey: realKey}
 	o.repoURL, o.sandbox = up, conf
 	s := newSite(t, api, o)
@@ -191,6 +199,43 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 		if files, _ := filepath.Glob(filepath.Join(s.stateDir, "sandbox", "*", "*")); len(files) > 0 {
 			t.Errorf("sandbox files (with the real key) left behind: %v", files)
 		}
+	}
+}
+
+// Fail closed: without a usable allowlist on the default branch the agent
+// does not run, and the reply says what to fix.
+func TestSandboxFailsClosedWithAReply(t *testing.T) {
+	tests := []struct {
+		name, allowlist string
+		want            []string
+	}{
+		{"no allowlist", "", []string{"has no .airut/network-allowlist.yaml", "the task did not run", "sandbox_enabled: false"}},
+		{"broken allowlist", "url_prefixes:\n  - {path: /v1/*}\n", []string{"network allowlist .airut/network-allowlist.yaml on the default branch is invalid", "host"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSandboxedWith(t, siteOptions{}, tc.allowlist)
+			s.start("run")
+			out, errOut, err := s.airut(3*time.Minute, "send", "--wait", "Hello.\nREPLY: should not run")
+			if err == nil {
+				t.Fatalf("send succeeded: %s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("reply lacks %q:\n%s", w, out)
+				}
+			}
+			conv := strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
+			if n := len(s.api.Requests()); n != 0 {
+				t.Errorf("the agent ran: the API got %d requests", n)
+			}
+			if b, _ := os.ReadFile(s.layout(conv).Events()); len(b) > 0 {
+				t.Errorf("events.jsonl is not empty: the agent ran")
+			}
+			if left := leftovers(t, conv); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
 	}
 }
 
