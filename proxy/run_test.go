@@ -195,9 +195,10 @@ func TestUpstreamAddressesRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadGateway {
-			t.Errorf("%s: status %d, want 502", host, resp.StatusCode)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "could not be reached") || !strings.Contains(string(body), "refused") {
+			t.Errorf("%s: %d %q, want 502 saying the upstream address was refused", host, resp.StatusCode, body)
 		}
 	}
 	var lines []proxy.LogLine

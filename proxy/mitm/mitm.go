@@ -565,7 +565,10 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 	if err != nil {
 		e.Error = err.Error()
 		e.Status = http.StatusBadGateway
-		writeResp(bw, http.StatusBadGateway, []byte("upstream error\n"), "text/plain; charset=utf-8", true)
+		// Say why, so the agent does not retry blindly; transport errors
+		// name the host and address, never header values.
+		msg := fmt.Sprintf("Network sandbox: %s %s%s is allowed, but the upstream server could not be reached: %v\n", req.Method, host, e.Path, err)
+		writeResp(bw, http.StatusBadGateway, []byte(msg), "text/plain; charset=utf-8", true)
 		return false
 	}
 	defer resp.Body.Close()
