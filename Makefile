@@ -60,7 +60,7 @@ test: test-deps vet test-unit fuzz test-e2e
 
 # test-deps brings dovecot (imapbox) and mitmproxy (the proxy's baseline).
 bench: test-deps build base-image
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/ ./internal/sandbox/
 	$(GO) test -run '^$$' -bench 'VsMitmproxy|KeepAliveHTTPS' -benchtime 3s ./proxy/mitm/
 
 fmt:
