@@ -19,6 +19,7 @@ import (
 	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/proxy"
 	"github.com/airut-go/airut/proxy/allowlist"
+	"github.com/airut-go/airut/proxy/ca"
 	"github.com/airut-go/airut/proxy/masking"
 	"github.com/airut-go/airut/workflows"
 )
@@ -80,6 +81,13 @@ func (a *Activities) startSandbox(ctx context.Context, cfg *config.Config, r *co
 	if err != nil {
 		return nil, fmt.Errorf("network sandbox: %w", err)
 	}
+	caDir := filepath.Join(cfg.StateDir, "ca")
+	a.caMu.Lock()
+	_, err = ca.LoadOrCreate(caDir)
+	a.caMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("network sandbox: CA in %s: %w", caDir, err)
+	}
 	trust, err := trustBundle(cfg)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("network sandbox: "+err.Error(), workflows.ErrConfig, err)
@@ -91,7 +99,7 @@ func (a *Activities) startSandbox(ctx context.Context, cfg *config.Config, r *co
 		WorkDir:     filepath.Join(SandboxDir(cfg, a.HostID), strings.ToLower(in.RepoID)+"-"+in.ConversationID),
 		Allowlist:   data,
 		Secrets:     secrets,
-		CADir:       filepath.Join(cfg.StateDir, "ca"),
+		CADir:       caDir,
 		LogFile:     NetworkLog(l),
 		Egress:      cfg.Network.EgressNetwork,
 		UpstreamDNS: cfg.Network.UpstreamDNS,

@@ -85,7 +85,6 @@ type Sandbox struct {
 	capture bool
 	c       *podman.Client
 	workDir string
-	log     *slog.Logger
 }
 
 // Subnets are 10.199.N.0/24 with N in 1..254; the start is derived from
@@ -110,7 +109,8 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 		return nil, errors.New("network sandbox: empty allowlist")
 	}
 	// The worker creates the CA so its certificate exists to mount into
-	// the agent container; the proxy only reads it.
+	// the agent container; the proxy only reads it. Callers starting
+	// sandboxes concurrently on a fresh install create it first, once.
 	if _, err := ca.LoadOrCreate(o.CADir); err != nil {
 		return nil, fmt.Errorf("network sandbox: CA: %w", err)
 	}
@@ -120,7 +120,6 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 		caCert:    filepath.Join(o.CADir, ca.CertFile),
 		c:         c,
 		workDir:   o.WorkDir,
-		log:       o.Log,
 	}
 	defer func() {
 		if err != nil {
