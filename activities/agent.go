@@ -155,7 +155,13 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		CapAdd:          []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"},
 		NoNewPrivileges: true,
 	}
+	var netLogStart int64 = -1
 	if r.Network.Sandboxed() {
+		if st, err := os.Stat(NetworkLog(l)); err == nil {
+			netLogStart = st.Size()
+		} else {
+			netLogStart = 0
+		}
 		sb, err := a.startSandbox(ctx, cfg, r, l, in, labels, masked)
 		if err != nil {
 			return workflows.AgentResult{}, err
@@ -200,6 +206,9 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		WebSearches:  totals.WebSearches,
 		WebFetches:   totals.WebFetches,
 		Subscription: hasOAuth && !hasKey,
+	}
+	if netLogStart >= 0 {
+		out.NetworkBlocked, out.BlockedExamples = blockedSince(NetworkLog(l), netLogStart)
 	}
 	cost, usage, dur, turns := totals.Final()
 	out.CostUSD, out.DurationMS, out.NumTurns = cost, dur, turns

@@ -1,13 +1,17 @@
 package activities
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -187,4 +191,36 @@ func trustBundle(cfg *config.Config) ([]byte, error) {
 // dead predecessor.
 func SandboxDir(cfg *config.Config, hostID string) string {
 	return filepath.Join(cfg.StateDir, "sandbox", hostID)
+}
+
+// maxBlockedExamples bounds the refused requests a reply names.
+const maxBlockedExamples = 3
+
+// blockedSince counts the HTTP requests the proxy refused in the network
+// log after offset, and names the first few distinct ones.
+func blockedSince(path string, offset int64) (int, []string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, nil
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, nil
+	}
+	n := 0
+	var examples []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l proxy.LogLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Kind != "http" || l.Allowed {
+			continue
+		}
+		n++
+		ex := l.Method + " " + l.Host + l.Path
+		if len(examples) < maxBlockedExamples && !slices.Contains(examples, ex) {
+			examples = append(examples, ex)
+		}
+	}
+	return n, examples
 }

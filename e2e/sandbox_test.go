@@ -189,6 +189,10 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	if !sawAPI || !sawBlocked {
 		t.Errorf("network log lacks the API call with the swap (%v) or the blocked request (%v):\n%s", sawAPI, sawBlocked, logData)
 	}
+	// The reply's footer tells the user what the sandbox refused.
+	if r := s.replies(conv, "reply"); len(r) != 1 || !strings.Contains(r[0].Footer, "Network sandbox blocked") || !strings.Contains(r[0].Footer, "GET blocked.test/upload") {
+		t.Errorf("replies = %+v, want the footer naming the blocked request", r)
+	}
 	if st := s.status(conv); st.Tasks[0].Outcome != workflows.OutcomeSuccess {
 		t.Errorf("task outcome %s", st.Tasks[0].Outcome)
 	}

@@ -185,6 +185,10 @@ type AgentResult struct {
 	// Subscription is true when the agent ran on a subscription token, so
 	// cost is not shown.
 	Subscription bool
+	// NetworkBlocked counts the requests the network sandbox refused
+	// during the run; BlockedExamples names a few ("GET host/path").
+	NetworkBlocked  int
+	BlockedExamples []string
 }
 
 // ReplyKind says what a reply is for.

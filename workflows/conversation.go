@@ -470,7 +470,7 @@ func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
 		c.reply(ctx, t, ReplyFinal, text, Footer(res), true)
 	case OutcomeTimeout:
 		c.st.LastFailed = batch
-		c.reply(ctx, t, ReplyError, TimeoutText(prep.TimeoutSeconds), "", false)
+		c.reply(ctx, t, ReplyError, TimeoutText(prep.TimeoutSeconds), BlockedNote(res), false)
 	case OutcomeCancelled:
 		c.st.LastFailed = batch
 		c.reply(ctx, t, ReplyError, StoppedText, "", false)
@@ -481,7 +481,7 @@ func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
 		}
 		c.st.LastFailed = batch
 		t.Error = res.ErrorSummary
-		c.reply(ctx, t, ReplyError, FailureText(res.ErrorSummary), "", true)
+		c.reply(ctx, t, ReplyError, FailureText(res.ErrorSummary), BlockedNote(res), true)
 	}
 	log.Info("task finished", "task", t.TaskID, "outcome", t.Outcome)
 }

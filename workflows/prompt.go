@@ -104,7 +104,23 @@ func Footer(r AgentResult) string {
 	if r.WebFetches > 0 {
 		parts = append(parts, fmt.Sprintf("Web fetches: %d", r.WebFetches))
 	}
+	if b := BlockedNote(r); b != "" {
+		parts = append(parts, b)
+	}
 	return strings.Join(parts, " · ")
+}
+
+// BlockedNote tells the user the sandbox refused requests during the run,
+// so a missing allowlist entry is noticed ("" when none were).
+func BlockedNote(r AgentResult) string {
+	if r.NetworkBlocked == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("Network sandbox blocked %d request(s)", r.NetworkBlocked)
+	if len(r.BlockedExamples) > 0 {
+		s += ": " + strings.Join(r.BlockedExamples, ", ")
+	}
+	return s + " (allow them in .airut/network-allowlist.yaml)"
 }
 
 // User-facing texts, matching the reference where its wording is good.
