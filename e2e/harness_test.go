@@ -162,6 +162,7 @@ type siteOptions struct {
 	temporalRemote string
 	repoYAML       string // more keys under repos.demo, indented by 4 spaces
 	timeout        int    // resource_limits.timeout (default 300 s)
+	limits         string // more resource_limits keys, e.g. ", memory: 512m"
 	imageMaxAge    *int   // execution.image_max_age_hours
 	// sandbox turns the network sandbox on: the API key becomes a masked
 	// secret scoped to the API's host.
@@ -215,8 +216,8 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	if o.sandbox != nil {
 		fmt.Fprintf(&b, "network: {egress_network: %s, upstream_ca_file: %s}\n", o.sandbox.egress, o.sandbox.upstreamCA)
 	}
-	fmt.Fprintf(&b, "repos:\n  demo:\n    repo_url: %s\n    model: claude-sonnet-4-5\n    image: %s\n    network: {sandbox_enabled: %v}\n    resource_limits: {timeout: %d}\n",
-		o.repoURL, testImage, o.sandbox != nil, o.timeout)
+	fmt.Fprintf(&b, "repos:\n  demo:\n    repo_url: %s\n    model: claude-sonnet-4-5\n    image: %s\n    network: {sandbox_enabled: %v}\n    resource_limits: {timeout: %d%s}\n",
+		o.repoURL, testImage, o.sandbox != nil, o.timeout, o.limits)
 	if o.claudeBinary != "" {
 		fmt.Fprintf(&b, "    claude_binary: %s\n", o.claudeBinary)
 	}

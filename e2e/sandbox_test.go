@@ -115,10 +115,10 @@ var keyRE = regexp.MustCompile(`sk-ant-[A-Za-z0-9_-]+`)
 // ever held a surrogate. A non-allowlisted host gets the explanatory 403,
 // and both show in the conversation's network log.
 func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
-	s := newSandboxed(t, siteOptions{})
+	s := newSandboxed(t, siteOptions{limits: ", memory: 512m, cpus: 1.5, pids_limit: 100"})
 	s.start("run")
 	prompt := "Show the key and try a blocked host.\n" +
-		"RUN: printenv ANTHROPIC_API_KEY; env -u CURL_CA_BUNDLE -u SSL_CERT_FILE curl -sS https://blocked.test/upload; echo; curl -sS -o /dev/null -w 'api:%{http_code}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://api.anthropic.test/v1/models; echo; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
+		"RUN: printenv ANTHROPIC_API_KEY; env -u CURL_CA_BUNDLE -u SSL_CERT_FILE curl -sS https://blocked.test/upload; echo; curl -sS -o /dev/null -w 'api:%{http_code}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://api.anthropic.test/v1/models; echo; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo limits $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max) $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max)"
 	out, errOut, err := s.airut(5*time.Minute, "send", "--wait", prompt)
 	if err != nil {
 		t.Fatalf("send: %v\nstdout: %s\nstderr: %s", err, out, errOut)
@@ -145,6 +145,11 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	// SETUID, and cannot gain privileges.
 	if !regexp.MustCompile(`CapEff:\s+00000000000000cb`).MatchString(out) || !regexp.MustCompile(`NoNewPrivs:\s+1`).MatchString(out) {
 		t.Errorf("reply = %q, want CapEff 0xcb and NoNewPrivs 1", out)
+	}
+
+	// resource_limits reach the container's cgroup (v1 or v2).
+	if !strings.Contains(out, "limits 536870912 100 150000") {
+		t.Errorf("reply = %q, want memory 512m, pids 100 and 1.5 CPUs in the container's cgroup", out)
 	}
 
 	// What the API received: the real key on every request.
