@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/airut-go/airut/internal/podman"
 )
@@ -18,6 +19,14 @@ import (
 // does not have it (first use, or removed by image GC).
 type ProxyImages struct {
 	mu sync.Mutex
+	// last remembers the binary's hash while its size and mtime hold, so
+	// a task does not re-read 11 MB to learn the tag.
+	last struct {
+		path string
+		size int64
+		mod  time.Time
+		tag  string
+	}
 }
 
 // Ensure returns the proxy image's tag for the binary, building it if
@@ -30,11 +39,19 @@ func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary strin
 		return "", fmt.Errorf("proxy binary: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	st, err := f.Stat()
+	if err != nil {
 		return "", fmt.Errorf("proxy binary: %w", err)
 	}
-	tag := "localhost/airut-proxy:" + hex.EncodeToString(h.Sum(nil))[:32]
+	tag := p.last.tag
+	if p.last.path != binary || p.last.size != st.Size() || !p.last.mod.Equal(st.ModTime()) {
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return "", fmt.Errorf("proxy binary: %w", err)
+		}
+		tag = "localhost/airut-proxy:" + hex.EncodeToString(h.Sum(nil))[:32]
+		p.last.path, p.last.size, p.last.mod, p.last.tag = binary, st.Size(), st.ModTime(), tag
+	}
 	ok, err := c.ImageExists(ctx, tag)
 	if err != nil {
 		return "", err
