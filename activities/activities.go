@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -43,9 +42,6 @@ type Activities struct {
 	github      githubClients
 	builds      imageBuilds
 	proxyImages sandbox.ProxyImages
-	// caMu makes the first tasks of a fresh install create the sandbox
-	// CA once rather than race to write it.
-	caMu sync.Mutex
 }
 
 // ErrHostBusy is the retryable error of a host that declines a new

@@ -23,7 +23,6 @@ import (
 	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/proxy"
 	"github.com/airut-go/airut/proxy/allowlist"
-	"github.com/airut-go/airut/proxy/ca"
 	"github.com/airut-go/airut/proxy/masking"
 	"github.com/airut-go/airut/workflows"
 )
@@ -85,13 +84,6 @@ func (a *Activities) startSandbox(ctx context.Context, cfg *config.Config, r *co
 	if err != nil {
 		return nil, fmt.Errorf("network sandbox: %w", err)
 	}
-	caDir := filepath.Join(cfg.StateDir, "ca")
-	a.caMu.Lock()
-	_, err = ca.LoadOrCreate(caDir)
-	a.caMu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("network sandbox: CA in %s: %w", caDir, err)
-	}
 	trust, err := trustBundle(cfg)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("network sandbox: "+err.Error(), workflows.ErrConfig, err)
@@ -103,7 +95,7 @@ func (a *Activities) startSandbox(ctx context.Context, cfg *config.Config, r *co
 		WorkDir:     filepath.Join(SandboxDir(cfg, a.HostID), strings.ToLower(in.RepoID)+"-"+in.ConversationID),
 		Allowlist:   data,
 		Secrets:     secrets,
-		CADir:       caDir,
+		CADir:       filepath.Join(cfg.StateDir, "ca"),
 		LogFile:     NetworkLog(l),
 		Egress:      cfg.Network.EgressNetwork,
 		UpstreamDNS: cfg.Network.UpstreamDNS,

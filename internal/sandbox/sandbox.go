@@ -109,8 +109,7 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 		return nil, errors.New("network sandbox: empty allowlist")
 	}
 	// The worker creates the CA so its certificate exists to mount into
-	// the agent container; the proxy only reads it. Callers starting
-	// sandboxes concurrently on a fresh install create it first, once.
+	// the agent container; the proxy only reads it.
 	if _, err := ca.LoadOrCreate(o.CADir); err != nil {
 		return nil, fmt.Errorf("network sandbox: CA: %w", err)
 	}

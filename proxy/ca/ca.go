@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -65,23 +66,59 @@ type entry struct {
 
 // LoadOrCreate loads the CA from dir, creating dir (0700) and a new CA if
 // neither file exists. If exactly one of the two files exists it fails
-// rather than overwrite anything.
+// rather than overwrite anything. Concurrent callers, in this process or
+// others, on a fresh dir end up with the same CA: creation happens under
+// an exclusive lock on a file in dir (loading an existing CA needs no
+// write access to dir).
 func LoadOrCreate(dir string) (*CA, error) {
 	certPath := filepath.Join(dir, CertFile)
 	keyPath := filepath.Join(dir, KeyFile)
+	// The common case, an existing CA, takes no lock (in the proxy's
+	// container the dir is read-only). Anything else is decided under the
+	// lock: a half-written CA may be another caller's creation in flight.
+	_, certErr := os.Stat(certPath)
+	_, keyErr := os.Stat(keyPath)
+	if certErr == nil && keyErr == nil {
+		return load(certPath, keyPath)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("ca: lock %s: %w", dir, err)
+	}
+	// Another caller may have created it while we waited.
+	if ca, done, err := loadExisting(certPath, keyPath, dir); done {
+		return ca, err
+	}
+	return create(certPath, keyPath)
+}
+
+// lockFile serialises CA creation in the CA directory.
+const lockFile = ".airut-ca.lock"
+
+// loadExisting loads the CA when both files exist; done is false when
+// neither does (the caller creates it).
+func loadExisting(certPath, keyPath, dir string) (ca *CA, done bool, err error) {
 	_, certErr := os.Stat(certPath)
 	_, keyErr := os.Stat(keyPath)
 	switch {
 	case certErr == nil && keyErr == nil:
-		return load(certPath, keyPath)
+		ca, err = load(certPath, keyPath)
+		return ca, true, err
 	case errors.Is(certErr, os.ErrNotExist) && errors.Is(keyErr, os.ErrNotExist):
-		return create(dir, certPath, keyPath)
+		return nil, false, nil
 	case certErr != nil && !errors.Is(certErr, os.ErrNotExist):
-		return nil, fmt.Errorf("ca: %w", certErr)
+		return nil, true, fmt.Errorf("ca: %w", certErr)
 	case keyErr != nil && !errors.Is(keyErr, os.ErrNotExist):
-		return nil, fmt.Errorf("ca: %w", keyErr)
+		return nil, true, fmt.Errorf("ca: %w", keyErr)
 	default:
-		return nil, fmt.Errorf("ca: %s holds only one of %s and %s; refusing to overwrite", dir, CertFile, KeyFile)
+		return nil, true, fmt.Errorf("ca: %s holds only one of %s and %s; refusing to overwrite", dir, CertFile, KeyFile)
 	}
 }
 
@@ -121,10 +158,7 @@ func serial() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 }
 
-func create(dir, certPath, keyPath string) (*CA, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
-	}
+func create(certPath, keyPath string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -162,8 +196,8 @@ func create(dir, certPath, keyPath string) (*CA, error) {
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	// Key first, exclusively, so a concurrent creator fails instead of
-	// silently mixing two CAs.
+	// Key first, exclusively: even a creator that bypassed the lock fails
+	// instead of silently mixing two CAs.
 	if err := writeExcl(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}

@@ -92,6 +92,36 @@ func TestLoadOrCreateHalfState(t *testing.T) {
 	}
 }
 
+// Tasks starting at once on a fresh install (or two processes sharing the
+// state dir) all get the one CA, none an error.
+func TestLoadOrCreateConcurrent(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		dir := filepath.Join(t.TempDir(), "ca")
+		const n = 8
+		certs := make([][]byte, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				c, err := LoadOrCreate(dir)
+				errs[i] = err
+				if err == nil {
+					certs[i] = c.CertPEM()
+				}
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("round %d caller %d: %v", round, i, errs[i])
+			}
+			if !bytes.Equal(certs[i], certs[0]) {
+				t.Fatalf("round %d: callers got different CAs", round)
+			}
+		}
+	}
+}
+
 func TestLeaf(t *testing.T) {
 	c, err := LoadOrCreate(t.TempDir())
 	if err != nil {
