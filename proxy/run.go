@@ -186,21 +186,23 @@ func readSecrets(path string) ([]masking.Secret, error) {
 // each request's operation checked against it.
 type policy struct{ list *allowlist.List }
 
-func (p policy) Allowed(host, path, method string) (bool, string) {
+// Allowed checks the allowlist once; an entry with a graphql block also
+// hands back the check of the request's operation.
+func (p policy) Allowed(host, path, method string) (bool, string, mitm.BodyCheck) {
 	d := p.list.Check(host, path, method)
-	return d.Allowed, string(d.Reason)
+	if !d.Allowed || d.Entry < 0 || d.Entry >= len(p.list.URLPrefixes) || p.list.URLPrefixes[d.Entry].GraphQL == nil {
+		return d.Allowed, string(d.Reason), nil
+	}
+	return true, string(d.Reason), graphqlCheck(p.list.URLPrefixes[d.Entry].GraphQL, host, path)
 }
 
 func (p policy) BlockedBody(host, path, method, reason string) []byte {
 	return []byte(p.list.BlockedMessage(host, path, method))
 }
 
-func (p policy) CheckBody(host, path, method string) func([]byte) (bool, string, []byte) {
-	d := p.list.Check(host, path, method)
-	if !d.Allowed || d.Entry < 0 || d.Entry >= len(p.list.URLPrefixes) || p.list.URLPrefixes[d.Entry].GraphQL == nil {
-		return nil
-	}
-	rules := p.list.URLPrefixes[d.Entry].GraphQL
+// graphqlCheck refuses operations the entry's rules do not list, with a
+// 403 body that says how to ask for them.
+func graphqlCheck(rules *allowlist.GraphQL, host, path string) mitm.BodyCheck {
 	return func(body []byte) (bool, string, []byte) {
 		g := graphql.Check(body, rules)
 		reason := "graphql-op: " + g.Op

@@ -40,21 +40,21 @@ import (
 // request target as sent by the client (escaped path plus "?query"); the
 // policy is responsible for unescaping and traversal checks.
 type Policy interface {
-	Allowed(host, path, method string) (bool, string)
+	// Allowed decides by host, path and method. For an allowed request
+	// whose body also decides (GraphQL operations), check is not nil: the
+	// body, read whole up to MaxCheckedBody, goes to it before anything
+	// is sent upstream.
+	Allowed(host, path, method string) (ok bool, reason string, check BodyCheck)
 	// BlockedBody is the JSON body of the 403 sent for a denied request.
 	BlockedBody(host, path, method, reason string) []byte
 }
 
-// BodyPolicy is an optional Policy extension for allowed requests whose
-// body decides (GraphQL operations). CheckBody returns nil when the body
-// does not matter; otherwise the body, read whole up to MaxCheckedBody,
-// goes to the returned func before anything is sent upstream.
-type BodyPolicy interface {
-	CheckBody(host, path, method string) func(body []byte) (ok bool, reason string, blocked []byte)
-}
+// BodyCheck decides a request by its body; blocked is the 403's body when
+// it refuses.
+type BodyCheck func(body []byte) (ok bool, reason string, blocked []byte)
 
-// MaxCheckedBody bounds the body a BodyPolicy gets; a longer body is
-// handed over cut at MaxCheckedBody+1 bytes, for the policy to refuse.
+// MaxCheckedBody bounds the body a BodyCheck gets; a longer body is
+// handed over cut at MaxCheckedBody+1 bytes, for the check to refuse.
 const MaxCheckedBody = 1 << 20
 
 // Rewriter swaps masked credentials for real ones (and strips others) in
@@ -484,7 +484,7 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 	if !strings.HasPrefix(target, "/") {
 		return deny(http.StatusForbidden, "invalid request target", []byte("invalid request target\n"), "text/plain; charset=utf-8")
 	}
-	allowed, reason := s.opts.Policy.Allowed(host, target, req.Method)
+	allowed, reason, check := s.opts.Policy.Allowed(host, target, req.Method)
 	e.Reason = reason
 	if !allowed {
 		return deny(http.StatusForbidden, reason, s.opts.Policy.BlockedBody(host, target, req.Method, reason), "application/json")
@@ -511,10 +511,6 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		Body:          req.Body,
 		ContentLength: req.ContentLength,
 		Host:          host,
-	}
-	var check func([]byte) (bool, string, []byte)
-	if bp, ok := s.opts.Policy.(BodyPolicy); ok {
-		check = bp.CheckBody(host, target, req.Method)
 	}
 	var sent *sentBody
 	if check != nil {

@@ -25,17 +25,17 @@ import (
 // listed is denied.
 type fakePolicy struct{ hosts map[string]bool }
 
-func (p fakePolicy) Allowed(host, path, method string) (bool, string) {
+func (p fakePolicy) Allowed(host, path, method string) (bool, string, BodyCheck) {
 	if !p.hosts[host] {
-		return false, "host not in allowlist"
+		return false, "host not in allowlist", nil
 	}
 	if strings.HasPrefix(path, "/deny") {
-		return false, "path not in allowlist"
+		return false, "path not in allowlist", nil
 	}
 	if method == http.MethodDelete {
-		return false, "method not allowed"
+		return false, "method not allowed", nil
 	}
-	return true, "domain " + host
+	return true, "domain " + host, nil
 }
 
 func (p fakePolicy) BlockedBody(host, path, method, reason string) []byte {
