@@ -157,7 +157,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	}
 	var netLogStart int64 = -1
 	if r.Network.Sandboxed() {
-		if st, err := os.Stat(NetworkLog(l)); err == nil {
+		if st, err := os.Stat(l.NetworkLog()); err == nil {
 			netLogStart = st.Size()
 		} else {
 			netLogStart = 0
@@ -208,7 +208,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		Subscription: hasOAuth && !hasKey,
 	}
 	if netLogStart >= 0 {
-		out.NetworkBlocked, out.BlockedExamples = blockedSince(NetworkLog(l), netLogStart)
+		out.NetworkBlocked, out.BlockedExamples = blockedSince(l.NetworkLog(), netLogStart)
 	}
 	cost, usage, dur, turns := totals.Final()
 	out.CostUSD, out.DurationMS, out.NumTurns = cost, dur, turns

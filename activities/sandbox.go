@@ -32,9 +32,6 @@ import (
 // reviewed and merged pull request.
 const AllowlistPath = ".airut/network-allowlist.yaml"
 
-// NetworkLog is the conversation's network log, next to events.jsonl.
-func NetworkLog(l conversation.Layout) string { return filepath.Join(l.Root, "network.log") }
-
 // surrogates makes this task's stand-ins for the repo's masked secrets.
 func surrogates(r *config.Repo) []proxy.Secret {
 	names := make([]string, 0, len(r.MaskedSecrets))
@@ -96,7 +93,7 @@ func (a *Activities) startSandbox(ctx context.Context, cfg *config.Config, r *co
 		Allowlist:   data,
 		Secrets:     secrets,
 		CADir:       filepath.Join(cfg.StateDir, "ca"),
-		LogFile:     NetworkLog(l),
+		LogFile:     l.NetworkLog(),
 		Egress:      cfg.Network.EgressNetwork,
 		UpstreamDNS: cfg.Network.UpstreamDNS,
 		TrustBundle: trust,

@@ -170,7 +170,7 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 		t.Errorf("events.jsonl holds the real key")
 	}
 
-	logData, err := os.ReadFile(filepath.Join(l.Root, "network.log"))
+	logData, err := os.ReadFile(l.NetworkLog())
 	if err != nil {
 		t.Fatalf("network log: %v", err)
 	}

@@ -44,6 +44,9 @@ func (l Layout) Storage() string   { return filepath.Join(l.Root, "storage") }
 func (l Layout) Events() string    { return filepath.Join(l.Root, "events.jsonl") }
 func (l Layout) Replies() string   { return filepath.Join(l.Root, "replies.jsonl") }
 
+// NetworkLog is the sandbox proxy's log of the conversation's requests.
+func (l Layout) NetworkLog() string { return filepath.Join(l.Root, "network.log") }
+
 // HasWorkspace reports whether the workspace clone exists.
 func (l Layout) HasWorkspace() bool {
 	_, err := os.Stat(filepath.Join(l.Workspace(), ".git"))
