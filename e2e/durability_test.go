@@ -54,7 +54,7 @@ func TestCrashDuringTaskLosesNothingAndRepliesOnce(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 	s.recordHistory(conv, "crash-retried")
-	if left := containersOf(t, conv); left != "" {
+	if left := leftovers(t, conv); len(left) > 0 {
 		t.Errorf("containers left behind: %s", left)
 	}
 }

@@ -170,7 +170,7 @@ func TestStopThenRetryFromTheCommandLine(t *testing.T) {
 	if st.State != workflows.StateFailed || !st.CanRetry || st.Tasks[0].Outcome != workflows.OutcomeCancelled {
 		t.Errorf("status after stop = %+v", st)
 	}
-	if left := containersOf(t, conv); left != "" {
+	if left := leftovers(t, conv); len(left) > 0 {
 		t.Errorf("container still there after stop: %s", left)
 	}
 

@@ -415,12 +415,22 @@ func (s *site) recordHistory(conv, name string) {
 	}
 }
 
-// containersOf lists the containers Airut left for a conversation.
-func containersOf(t testing.TB, conv string) string {
+// leftovers lists the containers (agent, proxy) and sandbox networks
+// podman still has for a conversation, found by its label (other tests
+// may be running theirs).
+func leftovers(t testing.TB, conv string) []string {
 	t.Helper()
-	out, err := exec.Command("podman", "--url", podmanSocket, "ps", "-a", "--filter", "label=airut.conversation="+conv, "--format", "{{.Names}}").CombinedOutput()
-	if err != nil {
-		t.Fatalf("podman ps: %v\n%s", err, out)
+	var out []string
+	for _, args := range [][]string{
+		{"ps", "-a", "--format", "{{.Names}}"},
+		{"network", "ls", "--format", "{{.Name}}"},
+	} {
+		args = append(args, "--filter", "label=airut.conversation="+conv)
+		b, err := exec.Command("podman", append([]string{"--url", podmanSocket}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman %v: %v\n%s", args, err, b)
+		}
+		out = append(out, strings.Fields(string(b))...)
 	}
-	return strings.TrimSpace(string(out))
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,29 +81,6 @@ func newSandboxedWith(t testing.TB, o siteOptions, allowlist string) *sandboxed 
 	o.repoURL, o.sandbox = up, conf
 	s := newSite(t, api, o)
 	return &sandboxed{site: s, api: api, realKey: realKey, conf: conf}
-}
-
-// leftovers lists the containers and networks podman still has for a
-// conversation (other tests may be running theirs).
-func leftovers(t *testing.T, conv string) []string {
-	t.Helper()
-	var out []string
-	for _, args := range [][]string{
-		{"ps", "-a", "--format", "{{.Names}}"},
-		{"network", "ls", "--format", "{{.Name}}"},
-	} {
-		cmd := exec.Command("podman", append([]string{"--url", podmanSocket}, args...)...)
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("podman %v: %v\n%s", args, err, b)
-		}
-		for _, n := range strings.Fields(string(b)) {
-			if strings.HasSuffix(n, "-"+conv) {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
 }
 
 var keyRE = regexp.MustCompile(`sk-ant-[A-Za-z0-9_-]+`)
