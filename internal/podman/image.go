@@ -33,11 +33,10 @@ func (c *Client) ImageExists(ctx context.Context, name string) (bool, error) {
 // ImageCreated returns when the image was built; ok is false when there
 // is no such image.
 func (c *Client) ImageCreated(ctx context.Context, name string) (created time.Time, ok bool, err error) {
-	ok, err = c.ImageExists(ctx, name)
-	if err != nil || !ok {
-		return time.Time{}, false, err
-	}
 	data, err := images.GetImage(c.ctx(ctx), name, nil)
+	if isNotFound(err) {
+		return time.Time{}, false, nil
+	}
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("podman image inspect %s: %w", name, err)
 	}

@@ -1076,3 +1076,15 @@ func BenchmarkRun(b *testing.B) {
 	fmt.Printf("BenchmarkRun N=%d: Run %.1f ms/run, podman run --rm %.1f ms/run; with --network none: Run %.1f ms/run, podman run --rm %.1f ms/run\n",
 		b.N, perRun(api), perRun(cli), perRun(apiNoNet), perRun(cliNoNet))
 }
+
+func TestImageCreated(t *testing.T) {
+	c := client(t)
+	ctx := context.Background()
+	created, ok, err := c.ImageCreated(ctx, testImage)
+	if err != nil || !ok || created.IsZero() || created.After(time.Now()) {
+		t.Errorf("ImageCreated(%s) = %v, %v, %v; want a past build time", testImage, created, ok, err)
+	}
+	if _, ok, err := c.ImageCreated(ctx, "localhost/airut-podman-test-none:missing"); ok || err != nil {
+		t.Errorf("ImageCreated(missing) = %v, %v; want not found and no error", ok, err)
+	}
+}
