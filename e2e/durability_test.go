@@ -22,11 +22,7 @@ func TestCrashDuringTaskLosesNothingAndRepliesOnce(t *testing.T) {
 	p := s.start("run")
 
 	conv := strings.TrimSpace(s.mustAirut(time.Minute, "send", "Take a nap.\nRUN: sleep 5 && date >> /workspace/naps.txt\nREPLY: slept well"))
-	l := s.layout(conv)
-	eventually(t, 2*time.Minute, "the agent to start its Bash call", func() bool {
-		b, _ := os.ReadFile(l.Events())
-		return strings.Contains(string(b), "sleep 5")
-	})
+	s.waitForCall(conv, "sleep 5")
 	second := strings.TrimSpace(s.mustAirut(time.Minute, "send", "--conversation", conv, "And then?\nREPLY: second done"))
 	if second != conv {
 		t.Fatalf("follow-up went to conversation %q, want %q", second, conv)

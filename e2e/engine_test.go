@@ -146,11 +146,7 @@ func TestStopThenRetryFromTheCommandLine(t *testing.T) {
 	s := newSite(t, api, siteOptions{repoURL: upstream(t), heartbeat: 4})
 	s.start("run")
 	conv := strings.TrimSpace(s.mustAirut(time.Minute, "send", "Wait for the flag.\nRUN: test -f /workspace/flag || sleep 120\nREPLY: flag seen"))
-	l := s.layout(conv)
-	eventually(t, 2*time.Minute, "the agent to start waiting", func() bool {
-		b, _ := os.ReadFile(l.Events())
-		return strings.Contains(string(b), "sleep 120")
-	})
+	s.waitForCall(conv, "sleep 120")
 	if out, _, _ := s.airut(30*time.Second, "retry", conv); strings.Contains(out, "retrying") {
 		t.Errorf("retry accepted while a task runs: %s", out)
 	}
@@ -174,7 +170,7 @@ func TestStopThenRetryFromTheCommandLine(t *testing.T) {
 		t.Errorf("container still there after stop: %s", left)
 	}
 
-	os.WriteFile(filepath.Join(l.Workspace(), "flag"), nil, 0o644)
+	os.WriteFile(filepath.Join(s.layout(conv).Workspace(), "flag"), nil, 0o644)
 	if out := s.mustAirut(time.Minute, "retry", conv); !strings.Contains(out, "retrying") {
 		t.Fatalf("retry said %q", out)
 	}

@@ -363,6 +363,17 @@ func (s *site) replies(conv, kind string) []conversation.Reply {
 }
 
 // eventually polls f until it is true or the timeout passes.
+// waitForCall waits until the agent of conv has started a tool call
+// containing command (it is in events.jsonl).
+func (s *site) waitForCall(conv, command string) {
+	s.t.Helper()
+	l := s.layout(conv)
+	eventually(s.t, 2*time.Minute, "the agent to start "+command, func() bool {
+		b, _ := os.ReadFile(l.Events())
+		return strings.Contains(string(b), command)
+	})
+}
+
 func eventually(t testing.TB, timeout time.Duration, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

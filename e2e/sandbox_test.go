@@ -275,11 +275,7 @@ func TestSandboxOrphansRemovedAtWorkerStart(t *testing.T) {
 
 	p := s.start("run")
 	conv := strings.TrimSpace(s.mustAirut(time.Minute, "send", "Nap.\nRUN: sleep 6 && echo rested\nREPLY: rested"))
-	l := s.layout(conv)
-	eventually(t, 2*time.Minute, "the agent to start its Bash call", func() bool {
-		b, _ := os.ReadFile(l.Events())
-		return strings.Contains(string(b), "sleep 6")
-	})
+	s.waitForCall(conv, "sleep 6")
 	p.kill()
 	if left := leftovers(t, conv); len(left) < 2 {
 		t.Fatalf("after the crash podman has %v, want the orphaned agent, proxy and network", left)
