@@ -116,7 +116,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		heartbeat(runCtx, cfg.Execution.HeartbeatTimeout, func() Progress {
+		heartbeat(runCtx, func() Progress {
 			mu.Lock()
 			defer mu.Unlock()
 			return Progress{Events: totals.Events, LastTool: totals.LastTool}
@@ -249,15 +249,15 @@ func (a *Activities) claudeBinary(ctx context.Context, cfg *config.Config, r *co
 
 // heartbeat reports progress until ctx ends, often enough that a live
 // worker is never mistaken for a dead one and a stop request (delivered
-// with a heartbeat response) is seen within seconds.
-func heartbeat(ctx context.Context, timeoutSeconds int, progress func() Progress) {
-	every := time.Duration(timeoutSeconds) * time.Second / 4
-	if every < 500*time.Millisecond {
-		every = 500 * time.Millisecond
+// with a heartbeat response) is seen within seconds. The pace follows the
+// heartbeat timeout the workflow set on this activity; without one there
+// is nothing to report to.
+func heartbeat(ctx context.Context, progress func() Progress) {
+	timeout := activity.GetInfo(ctx).HeartbeatTimeout
+	if timeout <= 0 {
+		return
 	}
-	if every > 5*time.Second {
-		every = 5 * time.Second
-	}
+	every := min(max(timeout/4, 500*time.Millisecond), 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -268,6 +268,20 @@ func heartbeat(ctx context.Context, timeoutSeconds int, progress func() Progress
 		case <-t.C:
 		}
 	}
+}
+
+// keepAlive heartbeats until the returned stop is called. Short
+// activities (replies, PR polls, cleanup) use it so that a worker killed
+// in the middle of one is noticed within the heartbeat timeout and the
+// work retried elsewhere, instead of waiting out the time limit.
+func keepAlive(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		heartbeat(ctx, func() Progress { return Progress{} })
+	}()
+	return func() { cancel(); <-done }
 }
 
 // lineSink splits a stream into lines for fn; Run writes chunks as the

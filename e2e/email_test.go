@@ -202,12 +202,7 @@ func TestEmailCrashAtEveryStepOfTheHandOff(t *testing.T) {
 			msgs := s.smtp.WaitFor(t, 2, 3*time.Minute)
 			time.Sleep(3 * time.Second) // a second run, if any, would answer now
 			msgs = s.smtp.Messages()
-			replies := 0
-			for _, m := range msgs {
-				if strings.Contains(m.TextBody(), "done once") {
-					replies++
-				}
-			}
+			replies := containing(msgs, "done once")
 			if len(msgs) != 2 || replies != 1 {
 				t.Errorf("sent %d mails (%d replies), want one ack and one reply", len(msgs), replies)
 			}
@@ -245,4 +240,43 @@ func TestEmailSMTPFailures(t *testing.T) {
 	if n := len(s.smtp.Messages()); n != 2 {
 		t.Errorf("messages sent = %d, want 2 (a permanent failure is not retried)", n)
 	}
+}
+
+// A worker killed while its reply is on the wire (the relay has the
+// message but has not answered) is noticed within the heartbeat timeout:
+// after a restart the reply goes out once, well before the activity's
+// two-minute time limit would have let it be retried.
+func TestReplyInterruptedByWorkerCrash(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	s := newMailSite(t, api, siteOptions{repoURL: upstream(t), heartbeat: 4})
+	held, release := s.smtp.Hold("answered after the crash")
+	p := s.start("run")
+	s.imap.Deliver(t, mailbox, buildMail(mailOpts{from: userAddr, subject: "Crash mid-reply", msgID: "mid-reply@example.com",
+		authResults: pass(), body: "REPLY: answered after the crash"}))
+	select {
+	case <-held:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the reply never reached the relay")
+	}
+	p.kill()
+	release()
+	s.start("run")
+	msgs := s.smtp.WaitFor(t, 2, time.Minute)
+	time.Sleep(3 * time.Second) // a duplicate, if any, would arrive now
+	msgs = s.smtp.Messages()
+	replies := containing(msgs, "answered after the crash")
+	if len(msgs) != 2 || replies != 1 {
+		t.Errorf("sent %d mails (%d replies), want the ack and one reply", len(msgs), replies)
+	}
+}
+
+// containing counts the mails whose text says text.
+func containing(msgs []smtptest.Message, text string) int {
+	n := 0
+	for _, m := range msgs {
+		if strings.Contains(m.TextBody(), text) {
+			n++
+		}
+	}
+	return n
 }

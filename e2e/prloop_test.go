@@ -20,7 +20,9 @@ func TestPullRequestLoopAcrossWorkerRestart(t *testing.T) {
 	gh.RequireToken("ghp_test")
 	n := gh.AddPR("acme", "demo", githubtest.PR{HeadBranch: "fix-readme", HeadSHA: "1111111aaaa", Title: "Fix the README"})
 	api := anthropictest.NewServer(t)
-	s := newSite(t, api, siteOptions{repoURL: upstream(t), repoYAML: fmt.Sprintf(
+	// A short heartbeat: the kill below may land in the middle of a poll
+	// or a reply, which the restarted worker retries once it is noticed.
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), heartbeat: 4, repoYAML: fmt.Sprintf(
 		"    github: {repository: acme/demo, token: ghp_test, base_url: %q, poll_interval: 1, max_poll_interval: 2}\n", gh.URL())})
 	p := s.start("run")
 

@@ -617,6 +617,7 @@ func (c *conversation) reply(ctx workflow.Context, t *TaskSummary, kind ReplyKin
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    c.heartbeatTimeout(),
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,
@@ -653,6 +654,7 @@ func (c *conversation) expire(ctx workflow.Context) {
 		TaskQueue:              c.st.HostQueue,
 		ScheduleToStartTimeout: c.hostTimeout(),
 		StartToCloseTimeout:    5 * time.Minute,
+		HeartbeatTimeout:       c.heartbeatTimeout(),
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	err := workflow.ExecuteActivity(actx, ActivityCleanup, CleanupInput{RepoID: c.in.RepoID, ConversationID: c.in.ConversationID}).Get(ctx, nil)

@@ -52,6 +52,7 @@ func (c *conversation) findPR(ctx workflow.Context) string {
 		TaskQueue:              c.st.HostQueue,
 		ScheduleToStartTimeout: c.hostTimeout(),
 		StartToCloseTimeout:    2 * time.Minute,
+		HeartbeatTimeout:       c.heartbeatTimeout(),
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{ErrConfig}},
 	})
 	var res FindPRResult
@@ -83,6 +84,7 @@ func (c *conversation) pollPR(ctx workflow.Context) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           SharedQueue,
 		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    c.heartbeatTimeout(),
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{ErrConfig}},
 	})
 	var res PollPRResult

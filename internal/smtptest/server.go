@@ -1,6 +1,7 @@
 package smtptest
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ type Server struct {
 	mu       sync.Mutex
 	msgs     []Message
 	failures []int
+	holds    []*hold
 	arrived  chan struct{} // closed and replaced whenever a message is stored
 	closed   bool
 }
@@ -157,6 +159,42 @@ func (s *Server) FailNext(codes ...int) {
 	s.failures = append(s.failures, codes...)
 }
 
+// hold is a message DATA keeps waiting for its final answer.
+type hold struct {
+	match   string
+	held    chan struct{}
+	release chan struct{}
+}
+
+// Hold makes the next message whose raw data contains match wait, after
+// its body has been read, without an answer until release is called; it
+// is then refused with 451 and not stored. held is closed when such a
+// message arrives. Tests use it to kill a client in the middle of a
+// delivery it cannot know the outcome of.
+func (s *Server) Hold(match string) (held <-chan struct{}, release func()) {
+	h := &hold{match: match, held: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	s.holds = append(s.holds, h)
+	s.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { close(h.release) }) }
+	s.tb.Cleanup(release) // a failed test must not leave DATA waiting
+	return h.held, release
+}
+
+// holdFor removes and returns the hold that data matches, if any.
+func (s *Server) holdFor(data []byte) *hold {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, h := range s.holds {
+		if bytes.Contains(data, []byte(h.match)) {
+			s.holds = append(s.holds[:i], s.holds[i+1:]...)
+			return h
+		}
+	}
+	return nil
+}
+
 // Messages returns the messages accepted so far, oldest first.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -260,6 +298,11 @@ func (se *session) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("read data: %w", err)
+	}
+	if h := se.s.holdFor(data); h != nil {
+		close(h.held)
+		<-h.release
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCodeNotSet, Message: "smtptest: held message released"}
 	}
 	return se.s.store(Message{From: se.from, To: append([]string(nil), se.to...), Data: data})
 }

@@ -229,3 +229,39 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	s.WaitFor(t, 1, 5*time.Second)
 }
+
+// A held message gets no answer until released, is then refused with
+// 451 and not stored; the next one is accepted as usual.
+func TestHoldKeepsDataWaiting(t *testing.T) {
+	s := smtptest.NewServer(t)
+	held, release := s.Hold("hello =C3=BC")
+	c, err := smtp.Dial(addr(s))
+	if err != nil {
+		t.Fatalf("smtp.Dial() = %v", err)
+	}
+	defer c.Close()
+	done := make(chan error, 1)
+	go func() { done <- send(t, c) }()
+	select {
+	case <-held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message was not held")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("SendMail() returned %v while held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	var se *smtp.SMTPError
+	if err := <-done; !errors.As(err, &se) || se.Code != 451 {
+		t.Fatalf("SendMail() after release = %v, want 451", err)
+	}
+	if n := len(s.Messages()); n != 0 {
+		t.Fatalf("held message stored: %d messages", n)
+	}
+	if err := send(t, c); err != nil {
+		t.Fatalf("SendMail() after the hold = %v", err)
+	}
+	s.WaitFor(t, 1, 5*time.Second)
+}
