@@ -208,21 +208,34 @@ func create(certPath, keyPath string) (*CA, error) {
 	return newCA(cert, certPEM, key), nil
 }
 
+// writeExcl puts data at path whole or not at all, and never over an
+// existing file: it is written to a temporary name and then hard-linked
+// into place (which fails if path exists), so a reader that finds path
+// never sees it half-written.
 func writeExcl(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("ca: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp, path)
+	}
+	if err != nil {
 		return fmt.Errorf("ca: %w", err)
 	}
-	if err := f.Chmod(mode); err != nil { // undo umask
-		f.Close()
-		return fmt.Errorf("ca: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 // CertPEM returns the CA certificate in PEM form (never the key).
