@@ -185,8 +185,10 @@ func SandboxDir(cfg *config.Config, hostID string) string {
 // maxBlockedExamples bounds the refused requests a reply names.
 const maxBlockedExamples = 3
 
-// blockedSince counts the HTTP requests the proxy refused in the network
-// log after offset, and names the first few distinct ones.
+// blockedSince counts the HTTP requests and raw connections the proxy
+// refused in the network log after offset, and names the first few
+// distinct ones. Refused DNS queries (TXT, AAAA) are left out: resolvers
+// ask for AAAA as a matter of course.
 func blockedSince(path string, offset int64) (int, []string) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -202,11 +204,20 @@ func blockedSince(path string, offset int64) (int, []string) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var l proxy.LogLine
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Kind != "http" || l.Allowed {
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Allowed {
+			continue
+		}
+		var ex string
+		switch l.Kind {
+		case "http":
+			ex = l.Method + " " + l.Host + l.Path
+		case "tcp", "udp":
+			// Not an allowlist matter: only HTTP(S) can ever leave.
+			ex = "raw " + strings.ToUpper(l.Kind) + " to " + l.Host + " (never allowed)"
+		default:
 			continue
 		}
 		n++
-		ex := l.Method + " " + l.Host + l.Path
 		if len(examples) < maxBlockedExamples && !slices.Contains(examples, ex) {
 			examples = append(examples, ex)
 		}

@@ -44,6 +44,11 @@ type Config struct {
 	// (CAP_NET_ADMIN), so a connection routed here for any address, such
 	// as a hard-coded IP, is accepted, refused with a 403 and logged.
 	Transparent bool
+	// RawAddr, with Transparent, is where the worker diverts every other
+	// TCP connection and UDP datagram from the conversation network; each
+	// is refused and logged (kind "tcp" or "udp", host = the address it
+	// was meant for). Empty: no catch-all.
+	RawAddr string
 }
 
 // Secret is one masked secret as the worker hands it over.
@@ -59,7 +64,7 @@ type Secret struct {
 // LogLine is one line of the network log. It never holds secret values.
 type LogLine struct {
 	Time     time.Time `json:"time"`
-	Kind     string    `json:"kind"` // "http" or "dns"
+	Kind     string    `json:"kind"` // "http", "dns", "tcp" or "udp"
 	Method   string    `json:"method,omitempty"`
 	Host     string    `json:"host"`
 	Path     string    `json:"path,omitempty"`
@@ -141,6 +146,12 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("start proxy: %w", err)
+	}
+	if cfg.Transparent && cfg.RawAddr != "" {
+		if err := serveRaw(ctx, cfg.RawAddr, logw.write); err != nil {
+			cancel()
+			return nil, err
+		}
 	}
 	go func() { <-ctx.Done(); logw.close() }()
 	return &Proxy{DNS: d, HTTP: h, stop: cancel}, nil

@@ -31,6 +31,7 @@ func main() {
 	flag.StringVar(&cfg.SecretsFile, "secrets", "", "JSON list of masked secrets (optional)")
 	flag.StringVar(&cfg.LogFile, "log", "/network.log", "network log (JSON lines)")
 	flag.BoolVar(&cfg.Transparent, "transparent", false, "accept connections for any address routed here (needs CAP_NET_ADMIN)")
+	flag.StringVar(&cfg.RawAddr, "raw", "", "with -transparent: where other diverted TCP/UDP traffic is refused and logged")
 	ready := flag.String("ready", "", "file to write \"ok\" (or the start-up error) to")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -169,6 +169,7 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 			"-log", proxyLog,
 			"-ready", proxyStatusDir + "/ready",
 			"-transparent",
+			"-raw", fmt.Sprintf(":%d", RawPort),
 		},
 		Mounts: []podman.Mount{
 			{Source: filepath.Join(o.WorkDir, "config"), Target: proxyConfigDir, ReadOnly: true},
@@ -202,10 +203,13 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 	}
 	if nsPath, _, err := c.NetNS(ctx, sb.ProxyName); err != nil {
 		return sb, fmt.Errorf("network sandbox: %w", err)
-	} else if err := captureAll(nsPath, net.ParseIP(sb.ProxyIP)); err != nil {
+	} else if iface, err := captureAll(nsPath, net.ParseIP(sb.ProxyIP)); err != nil {
 		o.Log.Warn("network sandbox: direct-address connections stay unroutable instead of reaching the proxy (needs rootful podman)", "error", err)
 	} else {
 		sb.capture = true
+		if err := divertRaw(nsPath, iface); err != nil {
+			o.Log.Warn("network sandbox: raw TCP/UDP is refused but not logged", "error", err)
+		}
 	}
 	o.Log.Debug("network sandbox ready", "network", sb.Network, "proxy", sb.ProxyIP)
 	return sb, nil

@@ -118,7 +118,10 @@ func (u *upstream) seen() []seen {
 
 // env is one started sandbox with an upstream host.
 type env struct {
-	// udpSeen counts datagrams that reached the upstream host's UDP port
+	// tcpSeen and udpSeen count connections and datagrams that reached
+	// the upstream host's raw ports: any would mean the proxy routes
+	// packets.
+	tcpSeen   *atomic.Int64
 	udpSeen   *atomic.Int64
 	c         *podman.Client
 	sb        *sandbox.Sandbox
@@ -161,12 +164,14 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 	// A plain TCP service on the upstream host: reaching it from the agent
 	// would mean the proxy routes packets.
 	raw := host.Listen(t, ":2222")
+	var tcpSeen atomic.Int64
 	go func() {
 		for {
 			c, err := raw.Accept()
 			if err != nil {
 				return
 			}
+			tcpSeen.Add(1)
 			c.Write([]byte("raw service\n"))
 			c.Close()
 		}
@@ -193,7 +198,7 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 		t.Fatal(err)
 	}
 	real := "sk-ant-api03-" + randHex(20)
-	e := &env{udpSeen: &udpSeen, c: c, up: up, upIP: host.IP, real: real, surrogate: masking.Surrogate(real, rand.Reader),
+	e := &env{tcpSeen: &tcpSeen, udpSeen: &udpSeen, c: c, up: up, upIP: host.IP, real: real, surrogate: masking.Surrogate(real, rand.Reader),
 		logFile: filepath.Join(t.TempDir(), "network.log"), labels: map[string]string{"airut.test.run": id}}
 	sb, err := sandbox.Start(ctx, c, sandbox.Options{
 		Name: "t" + id, Labels: e.labels, ProxyImage: tag, WorkDir: filepath.Join(t.TempDir(), "sandbox"),
@@ -231,13 +236,14 @@ type probeResult struct {
 func (e *env) probe(t *testing.T, cases []map[string]any) map[string]probeResult {
 	t.Helper()
 	in, _ := json.Marshal(cases)
-	var out, errOut bytes.Buffer
+	var stdout, errOut bytes.Buffer
+	outDir := t.TempDir()
 	spec := podman.RunSpec{
 		Name: "airut-test-agent-" + randHex(4), Image: baseImage,
 		Entrypoint: []string{"/probe"},
-		Env:        map[string]string{"SECRET_TOKEN": e.surrogate},
-		Mounts:     []podman.Mount{{Source: probeBin, Target: "/probe", ReadOnly: true}},
-		Stdin:      bytes.NewReader(in), Stdout: &out, Stderr: &errOut,
+		Env:        map[string]string{"SECRET_TOKEN": e.surrogate, "PROBE_OUT": "/out/results.jsonl"},
+		Mounts:     []podman.Mount{{Source: probeBin, Target: "/probe", ReadOnly: true}, {Source: outDir, Target: "/out"}},
+		Stdin:      bytes.NewReader(in), Stdout: &stdout, Stderr: &errOut,
 		Labels: e.labels, CapDrop: []string{"ALL"}, NoNewPrivileges: true,
 	}
 	e.sb.Apply(&spec)
@@ -247,8 +253,12 @@ func (e *env) probe(t *testing.T, cases []map[string]any) map[string]probeResult
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("probe: exit %d, %v\n%s", res.ExitCode, err, errOut.String())
 	}
+	out, err := os.ReadFile(filepath.Join(outDir, "results.jsonl"))
+	if err != nil {
+		t.Fatalf("probe results: %v\n%s", err, errOut.String())
+	}
 	got := map[string]probeResult{}
-	sc := bufio.NewScanner(&out)
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		var r probeResult
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
@@ -257,7 +267,7 @@ func (e *env) probe(t *testing.T, cases []map[string]any) map[string]probeResult
 		got[r.Name] = r
 	}
 	if len(got) != len(cases) {
-		t.Fatalf("probe answered %d of %d cases:\n%s\n%s", len(got), len(cases), out.String(), errOut.String())
+		t.Fatalf("probe answered %d of %d cases:\n%s\n%s", len(got), len(cases), out, errOut.String())
 	}
 	return got
 }
@@ -345,12 +355,16 @@ func TestEscapes(t *testing.T) {
 			t.Errorf("%s: %+v, want 403 explaining the block and how to request access", name, r)
 		}
 	}
-	// Other ports of a direct address lead nowhere: the proxy does not
-	// route packets (the upstream host does serve that port).
-	for _, name := range []string{"raw-tcp-ip"} {
-		if r := got[name]; r.Err == "" || strings.Contains(r.Err, "connected") {
-			t.Errorf("%s: %+v, want no connection", name, r)
+	// Raw TCP, to a name (which resolves to the proxy) or to a direct
+	// address whose host really serves that port, meets the proxy's
+	// catch-all: it reads why and is closed. Nothing reaches the host.
+	for name, dst := range map[string]string{"raw-tcp-ip": ip + ":2222", "raw-tcp-name": e.sb.ProxyIP + ":22"} {
+		if r := got[name]; !strings.Contains(r.Body, "raw TCP to "+dst+" is blocked") || strings.Contains(r.Body, "raw service") {
+			t.Errorf("%s: %+v, want the sandbox's refusal naming %s", name, r, dst)
 		}
+	}
+	if n := e.tcpSeen.Load(); n != 0 {
+		t.Errorf("the upstream host accepted %d raw connections made to its address: the proxy forwards packets", n)
 	}
 	if n := e.udpSeen.Load(); n != 0 {
 		t.Errorf("the upstream host received %d datagrams sent to its address: the proxy forwards packets", n)
@@ -374,9 +388,6 @@ func TestEscapes(t *testing.T) {
 	}
 	if r := got["host-mismatch"]; r.Status == 200 || r.Status == 0 && r.Err == "" {
 		t.Errorf("host-mismatch: %+v, want refused", r)
-	}
-	if r := got["raw-tcp-name"]; r.Err == "" || strings.Contains(r.Err, "connected") {
-		t.Errorf("raw-tcp-name: %+v, want connection refused", r)
 	}
 	if r := got["graphql-query"]; r.Status != 200 {
 		t.Errorf("graphql-query: %+v, want the allowed query through", r)
@@ -449,6 +460,9 @@ func TestEscapes(t *testing.T) {
 		{"http", "CONNECT", "api.sandbox.test:443", "", false},
 		{"http", "POST", "blocked.test", "/v1/messages", false},
 		{"http", "GET", "other.test", "/collect", true},
+		{"tcp", "", ip + ":2222", "", false},
+		{"tcp", "", e.sb.ProxyIP + ":22", "", false},
+		{"udp", "", ip + ":5353", "", false},
 	} {
 		if find(w.kind, w.method, w.host, w.path, w.allowed) == nil {
 			t.Errorf("network log has no %s %s %s%s allowed=%v entry", w.kind, w.method, w.host, w.path, w.allowed)
@@ -478,20 +492,23 @@ func TestSandboxesAreIsolated(t *testing.T) {
 	if r := got["other-proxy-http"]; r.Status != http.StatusForbidden {
 		t.Errorf("other-proxy-http: %+v, want the own proxy's 403", r)
 	}
-	if r := got["other-proxy-raw"]; r.Err == "" {
-		t.Errorf("other-proxy-raw: %+v, want no connection", r)
+	if r := got["other-proxy-raw"]; !strings.Contains(r.Body, "raw TCP to "+b.sb.ProxyIP+":8080 is blocked") {
+		t.Errorf("other-proxy-raw: %+v, want the own proxy's refusal", r)
 	}
 	if lines := b.log(t); len(lines) != 0 {
 		t.Errorf("the other conversation's proxy logged %d lines: %+v", len(lines), lines)
 	}
-	found := false
+	found, rawFound := false, false
 	for _, l := range a.log(t) {
 		if l.Kind == "http" && l.Host == b.sb.ProxyIP && !l.Allowed {
 			found = true
 		}
+		if l.Kind == "tcp" && l.Host == b.sb.ProxyIP+":8080" {
+			rawFound = true
+		}
 	}
-	if !found {
-		t.Errorf("own network log lacks the refused request to %s", b.sb.ProxyIP)
+	if !found || !rawFound {
+		t.Errorf("own network log lacks the refused request (%v) or raw connection (%v) to %s", found, rawFound, b.sb.ProxyIP)
 	}
 }
 

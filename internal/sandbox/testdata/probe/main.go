@@ -51,7 +51,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "probe: read cases:", err)
 		os.Exit(2)
 	}
-	enc := json.NewEncoder(os.Stdout)
+	// Results go to a file in a mounted directory when PROBE_OUT names
+	// one: podman 4.3's attach can lose the tail of a short-lived
+	// container's stdout under load.
+	out := os.Stdout
+	if p := os.Getenv("PROBE_OUT"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "probe:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		out = f
+	}
+	enc := json.NewEncoder(out)
 	for _, c := range cases {
 		r := result{Name: c.Name}
 		switch c.Kind {

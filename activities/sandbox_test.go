@@ -1,0 +1,47 @@
+package activities
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The reply footer counts what the sandbox refused after the run's start
+// offset: HTTP requests and raw connections, not DNS, not allowed ones.
+func TestBlockedSince(t *testing.T) {
+	before := `{"kind":"http","method":"GET","host":"old.test","path":"/","allowed":false}` + "\n"
+	run := strings.Join([]string{
+		`{"kind":"http","method":"POST","host":"api.test","path":"/v1","allowed":true}`,
+		`{"kind":"http","method":"GET","host":"blocked.test","path":"/x","allowed":false}`,
+		`{"kind":"dns","method":"AAAA","host":"api.test.","allowed":false}`,
+		`{"kind":"tcp","host":"203.0.113.5:22","allowed":false}`,
+		`{"kind":"http","method":"GET","host":"blocked.test","path":"/x","allowed":false}`,
+		`{"kind":"udp","host":"203.0.113.5:5353","allowed":false}`,
+		`{"kind":"http","method":"PUT","host":"fourth.test","path":"/","allowed":false}`,
+		`not json`,
+	}, "\n") + "\n"
+	path := filepath.Join(t.TempDir(), "network.log")
+	if err := os.WriteFile(path, []byte(before+run), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		path     string
+		offset   int64
+		n        int
+		examples []string
+	}{
+		{"this run", path, int64(len(before)), 5, []string{"GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)", "raw UDP to 203.0.113.5:5353 (never allowed)"}},
+		{"whole log", path, 0, 6, []string{"GET old.test/", "GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)"}},
+		{"no log", filepath.Join(t.TempDir(), "missing"), 0, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, ex := blockedSince(tt.path, tt.offset)
+			if n != tt.n || strings.Join(ex, "|") != strings.Join(tt.examples, "|") {
+				t.Errorf("blockedSince = %d %q, want %d %q", n, ex, tt.n, tt.examples)
+			}
+		})
+	}
+}
