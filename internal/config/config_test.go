@@ -114,6 +114,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"airut.yaml:6: repos.web.resource_limits.timeout: must be at least 10 seconds (got 5)"}},
 		{"bad effort", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    effort: extreme\n",
 			[]string{"repos.web.effort: must be one of low, medium, high, max"}},
+		{"pids limit too small", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    resource_limits: {pids_limit: 5}\n",
+			[]string{"airut.yaml:5: repos.web.resource_limits.pids_limit: must be 0 (no limit) or at least 32 (got 5)"}},
 		{"memory zero", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    resource_limits: {memory: 0g}\n",
 			[]string{"repos.web.resource_limits.memory: must be a non-zero size"}},
 		{"container path escape", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    container_path: ../x\n",

@@ -29,6 +29,9 @@ const (
 	DefaultDashboardPort    = 5200
 )
 
+// minPidsLimit is the smallest resource_limits.pids_limit accepted.
+const minPidsLimit = 32
+
 // applyDefaults fills what the file left out; present reports whether a
 // dotted key was written in the file, so an explicit 0 is validated rather
 // than silently replaced.
@@ -222,8 +225,10 @@ func validate(c *Config) []*Error {
 		if rl.CPUs != 0 && rl.CPUs < 0.01 {
 			bad(k+".resource_limits.cpus", "must be at least 0.01 (got %v)", rl.CPUs)
 		}
-		if rl.PidsLimit < 0 {
-			bad(k+".resource_limits.pids_limit", "must be at least 1 (got %d)", rl.PidsLimit)
+		// Threads count as pids: the runtime's own init and Claude Code
+		// need dozens before the agent runs a single command.
+		if rl.PidsLimit < 0 || rl.PidsLimit > 0 && rl.PidsLimit < minPidsLimit {
+			bad(k+".resource_limits.pids_limit", "must be 0 (no limit) or at least %d (got %d); the container's init and Claude Code's threads count too", minPidsLimit, rl.PidsLimit)
 		}
 		if e := r.Email; e != nil {
 			errs = append(errs, validateEmail(k+".email", e)...)

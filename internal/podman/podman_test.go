@@ -626,8 +626,10 @@ func TestRunLimits(t *testing.T) {
 
 	t.Run("pids limit stops forks", func(t *testing.T) {
 		// dash fails at once where bash would retry the fork for seconds.
-		rs := newSpec(t, "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 10 & done; wait; echo all-forked")
-		rs.Limits = Limits{PidsLimit: 5}
+		// The limit leaves room for runc's own init, whose Go runtime
+		// threads count too: with 5, `runc start` itself failed at times.
+		rs := newSpec(t, "sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 10 & i=$((i+1)); done; wait; echo all-forked")
+		rs.Limits = Limits{PidsLimit: 16}
 		res, stdout, stderr, err := run(t, c, rs)
 		if err != nil {
 			t.Fatal(err)
