@@ -79,6 +79,7 @@ func refuseUDP(pc *net.UDPConn, log func(LogLine)) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(10 * time.Millisecond) // never spin on a failing socket
 			continue
 		}
 		dst := origDst(oob[:oobn])
