@@ -242,7 +242,7 @@ func TestETagTransport(t *testing.T) {
 				_, _ = io.WriteString(w, a.body)
 			}))
 			t.Cleanup(srv.Close)
-			rt := &etagTransport{next: http.DefaultTransport, cache: newETagCache(10), log: slog.New(slog.DiscardHandler)}
+			rt := &etagTransport{next: srv.Client().Transport, cache: newETagCache(10), log: slog.New(slog.DiscardHandler)}
 			for k := range tt.answers {
 				ctx, tr := withTracker(context.Background())
 				req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/x", nil)
@@ -305,7 +305,7 @@ func TestAuthTransport(t *testing.T) {
 				host = "api.github.com"
 			}
 			toks := &recordingTokens{}
-			rt := &authTransport{next: http.DefaultTransport, host: host, tokens: toks}
+			rt := &authTransport{next: srv.Client().Transport, host: host, tokens: toks}
 			req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
 			require.NoError(t, err)
 			resp, err := rt.RoundTrip(req)
