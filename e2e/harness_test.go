@@ -12,8 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -103,14 +105,49 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// portCursor is the last port freePort handed out in this test binary.
+var portCursor atomic.Int32
+
+// freePort returns a loopback port that airut will bind later. A port the
+// kernel picked (":0") sits in the ephemeral range, where any outgoing
+// connection made meanwhile (podman, git, Claude Code) may take it: that
+// failed a CI run with "address already in use". So ports come from below
+// the ephemeral range, each handed out once per test binary (the start is
+// spread by PID for the other test binaries running alongside), and are
+// checked to be free at the time.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("net.Listen() = %v", err)
+	low := ephemeralLow()
+	span := int32(low - 10000)
+	portCursor.CompareAndSwap(0, int32(os.Getpid())%span)
+	for range 1000 {
+		p := int(10000 + portCursor.Add(7)%span)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port below %d", low)
+	return 0
+}
+
+// ephemeralLow is the start of the kernel's ephemeral port range.
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= 11000 {
+		return 32768
+	}
+	return n
 }
 
 func gitRun(t testing.TB, dir string, args ...string) string {

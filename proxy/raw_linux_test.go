@@ -15,18 +15,27 @@ import (
 // destination are logged once. (IP_TRANSPARENT needs CAP_NET_ADMIN: the
 // tests run as root.)
 func TestServeRawRefusesAndLogs(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	var mu sync.Mutex
 	var lines []LogLine
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := serveRaw(ctx, addr, func(l LogLine) { mu.Lock(); lines = append(lines, l); mu.Unlock() }); err != nil {
-		t.Fatalf("serveRaw() = %v", err)
+	// One port for TCP and UDP: take a free TCP port and try again should
+	// its UDP twin be busy (or the port be taken in between).
+	var addr string
+	for try := 0; ; try++ {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+		err = serveRaw(ctx, addr, func(l LogLine) { mu.Lock(); lines = append(lines, l); mu.Unlock() })
+		if err == nil {
+			break
+		}
+		if try == 5 {
+			t.Fatalf("serveRaw() = %v", err)
+		}
 	}
 
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
