@@ -111,7 +111,7 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 	// Heartbeat while fetching and cloning (which can take minutes), so a
 	// worker that dies here is noticed within the heartbeat timeout, not
 	// at the activity's time limit.
-	defer keepAlive(ctx)()
+	defer keepAlive(ctx, nil)()
 	m := a.mirror(cfg, r)
 	if err := m.Update(ctx); err != nil {
 		if activity.GetInfo(ctx).Attempt >= 3 {
@@ -155,7 +155,7 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 
 // CleanupWorkspace removes an expired conversation's files from this host.
 func (a *Activities) CleanupWorkspace(ctx context.Context, in workflows.CleanupInput) error {
-	defer keepAlive(ctx)()
+	defer keepAlive(ctx, nil)()
 	cfg, _, err := a.repo(in.RepoID)
 	if err != nil {
 		return err

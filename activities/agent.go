@@ -113,15 +113,12 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	timeout := r.ResourceLimits.TimeoutDuration()
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hbDone := make(chan struct{})
-	go func() {
-		defer close(hbDone)
-		heartbeat(runCtx, func() Progress {
-			mu.Lock()
-			defer mu.Unlock()
-			return Progress{Events: totals.Events, LastTool: totals.LastTool}
-		})
-	}()
+	stopHB := keepAlive(runCtx, func() Progress {
+		mu.Lock()
+		defer mu.Unlock()
+		return Progress{Events: totals.Events, LastTool: totals.LastTool}
+	})
+	defer stopHB()
 
 	labels := map[string]string{
 		LabelHost: a.HostID, LabelRepo: in.RepoID, LabelConversation: in.ConversationID, LabelTask: in.TaskID,
@@ -184,7 +181,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	started := time.Now()
 	res, runErr := a.Podman.Run(runCtx, spec)
 	cancel()
-	<-hbDone
+	stopHB()
 	stdout.flush()
 	stderr.flush()
 	plan.update(ctx, "", true)
@@ -270,16 +267,22 @@ func heartbeat(ctx context.Context, progress func() Progress) {
 	}
 }
 
-// keepAlive heartbeats until the returned stop is called. Short
-// activities (replies, PR polls, cleanup) use it so that a worker killed
-// in the middle of one is noticed within the heartbeat timeout and the
-// work retried elsewhere, instead of waiting out the time limit.
-func keepAlive(ctx context.Context) (stop func()) {
+// keepAlive heartbeats, with progress (nil: none to report), until the
+// returned stop is called; stop waits for the last heartbeat and may be
+// called again. Every activity uses it: the agent run to report progress
+// and receive stops, short ones (replies, PR polls, cleanup) so that a
+// worker killed in the middle of one is noticed within the heartbeat
+// timeout and the work retried elsewhere, instead of waiting out the time
+// limit.
+func keepAlive(ctx context.Context, progress func() Progress) (stop func()) {
+	if progress == nil {
+		progress = func() Progress { return Progress{} }
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		heartbeat(ctx, func() Progress { return Progress{} })
+		heartbeat(ctx, progress)
 	}()
 	return func() { cancel(); <-done }
 }

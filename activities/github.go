@@ -49,7 +49,7 @@ func (g *githubClients) get(r *config.Repo) (*github.Client, error) {
 // FindPullRequest finds the open PR of the branch the agent left the
 // workspace on. It runs on the conversation's host, where the workspace is.
 func (a *Activities) FindPullRequest(ctx context.Context, in workflows.FindPRInput) (workflows.FindPRResult, error) {
-	defer keepAlive(ctx)()
+	defer keepAlive(ctx, nil)()
 	cfg, r, err := a.repo(in.RepoID)
 	if err != nil {
 		return workflows.FindPRResult{}, err
@@ -100,7 +100,7 @@ func (a *Activities) FindPullRequest(ctx context.Context, in workflows.FindPRInp
 // and reviews and comments newer than the cursors. A rate limit is not an
 // error: the workflow waits until its reset with a durable timer.
 func (a *Activities) PollPullRequest(ctx context.Context, in workflows.PollPRInput) (workflows.PollPRResult, error) {
-	defer keepAlive(ctx)()
+	defer keepAlive(ctx, nil)()
 	_, r, err := a.repo(in.RepoID)
 	if err != nil {
 		return workflows.PollPRResult{}, err

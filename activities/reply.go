@@ -18,7 +18,7 @@ import (
 // replies.jsonl, where `airut send --wait` and `airut status` read it, and
 // moves outbox files to sent/<task>/.
 func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) (workflows.ReplyResult, error) {
-	defer keepAlive(ctx)()
+	defer keepAlive(ctx, nil)()
 	cfg, r, err := a.repo(in.RepoID)
 	if err != nil {
 		return workflows.ReplyResult{}, err
