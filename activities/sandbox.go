@@ -85,11 +85,12 @@ func (a *Activities) startSandbox(ctx context.Context, cfg *config.Config, r *co
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("network sandbox: "+err.Error(), workflows.ErrConfig, err)
 	}
+	name := strings.ToLower(in.RepoID) + "-" + in.ConversationID
 	sb, err := sandbox.Start(ctx, a.Podman, sandbox.Options{
-		Name:        strings.ToLower(in.RepoID) + "-" + in.ConversationID,
+		Name:        name,
 		Labels:      labels,
 		ProxyImage:  image,
-		WorkDir:     filepath.Join(SandboxDir(cfg, a.HostID), strings.ToLower(in.RepoID)+"-"+in.ConversationID),
+		WorkDir:     filepath.Join(SandboxDir(cfg, a.HostID), name),
 		Allowlist:   data,
 		Secrets:     secrets,
 		CADir:       filepath.Join(cfg.StateDir, "ca"),

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -45,9 +44,7 @@ func upstreamTransport() (*http.Transport, error) {
 		},
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, network, addr)
-	}
+	tr.DialContext = d.DialContext
 	return tr, nil
 }
 

@@ -99,9 +99,9 @@ const RawPort = 9
 // for the proxy's service ports, to RawPort. Without it (a kernel without
 // TPROXY) such traffic is still refused, by the kernel, but not logged.
 func divertRaw(nsPath, iface string) error {
-	ns, err := netns.GetFromPath(nsPath)
+	ns, err := openNS(nsPath)
 	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		return err
 	}
 	defer ns.Close()
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
@@ -154,9 +154,9 @@ func routeVia(nsPath string, gw net.IP) error {
 }
 
 func handleAt(nsPath string) (*netlink.Handle, func(), error) {
-	ns, err := netns.GetFromPath(nsPath)
+	ns, err := openNS(nsPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+		return nil, nil, err
 	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
@@ -164,4 +164,12 @@ func handleAt(nsPath string) (*netlink.Handle, func(), error) {
 		return nil, nil, fmt.Errorf("netlink in %s: %w", nsPath, err)
 	}
 	return h, func() { h.Close(); ns.Close() }, nil
+}
+
+func openNS(nsPath string) (netns.NsHandle, error) {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return ns, fmt.Errorf("open network namespace %s: %w", nsPath, err)
+	}
+	return ns, nil
 }
