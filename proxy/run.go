@@ -73,7 +73,13 @@ type LogLine struct {
 	Reason   string    `json:"reason,omitempty"`
 	Swapped  []string  `json:"swapped,omitempty"`
 	Stripped []string  `json:"stripped,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// Withheld names secrets whose surrogate went to a scoped host over
+	// plain HTTP, where the real value is never put in.
+	Withheld []string `json:"withheld,omitempty"`
+	// Upstream is the address the proxy actually dialled for an allowed
+	// request.
+	Upstream string `json:"upstream,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Proxy is a running sandbox proxy; it stops when the context given to
@@ -140,7 +146,8 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		Policy: policy{list}, Rewriter: rewriter(secrets), Upstream: upstream,
 		Log: func(e mitm.Entry) {
 			logw.write(LogLine{Kind: "http", Method: e.Method, Host: e.Host, Path: e.Path, Status: e.Status,
-				Allowed: e.Allowed, Reason: e.Reason, Swapped: e.Swapped, Stripped: e.Stripped, Error: e.Error})
+				Allowed: e.Allowed, Reason: e.Reason, Swapped: e.Swapped, Stripped: e.Stripped, Withheld: e.Withheld,
+				Upstream: e.Upstream, Error: e.Error})
 		},
 	})
 	if err != nil {
@@ -197,14 +204,20 @@ func readSecrets(path string) ([]masking.Secret, error) {
 // each request's operation checked against it.
 type policy struct{ list *allowlist.List }
 
-// Allowed checks the allowlist once; an entry with a graphql block also
-// hands back the check of the request's operation.
-func (p policy) Allowed(host, path, method string) (bool, string, mitm.BodyCheck) {
+// Allowed checks the allowlist once; the matching url_prefixes entry may
+// add the check of the request's GraphQL operation and allow WebSocket.
+func (p policy) Allowed(host, path, method string) mitm.Verdict {
 	d := p.list.Check(host, path, method)
-	if !d.Allowed || d.Entry < 0 || d.Entry >= len(p.list.URLPrefixes) || p.list.URLPrefixes[d.Entry].GraphQL == nil {
-		return d.Allowed, string(d.Reason), nil
+	v := mitm.Verdict{Allowed: d.Allowed, Reason: d.Reason}
+	if !d.Allowed || d.Entry < 0 || d.Entry >= len(p.list.URLPrefixes) {
+		return v
 	}
-	return true, string(d.Reason), graphqlCheck(p.list.URLPrefixes[d.Entry].GraphQL, host, path)
+	e := p.list.URLPrefixes[d.Entry]
+	v.WebSocket = e.WebSocket
+	if e.GraphQL != nil {
+		v.Body = graphqlCheck(e.GraphQL, host, path)
+	}
+	return v
 }
 
 func (p policy) BlockedBody(host, path, method, reason string) []byte {
@@ -235,11 +248,12 @@ func graphqlCheck(rules *allowlist.GraphQL, host, path string) mitm.BodyCheck {
 // rewriter swaps masked secrets in scoped headers.
 type rewriter []masking.Secret
 
-func (r rewriter) Rewrite(host string, h http.Header) (swapped, stripped []string) {
+func (r rewriter) Rewrite(host string, secure bool, h http.Header) mitm.Rewritten {
 	if len(r) == 0 {
-		return nil, nil
+		return mitm.Rewritten{}
 	}
-	return masking.Apply(host, h, r)
+	res := masking.Apply(host, secure, h, r)
+	return mitm.Rewritten{Swapped: res.Swapped, Stripped: res.Stripped, Withheld: res.Withheld}
 }
 
 // netLog appends JSON lines; writes from the DNS and HTTP goroutines are

@@ -48,7 +48,26 @@ func upstreamTransport() (*http.Transport, error) {
 	return tr, nil
 }
 
+// metadataAddrs are cloud metadata and platform endpoints outside the
+// link-local range: Alibaba's, Oracle's, Azure's wire server and AWS's
+// IPv6 instance metadata.
+var metadataAddrs = map[string]bool{
+	"100.100.100.200": true,
+	"192.0.0.192":     true,
+	"168.63.129.16":   true,
+	"fd00:ec2::254":   true,
+}
+
+// nat64 is the well-known NAT64 prefix: 64:ff9b::a9fe:a9fe reaches
+// 169.254.169.254 through a NAT64 gateway.
+var nat64 = &net.IPNet{IP: net.ParseIP("64:ff9b::"), Mask: net.CIDRMask(96, 128)}
+
 func forbidden(ip net.IP, own map[string]bool) string {
+	if nat64.Contains(ip) {
+		if why := forbidden(ip[12:16], own); why != "" {
+			return why + " (through NAT64)"
+		}
+	}
 	switch {
 	case ip.IsLoopback():
 		return "loopback"
@@ -58,6 +77,8 @@ func forbidden(ip net.IP, own map[string]bool) string {
 		return "multicast"
 	case ip.IsUnspecified():
 		return "unspecified"
+	case metadataAddrs[ip.String()]:
+		return "cloud metadata service"
 	case own[ip.String()]:
 		return "the proxy itself"
 	}

@@ -2,19 +2,28 @@
 // whether the network sandbox proxy lets a request through. It matches
 // the reference implementation (airut's proxy_filter.py _is_allowed):
 //
-//  1. the path is percent-decoded (Python urllib.parse.unquote; the query
-//     string stays part of the path);
-//  2. a decoded path containing NUL, '\', "/../" or ending in "/.." is
-//     rejected;
-//  3. a match on any `domains` pattern allows every path and method;
-//  4. otherwise `url_prefixes` entries are tried in order; an entry
+//  1. the query string is cut off: path rules match the path alone, so a
+//     query (which the proxy passes upstream unchanged and never logs)
+//     can never satisfy one; a '#' anywhere is rejected, since a
+//     fragment is never sent by a client and a parser further on would
+//     drop what follows it after the rule had matched it;
+//  2. the path is percent-decoded (Python urllib.parse.unquote);
+//  3. a decoded path containing NUL, '\', "/../" or ending in "/.." is
+//     rejected, and so is one that would after a second decoding (a
+//     server or framework that decodes twice must not see a traversal);
+//  4. a match on any `domains` pattern allows every path and method;
+//  5. otherwise `url_prefixes` entries are tried in order; an entry
 //     matches when its host matches (case-insensitive), its path is empty
 //     or matches (case-sensitive), and its methods are empty or contain
 //     the method (case-insensitive).
 //
 // Patterns are compared exactly unless they contain '*' or '?', in which
-// case fnmatch (see Match) is used; '*' also crosses '/'. There is no path
-// normalisation: "/api" and "/api/" differ.
+// case fnmatch (see Match) is used; '*' also crosses '/' (as in the
+// reference), so "/repos/*/issues" also matches "/repos/o/r/x/issues".
+// There is no path normalisation: "/api" and "/api/" differ.
+//
+// A url_prefixes entry may set `websocket: true` to let its requests
+// upgrade to WebSocket; the frames that follow are not inspected.
 //
 // The optional `graphql` block of a url_prefixes entry is parsed and
 // validated (keys queries, mutations, subscriptions; lists of strings) and
@@ -51,6 +60,9 @@ type Prefix struct {
 	Path    string   // fnmatch/exact, case-sensitive; "" = any path
 	Methods []string // upper-cased; empty = all methods
 	GraphQL *GraphQL // nil when absent; enforced by proxy/graphql
+	// WebSocket lets matching requests upgrade to WebSocket; off by
+	// default because the relayed frames are not inspected.
+	WebSocket bool
 }
 
 // List is a parsed allowlist. The zero value blocks everything.
@@ -63,7 +75,7 @@ type List struct {
 const (
 	ReasonDomain      = "allowed by domains"
 	ReasonURLPrefix   = "allowed by url_prefixes"
-	ReasonInvalidPath = "path not allowed (NUL, backslash or dot-dot segment)"
+	ReasonInvalidPath = "path not allowed (NUL, backslash, dot-dot segment or '#')"
 	ReasonMethod      = "method not allowed"
 	ReasonHostPath    = "host/path not allowed"
 )
@@ -85,8 +97,8 @@ type Decision struct {
 
 // Allowed reports whether the request may pass and why. host is the
 // request's host name without port (mitmproxy's pretty_host), path the
-// raw request target path including any query string, method the HTTP
-// method. reason is one of
+// raw (still percent-encoded) request target, whose query string is not
+// matched, method the HTTP method. reason is one of
 // ReasonDomain, ReasonURLPrefix (allowed) or ReasonInvalidPath,
 // ReasonMethod, ReasonHostPath (blocked). ReasonMethod means some entry
 // matched host and path but not the method.
@@ -104,9 +116,9 @@ func (l *List) Allowed(host, path, method string) (ok bool, reason string) {
 // Check is Allowed plus the index of the matching url_prefixes entry, which
 // the proxy needs to find the entry's graphql block.
 func (l *List) Check(host, path, method string) Decision {
-	p := Unquote(path)
-	if strings.ContainsRune(p, 0) || strings.ContainsRune(p, '\\') ||
-		strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+	raw, _, _ := strings.Cut(path, "?")
+	p := Unquote(raw)
+	if strings.ContainsRune(path, '#') || traversal(p) || traversal(Unquote(p)) {
 		return Decision{Reason: ReasonInvalidPath, Entry: noEntry}
 	}
 	if l == nil {
@@ -135,6 +147,13 @@ func (l *List) Check(host, path, method string) Decision {
 		return Decision{Reason: ReasonMethod, Entry: noEntry}
 	}
 	return Decision{Reason: ReasonHostPath, Entry: noEntry}
+}
+
+// traversal reports a decoded path that could name something other than
+// what it says: NUL, a backslash or a dot-dot segment.
+func traversal(p string) bool {
+	return strings.ContainsRune(p, 0) || strings.ContainsRune(p, '\\') ||
+		strings.Contains(p, "/../") || strings.HasSuffix(p, "/..")
 }
 
 func matchHost(pattern, host string) bool {
@@ -257,8 +276,9 @@ func (l *List) BlockedMessage(host, path, method string) string {
 			"to new tasks once it is merged into the default branch.",
 			method, host, path, method, method, allowlistFile)
 	case ReasonInvalidPath:
-		msg = fmt.Sprintf("Network sandbox blocked %s %s%s: the decoded path contains NUL, a backslash or a "+
-			"'..' segment, which is never allowed. Use a plain path without '..' segments.",
+		msg = fmt.Sprintf("Network sandbox blocked %s %s%s: the decoded path contains NUL, a backslash, a "+
+			"'..' segment (also after a second decoding) or a '#', which is never allowed. Use a plain path "+
+			"without '..' segments.",
 			method, host, path)
 	default:
 		msg = fmt.Sprintf("Network sandbox blocked %s %s%s: the host and path are not in the network allowlist. "+

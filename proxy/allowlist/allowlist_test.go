@@ -29,6 +29,10 @@ url_prefixes:
   - host: exact.test
     path: /api
     methods: [DELETE]
+  - host: issues.test
+    path: /repos/*/issues
+    methods: [POST]
+    websocket: true
 `
 
 func mustParse(t testing.TB, s string) *List {
@@ -51,6 +55,7 @@ func TestParse(t *testing.T) {
 			{Host: "api.anthropic.com", Path: "/v1/messages", Methods: []string{"POST"}},
 			{Host: "exact.test", Path: "/api", Methods: []string{"GET"}},
 			{Host: "exact.test", Path: "/api", Methods: []string{"DELETE"}},
+			{Host: "issues.test", Path: "/repos/*/issues", Methods: []string{"POST"}, WebSocket: true},
 		},
 	}
 	if !reflect.DeepEqual(l, want) {
@@ -92,6 +97,8 @@ func TestParseErrors(t *testing.T) {
 		{"url_prefixes: [{host: a, methods: ['']}]", "url_prefixes[0].methods[0]: must not be empty"},
 		{"url_prefixes: [{host: a, host: b}]", "url_prefixes[0].host: duplicate key"},
 		{"url_prefixes: [{host: a, graphql: [x]}]", "url_prefixes[0].graphql: must be a mapping"},
+		{"url_prefixes: [{host: a, websocket: yes}]", "url_prefixes[0].websocket: must be true or false"},
+		{"url_prefixes: [{host: a, websocket: [true]}]", "url_prefixes[0].websocket: must be true or false"},
 		{"url_prefixes: [{host: a, graphql: {query: [x]}}]", "url_prefixes[0].graphql.query: unknown key"},
 		{"url_prefixes: [{host: a, graphql: {mutations: x}}]", "url_prefixes[0].graphql.mutations: must be a list"},
 		{"base: &b {host: a}\n", "base: unknown key"},
@@ -134,10 +141,19 @@ func TestAllowed(t *testing.T) {
 		{"api.github.com", "/repos/other", "GET", false, ReasonHostPath},
 		{"a.example.com", "/anything", "PUT", true, ReasonURLPrefix},
 		{"example.com", "/", "GET", false, ReasonHostPath},
-		// exact path: no normalisation, query breaks it
+		// exact path: no normalisation; the query is not matched
 		{"api.anthropic.com", "/v1/messages", "POST", true, ReasonURLPrefix},
 		{"api.anthropic.com", "/v1/messages/", "POST", false, ReasonHostPath},
-		{"api.anthropic.com", "/v1/messages?beta=true", "POST", false, ReasonHostPath},
+		{"api.anthropic.com", "/v1/messages?beta=true", "POST", true, ReasonURLPrefix},
+		// a query or a fragment never satisfies a path rule
+		{"issues.test", "/repos/o/r/issues", "POST", true, ReasonURLPrefix},
+		{"issues.test", "/repos/o/r/git/refs?x=/issues", "POST", false, ReasonHostPath},
+		{"issues.test", "/repos/o/r/git/refs#/issues", "POST", false, ReasonInvalidPath},
+		{"issues.test", "/repos/o/r/issues#", "POST", false, ReasonInvalidPath},
+		{"issues.test", "/repos/o/r/git/refs%3F/issues", "POST", true, ReasonURLPrefix}, // an encoded '?' is part of the path
+		// a traversal after a second decoding
+		{"api.github.com", "/repos/org/repo/%252e%252e/x", "GET", false, ReasonInvalidPath},
+		{"api.github.com", "/repos/org/repo/a%255Cb", "GET", false, ReasonInvalidPath},
 		{"api.anthropic.com", "/v1/messages", "GET", false, ReasonMethod},
 		// later entry with the same host/path supplies the method
 		{"exact.test", "/api", "DELETE", true, ReasonURLPrefix},

@@ -90,7 +90,7 @@ func prefixes(v *yaml.Node) ([]Prefix, error) {
 		at := fmt.Sprintf("url_prefixes[%d]", i)
 		n = deref(n)
 		if n.Kind != yaml.MappingNode {
-			return nil, perr(at, n, "must be a mapping with keys host, path, methods, graphql")
+			return nil, perr(at, n, "must be a mapping with keys host, path, methods, graphql, websocket")
 		}
 		var p Prefix
 		hasHost := false
@@ -130,8 +130,13 @@ func prefixes(v *yaml.Node) ([]Prefix, error) {
 					return err
 				}
 				p.GraphQL = g
+			case "websocket":
+				b := deref(val)
+				if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&p.WebSocket) != nil {
+					return perr(k, val, "must be true or false")
+				}
 			default:
-				return perr(k, val, "unknown key (allowed: host, path, methods, graphql)")
+				return perr(k, val, "unknown key (allowed: host, path, methods, graphql, websocket)")
 			}
 			return nil
 		})

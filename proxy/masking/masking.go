@@ -4,9 +4,10 @@
 // agent is replaced by the real value, but only for hosts in the secret's
 // scopes and only in the secret's headers (reference item 22).
 //
-// Only header values are rewritten, never the body or the query. Apply
-// returns secret names and header names for the network log; it must
-// never return, log or otherwise expose real values or surrogates.
+// Only header values are rewritten, never the body or the query, and only
+// on HTTPS. Apply returns secret names and header names for the network
+// log; it must never return, log or otherwise expose real values or
+// surrogates.
 //
 // This package is part of the sandbox's security boundary. It must stay
 // small and must not import Temporal, workflows, activities or anything
@@ -149,9 +150,27 @@ type Secret struct {
 	AllowForeign bool     // allow_foreign_credentials
 }
 
+// Result names what Apply did to a request's headers. It never holds a
+// real value or a surrogate.
+type Result struct {
+	Swapped  []string // secrets whose real value was put in
+	Stripped []string // canonical names of the headers removed
+	// Withheld are in-scope secrets whose surrogate was found on a plain
+	// HTTP request: it went out as the surrogate, unswapped.
+	Withheld []string
+}
+
+// credentialHeaders are stripped on a scoped host whatever headers the
+// secret is listed under (unless a surrogate is in them): the headers an
+// API authenticates by, through which a credential the agent brought
+// (someone else's token) would turn an allowed host into a way out.
+var credentialHeaders = [...]string{"authorization", "x-api-key"}
+
 // Apply rewrites h for a request to host (the host name without port),
-// following the reference's _replace_tokens. For each secret with a
-// non-empty surrogate whose scopes match host (allowlist.MatchFold):
+// following the reference's _replace_tokens. secure is true for HTTPS: a
+// real value is never put into a plain HTTP request, where anyone on the
+// path would read it. For each secret with a non-empty surrogate whose
+// scopes match host (allowlist.MatchFold):
 //
 //  1. every header whose name matches one of the secret's header patterns
 //     (case-insensitive fnmatch) has all its values examined;
@@ -161,16 +180,19 @@ type Secret struct {
 //  3. if any value contained the surrogate, the header is collapsed to a
 //     single value: the first value that contained it, rewritten.
 //
-// Then a strip pass: for each in-scope secret without AllowForeign, each of
-// its header patterns that is an exact name (no '*', '?', '[' or ']') and
-// is present, and whose surrogate was not found in it, is removed entirely
-// unless some secret replaced a surrogate in that header. Doing the strip
-// after all replacements means the order of secrets does not matter.
+// Over plain HTTP steps 2 and 3 are skipped and the secret is reported as
+// withheld instead.
 //
-// It returns the names of the secrets swapped and the canonical names of
-// the headers stripped, each once, in order of first occurrence.
-func Apply(host string, h http.Header, secrets []Secret) (swapped []string, stripped []string) {
-	replaced := map[string]bool{} // lower-case header names rewritten
+// Then a strip pass: for each in-scope secret without AllowForeign, each of
+// its header patterns that is an exact name (no '*', '?', '[' or ']'),
+// and Authorization and X-Api-Key, present and holding no surrogate of a
+// secret in scope, is removed entirely. Doing the strip after all
+// replacements means the order of secrets does not matter.
+//
+// Each name is reported once, in order of first occurrence.
+func Apply(host string, secure bool, h http.Header, secrets []Secret) Result {
+	var res Result
+	kept := map[string]bool{} // lower-case names of headers holding a surrogate
 	inScope := make([]bool, len(secrets))
 	for si := range secrets {
 		s := &secrets[si]
@@ -182,9 +204,16 @@ func Apply(host string, h http.Header, secrets []Secret) (swapped []string, stri
 			if !allowlist.MatchAny(s.Headers, name, true) {
 				continue
 			}
+			if !secure {
+				if holdsSurrogate(h, name, s.Surrogate) {
+					kept[strings.ToLower(name)] = true
+					res.Withheld = appendOnce(res.Withheld, s.Name)
+				}
+				continue
+			}
 			if replaceHeader(h, name, s.Surrogate, s.Real) {
-				replaced[strings.ToLower(name)] = true
-				swapped = appendOnce(swapped, s.Name)
+				kept[strings.ToLower(name)] = true
+				res.Swapped = appendOnce(res.Swapped, s.Name)
 			}
 		}
 	}
@@ -193,12 +222,14 @@ func Apply(host string, h http.Header, secrets []Secret) (swapped []string, stri
 		if !inScope[si] || s.AllowForeign {
 			continue
 		}
+		names := append([]string(nil), credentialHeaders[:]...)
 		for _, pat := range s.Headers {
-			if strings.ContainsAny(pat, "*?[]") || pat == "" {
-				continue
+			if !strings.ContainsAny(pat, "*?[]") && pat != "" {
+				names = append(names, strings.ToLower(pat))
 			}
-			lname := strings.ToLower(pat)
-			if replaced[lname] {
+		}
+		for _, lname := range names {
+			if kept[lname] {
 				continue
 			}
 			present := false
@@ -209,11 +240,28 @@ func Apply(host string, h http.Header, secrets []Secret) (swapped []string, stri
 				}
 			}
 			if present {
-				stripped = appendOnce(stripped, http.CanonicalHeaderKey(pat))
+				res.Stripped = appendOnce(res.Stripped, http.CanonicalHeaderKey(lname))
 			}
 		}
 	}
-	return swapped, stripped
+	return res
+}
+
+// holdsSurrogate reports whether any value of the header named name
+// (matched case-insensitively) contains the surrogate, Basic auth decoded.
+func holdsSurrogate(h http.Header, name, surrogate string) bool {
+	lname := strings.ToLower(name)
+	for k, vs := range h {
+		if strings.ToLower(k) != lname {
+			continue
+		}
+		for _, v := range vs {
+			if _, ok := replaceValue(lname, v, surrogate, ""); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // headerNames returns the distinct header names in h, sorted; keys that

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/airut-go/airut/proxy/allowlist"
 )
 
 func TestSurrogateShape(t *testing.T) {
@@ -145,12 +147,53 @@ func TestApply(t *testing.T) {
 	tests := []struct {
 		name         string
 		host         string
+		plain        bool // plain HTTP
 		in           http.Header
 		secrets      []Secret
 		want         http.Header
 		wantSwapped  []string
 		wantStripped []string
+		wantWithheld []string
 	}{
+		{
+			name:         "plain HTTP never gets the real value",
+			host:         "api.github.com",
+			plain:        true,
+			in:           http.Header{"Authorization": {"Bearer " + surrGH}},
+			want:         http.Header{"Authorization": {"Bearer " + surrGH}},
+			wantWithheld: []string{"GH_TOKEN"},
+		},
+		{
+			name:         "plain HTTP basic auth withheld too",
+			host:         "github.com",
+			plain:        true,
+			in:           http.Header{"Authorization": {basic("x-access-token", surrGH)}},
+			want:         http.Header{"Authorization": {basic("x-access-token", surrGH)}},
+			wantWithheld: []string{"GH_TOKEN"},
+		},
+		{
+			name:         "plain HTTP still strips a foreign credential",
+			host:         "api.github.com",
+			plain:        true,
+			in:           http.Header{"Authorization": {"Bearer ghp_attackers"}},
+			want:         http.Header{},
+			wantStripped: []string{"Authorization"},
+		},
+		{
+			name:         "foreign Authorization stripped where the secret is listed under x-api-key",
+			host:         "api.anthropic.com",
+			in:           http.Header{"Authorization": {"Bearer sk-ant-attackers"}, "Accept": {"*/*"}},
+			want:         http.Header{"Accept": {"*/*"}},
+			wantStripped: []string{"Authorization"},
+		},
+		{
+			name:         "foreign x-api-key stripped where the secret is listed under Authorization",
+			host:         "api.github.com",
+			in:           http.Header{"X-Api-Key": {"attackers"}, "Authorization": {"Bearer " + surrGH}},
+			want:         http.Header{"Authorization": {"Bearer " + realGH}},
+			wantSwapped:  []string{"GH_TOKEN"},
+			wantStripped: []string{"X-Api-Key"},
+		},
 		{
 			name:        "bearer in scope",
 			host:        "api.github.com",
@@ -288,7 +331,11 @@ func TestApply(t *testing.T) {
 				ss = secrets()
 			}
 			h := tt.in.Clone()
-			swapped, stripped := Apply(tt.host, h, ss)
+			res := Apply(tt.host, !tt.plain, h, ss)
+			swapped, stripped := res.Swapped, res.Stripped
+			if !reflect.DeepEqual(res.Withheld, tt.wantWithheld) {
+				t.Errorf("withheld = %q, want %q", res.Withheld, tt.wantWithheld)
+			}
 			if !reflect.DeepEqual(h, tt.want) {
 				t.Errorf("headers = %v, want %v", h, tt.want)
 			}
@@ -313,7 +360,8 @@ func TestApplyRoundTripWithGeneratedSurrogate(t *testing.T) {
 	real := "github_pat_11AAAAAAA0_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	s := Secret{Name: "GH", Real: real, Surrogate: Surrogate(real, nil), Scopes: []string{"github.com"}, Headers: []string{"Authorization"}}
 	h := http.Header{"Authorization": {basic("x-access-token", s.Surrogate)}}
-	swapped, stripped := Apply("github.com", h, []Secret{s})
+	res := Apply("github.com", true, h, []Secret{s})
+	swapped, stripped := res.Swapped, res.Stripped
 	if h.Get("Authorization") != basic("x-access-token", real) || len(swapped) != 1 || stripped != nil {
 		t.Fatalf("got %v %v %v", h, swapped, stripped)
 	}
@@ -358,20 +406,34 @@ func FuzzSurrogate(f *testing.F) {
 	})
 }
 
+// FuzzApply checks Apply's promises on any header, scope and pattern:
+// names only in what it returns; the real value only over HTTPS, only on
+// a host in scope and only in a header the secret is listed under.
 func FuzzApply(f *testing.F) {
-	f.Add("api.github.com", "Authorization", "Bearer "+surrGH, "Authorization", "*.github.com", false)
-	f.Add("github.com", "authorization", basic("x-access-token", surrGH), "Authorization", "github.com", true)
-	f.Add("a.com", "X-Key", "foreign", "x-*", "*", false)
-	f.Fuzz(func(t *testing.T, host, name, value, pattern, scope string, allow bool) {
+	f.Add("api.github.com", "Authorization", "Bearer "+surrGH, "Authorization", "*.github.com", false, true)
+	f.Add("github.com", "authorization", basic("x-access-token", surrGH), "Authorization", "github.com", true, true)
+	f.Add("github.com", "authorization", basic("x-access-token", surrGH), "Authorization", "github.com", true, false)
+	f.Add("a.com", "X-Key", "foreign", "x-*", "*", false, true)
+	f.Fuzz(func(t *testing.T, host, name, value, pattern, scope string, allow, secure bool) {
 		s := Secret{Name: "NAME", Real: realGH, Surrogate: surrGH, Scopes: []string{scope}, Headers: []string{pattern}, AllowForeign: allow}
 		h := http.Header{name: {value, "Bearer " + surrGH}}
-		swapped, stripped := Apply(host, h, []Secret{s})
-		for _, x := range append(swapped, stripped...) {
+		res := Apply(host, secure, h, []Secret{s})
+		for _, x := range append(append(res.Swapped, res.Stripped...), res.Withheld...) {
 			if strings.Contains(x, realGH) || strings.Contains(x, surrGH) {
 				t.Fatalf("leak in %q", x)
 			}
 		}
-		if len(swapped) > 0 {
+		for k, vs := range h {
+			for _, v := range vs {
+				if !strings.Contains(v, realGH) && !strings.Contains(basicDecoded(v), realGH) {
+					continue
+				}
+				if !secure || !allowlist.MatchAny(s.Scopes, host, true) || !allowlist.MatchAny(s.Headers, k, true) {
+					t.Fatalf("real value in %s (secure=%v host=%q scope=%q pattern=%q)", k, secure, host, scope, pattern)
+				}
+			}
+		}
+		if len(res.Swapped) > 0 {
 			var vs []string
 			for k, v := range h {
 				if strings.EqualFold(k, name) {
@@ -383,4 +445,12 @@ func FuzzApply(f *testing.F) {
 			}
 		}
 	})
+}
+
+func basicDecoded(v string) string {
+	if len(v) < 6 || !strings.EqualFold(v[:6], "basic ") {
+		return ""
+	}
+	raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(v[6:]))
+	return string(raw)
 }

@@ -27,6 +27,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -36,17 +37,28 @@ import (
 	"github.com/airut-go/airut/proxy/ca"
 )
 
-// Policy decides whether a request may leave the sandbox. path is the raw
-// request target as sent by the client (escaped path plus "?query"); the
-// policy is responsible for unescaping and traversal checks.
+// Policy decides whether a request may leave the sandbox. host is the
+// validated host (a DNS name or an IP literal, see Host); path is the raw
+// request path as sent by the client, still percent-encoded and without
+// the query: a query never satisfies a path rule. The policy is
+// responsible for unescaping and traversal checks.
 type Policy interface {
-	// Allowed decides by host, path and method. For an allowed request
-	// whose body also decides (GraphQL operations), check is not nil: the
-	// body, read whole up to MaxCheckedBody, goes to it before anything
-	// is sent upstream.
-	Allowed(host, path, method string) (ok bool, reason string, check BodyCheck)
+	Allowed(host, path, method string) Verdict
 	// BlockedBody is the JSON body of the 403 sent for a denied request.
 	BlockedBody(host, path, method, reason string) []byte
+}
+
+// Verdict is a Policy's decision on one request.
+type Verdict struct {
+	Allowed bool
+	Reason  string
+	// Body, for an allowed request whose body also decides (GraphQL
+	// operations), gets the body, read whole up to MaxCheckedBody,
+	// before anything is sent upstream.
+	Body BodyCheck
+	// WebSocket lets the request upgrade to WebSocket; after the
+	// upstream's 101 the bytes are relayed unchecked, so it is opt-in.
+	WebSocket bool
 }
 
 // BodyCheck decides a request by its body; blocked is the 403's body when
@@ -58,10 +70,20 @@ type BodyCheck func(body []byte) (ok bool, reason string, blocked []byte)
 const MaxCheckedBody = 1 << 20
 
 // Rewriter swaps masked credentials for real ones (and strips others) in
-// the outgoing headers of an allowed request to host. It returns the names
-// (never the values) of what it swapped and stripped.
+// the outgoing headers of an allowed request to host. secure is false for
+// plain HTTP, where a real value must never be put in. It returns names
+// only, never values.
 type Rewriter interface {
-	Rewrite(host string, h http.Header) (swapped, stripped []string)
+	Rewrite(host string, secure bool, h http.Header) Rewritten
+}
+
+// Rewritten names what a Rewriter did to one request's headers.
+type Rewritten struct {
+	Swapped  []string // secrets whose real value was put in
+	Stripped []string // headers removed (foreign credentials)
+	// Withheld are secrets whose surrogate was sent to a scoped host over
+	// plain HTTP: it went out as the surrogate.
+	Withheld []string
 }
 
 // Entry is one log record per request. It never holds header values.
@@ -76,6 +98,10 @@ type Entry struct {
 	Reason   string
 	Swapped  []string
 	Stripped []string
+	Withheld []string
+	// Upstream is the address actually dialled ("ip:port"), so the log
+	// shows where an allowed request really went.
+	Upstream string
 	Error    string
 	Duration time.Duration
 }
@@ -162,6 +188,7 @@ func Serve(ctx context.Context, opts Options) (*Server, error) {
 	}
 	tr.Proxy = nil
 	tr.DisableCompression = true
+	guardTransport(tr)
 	s := &Server{opts: opts, transport: tr, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	listen := opts.Listen
 	if listen == nil {
@@ -196,7 +223,13 @@ func Serve(ctx context.Context, opts Options) (*Server, error) {
 					}
 					return opts.CA.Leaf(ip)
 				}
-				return opts.CA.Leaf(hello.ServerName)
+				// No certificate is minted for a name that is not a
+				// plain host: the same rule as for the Host header.
+				h, ok := parseHost(hello.ServerName)
+				if !ok {
+					return nil, fmt.Errorf("mitm: invalid TLS server name %q", hello.ServerName)
+				}
+				return opts.CA.Leaf(h.String())
 			},
 		}
 	}
@@ -349,24 +382,6 @@ func peekHostHeaders(br *bufio.Reader) ([]string, error) {
 	return hosts, nil
 }
 
-// splitHost lower-cases host and strips a port, reporting the port ("" if none).
-func splitHost(hp string) (host, port string, ok bool) {
-	hp = strings.ToLower(strings.TrimSpace(hp))
-	if hp == "" {
-		return "", "", false
-	}
-	if h, p, err := net.SplitHostPort(hp); err == nil {
-		hp, port = h, p
-	} else if strings.HasPrefix(hp, "[") && strings.HasSuffix(hp, "]") {
-		hp = hp[1 : len(hp)-1]
-	}
-	hp = strings.TrimSuffix(hp, ".")
-	if hp == "" || strings.ContainsAny(hp, "/\\@ \t\x00") {
-		return "", "", false
-	}
-	return hp, port, true
-}
-
 var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
@@ -421,6 +436,14 @@ func relayUpgraded(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, resp *http
 }
 
 // handle serves one request and reports whether the connection may be reused.
+//
+// The request loop is written out rather than served by net/http's Server
+// and httputil.ReverseProxy because the guards need what those hide: the
+// raw Host header lines (net/http keeps one and replaces it by the URI's
+// host for absolute-form requests), the SNI of this very connection, and
+// control of 100-continue, so that a refused request never waits for, or
+// reaches, an upstream. Everything after the decision (the outgoing URL,
+// the dial, TLS) uses typed values: url.URL and Host.
 func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *http.Request, scheme, sni string, hostHeaders []string) bool {
 	start := time.Now()
 	e := Entry{Time: start, Scheme: scheme, Method: req.Method}
@@ -429,7 +452,8 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		target = req.URL.RequestURI()
 	}
 	// The log keeps the path only: a query string may carry tokens.
-	e.Path, _, _ = strings.Cut(target, "?")
+	rawPath, rawQuery, _ := strings.Cut(target, "?")
+	e.Path = rawPath
 	wantClose := req.Close
 	// A client that asked for 100-continue holds its body back: the
 	// proxy answers the expectation itself once the request is allowed,
@@ -450,57 +474,88 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		writeResp(bw, status, body, ctype, wantClose)
 		return !wantClose && drain(req.Body)
 	}
+	denyText := func(reason, msg string) bool {
+		return deny(http.StatusForbidden, reason, []byte(msg+"\n"), "text/plain; charset=utf-8")
+	}
 
-	if req.Method == http.MethodConnect {
+	switch strings.ToUpper(req.Method) {
+	case http.MethodConnect:
 		e.Host = req.RequestURI
-		return deny(http.StatusForbidden, "CONNECT is not allowed", []byte("CONNECT is not allowed\n"), "text/plain; charset=utf-8")
+		return denyText("CONNECT is not allowed", "CONNECT is not allowed")
+	case http.MethodTrace, "TRACK":
+		// The server echoes the request, real secrets included, back
+		// into the sandbox.
+		e.Host = req.Host
+		return denyText(req.Method+" is not allowed (it echoes the request back)", req.Method+" is not allowed")
 	}
 	if len(hostHeaders) != 1 {
 		e.Host = req.Host
-		return deny(http.StatusForbidden, "request must carry exactly one Host header", []byte("exactly one Host header required\n"), "text/plain; charset=utf-8")
+		return denyText("request must carry exactly one Host header", "exactly one Host header required")
 	}
-	host, port, ok := splitHost(hostHeaders[0])
-	e.Host = host
+	host, port, ok := parseHostPort(hostHeaders[0])
+	e.Host = host.String()
 	if !ok {
 		e.Host = hostHeaders[0]
-		return deny(http.StatusForbidden, "invalid Host header", []byte("invalid Host header\n"), "text/plain; charset=utf-8")
+		return denyText("invalid Host header (a DNS name or an IP address, and a port)", "invalid Host header")
 	}
 	defPort := "80"
 	if scheme == "https" {
 		defPort = "443"
 	}
 	if port != "" && port != defPort {
-		return deny(http.StatusForbidden, "non-default port "+port, []byte("only the default port is allowed\n"), "text/plain; charset=utf-8")
+		return denyText("non-default port "+port, "only the default port is allowed")
 	}
 	if req.URL.Host != "" {
-		uh, up, ok := splitHost(req.URL.Host)
+		uh, up, ok := parseHostPort(req.URL.Host)
 		if !ok || uh != host || (up != "" && up != defPort) || (req.URL.Scheme != "" && !strings.EqualFold(req.URL.Scheme, scheme)) {
-			return deny(http.StatusForbidden, "host mismatch: URI "+req.URL.Host+" vs Host "+hostHeaders[0], []byte("host mismatch\n"), "text/plain; charset=utf-8")
+			return denyText("host mismatch: URI "+req.URL.Host+" vs Host "+hostHeaders[0], "host mismatch")
 		}
 	}
-	if scheme == "https" && host != strings.TrimSuffix(sni, ".") {
-		return deny(http.StatusForbidden, "host mismatch: SNI "+sni+" vs Host "+host, []byte("host mismatch\n"), "text/plain; charset=utf-8")
+	if scheme == "https" {
+		if sh, ok := parseHost(sni); !ok || sh != host {
+			return denyText("host mismatch: SNI "+sni+" vs Host "+host.String(), "host mismatch")
+		}
 	}
 	if !strings.HasPrefix(target, "/") {
-		return deny(http.StatusForbidden, "invalid request target", []byte("invalid request target\n"), "text/plain; charset=utf-8")
+		return denyText("invalid request target", "invalid request target")
 	}
-	allowed, reason, check := s.opts.Policy.Allowed(host, target, req.Method)
-	e.Reason = reason
-	if !allowed {
-		return deny(http.StatusForbidden, reason, s.opts.Policy.BlockedBody(host, target, req.Method, reason), "application/json")
+	if strings.ContainsRune(target, '#') {
+		// A fragment is never sent by a client; a parser downstream
+		// would drop it after the path rule had matched it.
+		return denyText("'#' in the request target", "invalid request target: '#' is not allowed")
+	}
+	path, err := url.PathUnescape(rawPath)
+	if err != nil {
+		return denyText("invalid percent-encoding in the path", "invalid request target: bad percent-encoding")
+	}
+	v := s.opts.Policy.Allowed(host.String(), rawPath, req.Method)
+	e.Reason = v.Reason
+	if !v.Allowed {
+		return deny(http.StatusForbidden, v.Reason, s.opts.Policy.BlockedBody(host.String(), rawPath, req.Method, v.Reason), "application/json")
+	}
+	upgrade := upgradeOf(req.Header)
+	switch {
+	case upgrade == "":
+	case !strings.EqualFold(upgrade, "websocket"):
+		// h2c and anything else would turn an allowed request into a
+		// connection carrying requests nobody checks: the request goes
+		// on as plain HTTP/1.1 without it.
+		e.Reason += "; upgrade to " + upgrade + " dropped"
+		upgrade = ""
+	case !v.WebSocket:
+		return deny(http.StatusForbidden, "websocket not enabled for this entry",
+			[]byte("Network sandbox: WebSocket to "+host.String()+" is not allowed; set websocket: true on the matching url_prefixes entry of .airut/network-allowlist.yaml\n"),
+			"text/plain; charset=utf-8")
 	}
 	e.Allowed = true
 
-	u, err := url.Parse(scheme + "://" + host + target)
-	if err == nil && expect {
+	if expect {
 		if _, werr := bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); werr != nil || bw.Flush() != nil {
 			return false
 		}
 		req.Header.Del("Expect")
 	}
-	if err != nil {
-		return deny(http.StatusBadRequest, reason, []byte("bad request target\n"), "text/plain; charset=utf-8")
-	}
+	u := &url.URL{Scheme: scheme, Host: host.URLHost(), Path: path, RawPath: rawPath, RawQuery: rawQuery}
 	out := &http.Request{
 		Method:        req.Method,
 		URL:           u,
@@ -510,16 +565,16 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		Header:        req.Header.Clone(),
 		Body:          req.Body,
 		ContentLength: req.ContentLength,
-		Host:          host,
+		Host:          host.URLHost(),
 	}
 	var sent *sentBody
-	if check != nil {
+	if v.Body != nil {
 		body, err := io.ReadAll(io.LimitReader(req.Body, MaxCheckedBody+1))
 		if err != nil {
 			e.Error = err.Error()
 			return false
 		}
-		ok, why, blocked := check(body)
+		ok, why, blocked := v.Body(body)
 		e.Reason = why
 		if !ok {
 			e.Allowed = false
@@ -540,11 +595,10 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		sent = &sentBody{r: req.Body, closed: make(chan struct{})}
 		out.Body = sent
 	}
-	upgrade := upgradeOf(req.Header)
 	removeHop(out.Header)
 	if upgrade != "" {
-		// A WebSocket (or other protocol) upgrade on an allowed request:
-		// ask upstream for it; after a 101 the bytes are relayed as is.
+		// A WebSocket upgrade the entry opted into: ask upstream for it;
+		// after a 101 the bytes are relayed as is.
 		out.Header.Set("Connection", "Upgrade")
 		out.Header.Set("Upgrade", upgrade)
 	}
@@ -552,10 +606,14 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		out.Header["User-Agent"] = []string{""} // don't add Go's default
 	}
 	if s.opts.Rewriter != nil {
-		e.Swapped, e.Stripped = s.opts.Rewriter.Rewrite(host, out.Header)
+		rw := s.opts.Rewriter.Rewrite(host.String(), scheme == "https", out.Header)
+		e.Swapped, e.Stripped, e.Withheld = rw.Swapped, rw.Stripped, rw.Withheld
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(withAllowed(context.Background(), host))
 	defer cancel()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(c httptrace.GotConnInfo) { e.Upstream = c.Conn.RemoteAddr().String() },
+	})
 	out = out.WithContext(ctx)
 	resp, err := s.transport.RoundTrip(out)
 	if err != nil {
@@ -563,7 +621,7 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		e.Status = http.StatusBadGateway
 		// Say why, so the agent does not retry blindly; transport errors
 		// name the host and address, never header values.
-		msg := fmt.Sprintf("Network sandbox: %s %s%s is allowed, but the upstream server could not be reached: %v\n", req.Method, host, e.Path, err)
+		msg := fmt.Sprintf("Network sandbox: %s %s%s is allowed, but the upstream server could not be reached: %v\n", req.Method, host.String(), e.Path, err)
 		writeResp(bw, http.StatusBadGateway, []byte(msg), "text/plain; charset=utf-8", true)
 		return false
 	}

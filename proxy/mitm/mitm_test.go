@@ -25,17 +25,18 @@ import (
 // listed is denied.
 type fakePolicy struct{ hosts map[string]bool }
 
-func (p fakePolicy) Allowed(host, path, method string) (bool, string, BodyCheck) {
+// WebSocket is allowed on example.com only.
+func (p fakePolicy) Allowed(host, path, method string) Verdict {
 	if !p.hosts[host] {
-		return false, "host not in allowlist", nil
+		return Verdict{Reason: "host not in allowlist"}
 	}
 	if strings.HasPrefix(path, "/deny") {
-		return false, "path not in allowlist", nil
+		return Verdict{Reason: "path not in allowlist"}
 	}
 	if method == http.MethodDelete {
-		return false, "method not allowed", nil
+		return Verdict{Reason: "method not allowed"}
 	}
-	return true, "domain " + host, nil
+	return Verdict{Allowed: true, Reason: "domain " + host, WebSocket: host == "example.com"}
 }
 
 func (p fakePolicy) BlockedBody(host, path, method, reason string) []byte {
@@ -44,22 +45,26 @@ func (p fakePolicy) BlockedBody(host, path, method, reason string) []byte {
 }
 
 // fakeRewriter swaps a masked bearer token for a real one on example.com
-// only, and strips X-Strip-Me there.
+// only, over HTTPS only, and strips X-Strip-Me there.
 type fakeRewriter struct{}
 
-func (fakeRewriter) Rewrite(host string, h http.Header) (swapped, stripped []string) {
+func (fakeRewriter) Rewrite(host string, secure bool, h http.Header) (r Rewritten) {
 	if host != "example.com" {
-		return nil, nil
+		return r
 	}
 	if h.Get("Authorization") == "Bearer MASKED" {
-		h.Set("Authorization", "Bearer REAL-SECRET")
-		swapped = append(swapped, "GH_TOKEN")
+		if secure {
+			h.Set("Authorization", "Bearer REAL-SECRET")
+			r.Swapped = append(r.Swapped, "GH_TOKEN")
+		} else {
+			r.Withheld = append(r.Withheld, "GH_TOKEN")
+		}
 	}
 	if h.Get("X-Strip-Me") != "" {
 		h.Del("X-Strip-Me")
-		stripped = append(stripped, "X-Strip-Me")
+		r.Stripped = append(r.Stripped, "X-Strip-Me")
 	}
-	return swapped, stripped
+	return r
 }
 
 type seen struct {
@@ -378,6 +383,12 @@ func TestProxy(t *testing.T) {
 				}
 			}
 			logs := e.waitLogs(t, 1)
+			if tc.upstream != "" {
+				u := map[string]*upstream{"plain": e.plain, "secure": e.secure}[tc.upstream]
+				if got, want := logs[0].Upstream, u.srv.Listener.Addr().String(); got != want {
+					t.Errorf("entry upstream %q, want the address dialled %s", got, want)
+				}
+			}
 			if len(logs) != 1 {
 				t.Fatalf("want 1 log entry, got %d: %+v", len(logs), logs)
 			}
@@ -450,6 +461,17 @@ func TestRawGuards(t *testing.T) {
 		{"SNI allowed, Host other allowed", true, "allowed.test", "GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n", 403, "host mismatch"},
 		{"SNI match with :443", true, "example.com", "GET /x HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 200, "domain example.com"},
 		{"asterisk-form", false, "", "OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n", 403, "invalid request target"},
+		{"Host with '?'", false, "", "GET /x HTTP/1.1\r\nHost: evil.test?.example.com\r\n\r\n", 403, "invalid Host"},
+		{"Host with '#'", false, "", "GET /x HTTP/1.1\r\nHost: evil.test#.example.com\r\n\r\n", 403, "invalid Host"},
+		{"Host with userinfo", false, "", "GET /x HTTP/1.1\r\nHost: evil.test@example.com\r\n\r\n", 403, "invalid Host"},
+		{"Host with percent-encoding", false, "", "GET /x HTTP/1.1\r\nHost: example%2ecom\r\n\r\n", 403, "invalid Host"},
+		{"Host with IPv6 zone", false, "", "GET /x HTTP/1.1\r\nHost: [fe80::1%25eth0]\r\n\r\n", 403, "invalid Host"},
+		{"Host with a letter port", false, "", "GET /x HTTP/1.1\r\nHost: example.com:8o\r\n\r\n", 403, "invalid Host"},
+		{"fragment in the target", false, "", "GET /ok#/deny HTTP/1.1\r\nHost: example.com\r\n\r\n", 403, "'#'"},
+		{"bad percent-encoding", false, "", "GET /a%zz HTTP/1.1\r\nHost: example.com\r\n\r\n", 400, "malformed"},
+		{"TRACE", true, "example.com", "TRACE /x HTTP/1.1\r\nHost: example.com\r\nAuthorization: Bearer MASKED\r\n\r\n", 403, "TRACE is not allowed"},
+		{"TRACK", false, "", "TRACK /x HTTP/1.1\r\nHost: example.com\r\n\r\n", 403, "TRACK is not allowed"},
+		{"websocket not opted into", false, "", "GET /x HTTP/1.1\r\nHost: allowed.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 403, "websocket not enabled"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -492,6 +514,9 @@ func TestTLS(t *testing.T) {
 		{"any SNI gets a leaf", &tls.Config{ServerName: "whatever.invalid", RootCAs: e.caPool}, false},
 		{"system roots reject", &tls.Config{ServerName: "example.com", RootCAs: x509.NewCertPool()}, true},
 		{"no SNI: a leaf for the address dialled", &tls.Config{ServerName: "127.0.0.1", RootCAs: e.caPool}, false},
+		{"no leaf for an SNI with '?'", &tls.Config{ServerName: "evil.test?.example.com", InsecureSkipVerify: true}, true},
+		{"no leaf for an SNI with '#'", &tls.Config{ServerName: "evil.test#.example.com", InsecureSkipVerify: true}, true},
+		{"no leaf for an SNI with '/'", &tls.Config{ServerName: "evil.test/.example.com", InsecureSkipVerify: true}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -553,9 +578,9 @@ func TestExpectContinue(t *testing.T) {
 	}
 }
 
-// An allowed WebSocket upgrade is passed through: the upstream's 101
-// reaches the client and bytes flow both ways; the secret swap applies to
-// the upgrade request's headers like any other.
+// A WebSocket upgrade the policy allows is passed through: the upstream's
+// 101 reaches the client and bytes flow both ways; the secret swap applies
+// to the upgrade request's headers like any other.
 func TestUpgradeRelayed(t *testing.T) {
 	e := newEnv(t)
 	for _, scheme := range []string{"http", "https"} {
@@ -590,8 +615,12 @@ func TestUpgradeRelayed(t *testing.T) {
 			if scheme == "https" {
 				up = e.secure
 			}
-			if got := up.last().Auth; got != "Bearer REAL-SECRET" {
-				t.Errorf("upgrade request Authorization %q, want the swapped real value", got)
+			want := "Bearer REAL-SECRET"
+			if scheme == "http" {
+				want = "Bearer MASKED" // never a real value over plain HTTP
+			}
+			if got := up.last().Auth; got != want {
+				t.Errorf("upgrade request Authorization %q, want %q", got, want)
 			}
 		})
 	}
