@@ -57,6 +57,7 @@ fuzz:
 	$(call fuzzrun,FuzzAllowed,250000,./proxy/allowlist/)
 	$(call fuzzrun,FuzzApply,350000,./proxy/masking/)
 	$(call fuzzrun,FuzzCheck,600000,./proxy/graphql/)
+	$(call fuzzrun,FuzzRequestPath,3000,./proxy/)
 
 # Everything CI runs: dependencies, vet, unit tests with -race, brief
 # fuzzing, then the end-to-end tests against real Temporal, Podman,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/airut-go/airut/proxy"
+	"github.com/airut-go/airut/proxy/allowlist"
 	"github.com/airut-go/airut/proxy/ca"
 )
 
@@ -62,7 +63,7 @@ type escapeUpstream struct {
 	tr    *http.Transport
 }
 
-func newEscapeUpstream(t *testing.T) *escapeUpstream {
+func newEscapeUpstream(t testing.TB) *escapeUpstream {
 	t.Helper()
 	upCA, err := ca.LoadOrCreate(t.TempDir())
 	if err != nil {
@@ -108,12 +109,18 @@ func newEscapeUpstream(t *testing.T) *escapeUpstream {
 					c = tc
 				}
 				srv := &http.Server{Handler: handler(addr, port == "443", sni)}
-				srv.Serve(&oneConnListener{c: c})
+				srv.Serve(newOneConnListener(c))
 			}()
 			return client, nil
 		},
 	}
 	return u
+}
+
+func (u *escapeUpstream) reset() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.dials, u.hits = nil, nil
 }
 
 func (u *escapeUpstream) seen() ([]string, []hit) {
@@ -122,22 +129,41 @@ func (u *escapeUpstream) seen() ([]string, []hit) {
 	return append([]string(nil), u.dials...), append([]hit(nil), u.hits...)
 }
 
-// oneConnListener serves exactly one connection.
+// oneConnListener hands out one connection; the next Accept waits for
+// it to close and then ends Serve, so no goroutine outlives the exchange.
 type oneConnListener struct {
 	c    net.Conn
 	once sync.Once
 	done chan struct{}
 }
 
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{done: make(chan struct{})}
+	l.c = &notifyConn{Conn: c, done: l.done}
+	return l
+}
+
 func (l *oneConnListener) Accept() (net.Conn, error) {
 	var c net.Conn
-	l.once.Do(func() { c, l.done = l.c, make(chan struct{}) })
+	l.once.Do(func() { c = l.c })
 	if c != nil {
 		return c, nil
 	}
-	<-l.done // never closed: Serve blocks until the conn ends and the goroutine exits with the test
+	<-l.done
 	return nil, net.ErrClosed
 }
+
+type notifyConn struct {
+	net.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *notifyConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return c.Conn.Close()
+}
+
 func (l *oneConnListener) Close() error   { return nil }
 func (l *oneConnListener) Addr() net.Addr { return &net.TCPAddr{} }
 
@@ -148,7 +174,7 @@ type escapeEnv struct {
 	logFile string
 }
 
-func newEscapeEnv(t *testing.T) *escapeEnv {
+func newEscapeEnv(t testing.TB) *escapeEnv {
 	t.Helper()
 	dir := t.TempDir()
 	allow := filepath.Join(dir, "allow.yaml")
@@ -372,4 +398,102 @@ func TestEscapeAttempts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRequestPath feeds raw bytes, as plain HTTP or inside TLS with any
+// server name, to the assembled proxy and checks the sandbox's promise on
+// whatever comes out: nothing is dialled but a host the allowlist names,
+// the upstream is asked for exactly the host it was dialled as, and the
+// real secret leaves only over HTTPS, in its header, to a host in its
+// scope.
+func FuzzRequestPath(f *testing.F) {
+	auth := "Authorization: Bearer " + escSurr + "\r\n"
+	seeds := []string{
+		"GET /x HTTP/1.1\r\nHost: api.example.com\r\n" + auth + "\r\n",
+		"GET /x HTTP/1.1\r\nHost: evil.example?.wild.example.com\r\n" + auth + "\r\n",
+		"GET http://a.wild.example.com/x HTTP/1.1\r\nHost: a.wild.example.com\r\n" + auth + "\r\n",
+		"POST /repos/o/r/issues HTTP/1.1\r\nHost: rules.example.com\r\nContent-Length: 2\r\n\r\n{}",
+		"POST /repos/o/r/git/refs#/issues HTTP/1.1\r\nHost: rules.example.com\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+		"GET /socket HTTP/1.1\r\nHost: ws.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" + auth + "\r\n",
+		"TRACE / HTTP/1.1\r\nHost: api.example.com\r\n" + auth + "\r\n",
+		"GET /a HTTP/1.1\r\nHost: api.example.com\r\n\r\nGET /b HTTP/1.1\r\nHost: x.wild.example.com\r\n" + auth + "\r\n",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s), "", false)
+		f.Add([]byte(s), "api.example.com", true)
+	}
+	f.Add([]byte(seeds[1]), "evil.example?.wild.example.com", true)
+	f.Add([]byte(seeds[2]), "a.wild.example.com", true)
+
+	e := newEscapeEnv(f)
+	list, err := allowlist.Parse([]byte(escapeAllowlist))
+	if err != nil {
+		f.Fatal(err)
+	}
+	hosts := append([]string(nil), list.Domains...)
+	for _, p := range list.URLPrefixes {
+		hosts = append(hosts, p.Host)
+	}
+	scopes := []string{"api.example.com", "*.wild.example.com", "rules.example.com", "ws.example.com"}
+	f.Fuzz(func(t *testing.T, raw []byte, sni string, useTLS bool) {
+		e.up.reset()
+		e.send(raw, sni, useTLS)
+		dials, hits := e.up.seen()
+		for _, d := range dials {
+			host, port, err := net.SplitHostPort(d)
+			if err != nil || !allowlist.MatchAny(hosts, host, true) || (port != "80" && port != "443") {
+				t.Fatalf("dialled %q, which the allowlist does not name", d)
+			}
+			if strings.ContainsAny(host, "?#@/%\\ ") {
+				t.Fatalf("dialled a host that is not a plain name: %q", d)
+			}
+		}
+		for _, h := range hits {
+			host, _, _ := net.SplitHostPort(h.Dialled)
+			if rh, _, err := net.SplitHostPort(h.Host); (err == nil && rh != host) || (err != nil && h.Host != host) {
+				t.Fatalf("dialled %s but asked for Host %q", h.Dialled, h.Host)
+			}
+			if strings.Contains(h.URI, escReal) {
+				t.Fatalf("real secret in the URI sent to %s", h.Dialled)
+			}
+			for k, vs := range h.Header {
+				for _, v := range vs {
+					if strings.Contains(v, escReal) && (!h.TLS || k != "Authorization" || !allowlist.MatchAny(scopes, host, true)) {
+						t.Fatalf("real secret reached %s (tls=%v) in %s", h.Dialled, h.TLS, k)
+					}
+				}
+			}
+		}
+	})
+}
+
+// send writes raw on a fresh connection, closes its sending side and
+// reads until the proxy closes, so every request in raw has been decided
+// (and any upstream exchange finished) when it returns.
+func (e *escapeEnv) send(raw []byte, sni string, useTLS bool) {
+	tcp, err := net.Dial("tcp", e.p.HTTP.HTTPAddr().String())
+	if useTLS {
+		tcp, err = net.Dial("tcp", e.p.HTTP.HTTPSAddr().String())
+	}
+	if err != nil {
+		return
+	}
+	defer tcp.Close()
+	tcp.SetDeadline(time.Now().Add(5 * time.Second))
+	var conn net.Conn = tcp
+	if useTLS {
+		tc := tls.Client(tcp, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		if tc.Handshake() != nil {
+			return
+		}
+		conn = tc
+	}
+	conn.Write(raw)
+	if tc, ok := conn.(*tls.Conn); ok {
+		tc.CloseWrite()
+	} else {
+		tcp.(*net.TCPConn).CloseWrite()
+	}
+	io.Copy(io.Discard, conn)
 }

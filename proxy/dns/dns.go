@@ -91,20 +91,9 @@ func Start(ctx context.Context, addr string, proxyIP net.IP, log func(qtype, nam
 		return nil, errors.New("dns: proxy IP must be IPv4")
 	}
 	h := &Handler{IP: ip4, Log: log}
-	pc, err := net.ListenPacket("udp", addr)
+	pc, ln, err := listenBoth(addr)
 	if err != nil {
-		return nil, fmt.Errorf("dns: listen udp: %w", err)
-	}
-	tcpAddr := addr
-	if host, port, _ := net.SplitHostPort(addr); port == "0" {
-		// Bind TCP on the same port UDP got.
-		_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
-		tcpAddr = net.JoinHostPort(host, p)
-	}
-	ln, err := net.Listen("tcp", tcpAddr)
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("dns: listen tcp: %w", err)
+		return nil, err
 	}
 	udp := &mdns.Server{PacketConn: pc, Handler: h, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
 	tcp := &mdns.Server{Listener: ln, Handler: h, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
@@ -133,4 +122,30 @@ func Start(ctx context.Context, addr string, proxyIP net.IP, log func(qtype, nam
 		close(srv.done)
 	}()
 	return srv, nil
+}
+
+// listenBoth opens UDP and TCP on the same address. With port 0 the TCP
+// side takes the port the kernel gave UDP, which a TCP socket may already
+// hold; a few fresh tries find one free for both.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns: listen udp: %w", err)
+		}
+		tcpAddr := addr
+		if port == "0" {
+			_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
+			tcpAddr = net.JoinHostPort(host, p)
+		}
+		ln, err := net.Listen("tcp", tcpAddr)
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || try == 9 {
+			return nil, nil, fmt.Errorf("dns: listen tcp: %w", err)
+		}
+	}
 }
