@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/mail"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +31,14 @@ import (
 // stops at that point of the first message until it is killed.
 const DebugPauseEnv = "AIRUT_DEBUG_EMAIL_PAUSE"
 
+// The rejected-mail store of each repo keeps at most this many messages
+// and bytes by default: anyone can send mail, so without a cap a stranger
+// could fill the disk with it.
+const (
+	DefaultRejectedMaxMessages       = 1000
+	DefaultRejectedMaxBytes    int64 = 100 << 20
+)
+
 // fetchBatch bounds how many messages one pass hands off before checking
 // the mailbox again.
 const fetchBatch = 50
@@ -42,11 +52,21 @@ type Listener struct {
 	// authentication, unknown sender) with the reason, so nothing that
 	// arrived is lost without a trace.
 	RejectedDir string
-	Temporal    client.Client
-	Options     workflows.Options
-	Log         *slog.Logger
+	// RejectedMaxMessages and RejectedMaxBytes cap what RejectedDir keeps
+	// for this repo (the .eml and .reason files together); the oldest
+	// messages go first. Zero or less means DefaultRejectedMaxMessages and
+	// DefaultRejectedMaxBytes.
+	RejectedMaxMessages int
+	RejectedMaxBytes    int64
+	Temporal            client.Client
+	Options             workflows.Options
+	Log                 *slog.Logger
 	// Dial opens the mailbox; nil means imapbox.Dial with the config.
 	Dial func(ctx context.Context) (*imapbox.Mailbox, error)
+	// now is the clock that names rejected messages; nil means time.Now.
+	now func() time.Time
+	// rejected indexes RejectedDir for trimming.
+	rejected rejectedIndex
 }
 
 func (l *Listener) log() *slog.Logger {
@@ -221,6 +241,10 @@ func (l *Listener) prepare(ctx context.Context, m imapbox.Message) (*handoff, er
 	if err != nil {
 		return nil, err
 	}
+	// Replies go to the authenticated address only: the raw From header
+	// (which Authenticate reduced to that one address) or a Reply-To
+	// would let a message that authenticated as one sender direct the
+	// agent's answer, and anything it attaches, to someone else.
 	msg := workflows.Message{
 		ID:            "email:" + p.MessageID,
 		Channel:       workflows.ChannelEmail,
@@ -231,7 +255,7 @@ func (l *Listener) prepare(ctx context.Context, m imapbox.Message) (*handoff, er
 		ReceivedAt:    time.Now().UTC(),
 		Attachments:   atts,
 		ReplyTo: map[string]string{
-			"to":         p.From,
+			"to":         sender,
 			"message_id": p.MessageID,
 			"references": strings.Join(p.References, " "),
 			"subject":    p.Subject,
@@ -298,20 +322,136 @@ func (l *Listener) saveAttachments(p *Parsed) ([]workflows.Attachment, error) {
 }
 
 // reject keeps a message that starts nothing on disk with its reason and
-// logs it; the caller then removes it from the mailbox.
+// logs it; the caller then removes it from the mailbox. The store is then
+// trimmed to its caps; failing that is only logged, since the message
+// itself was kept.
 func (l *Listener) reject(m imapbox.Message, from, reason string) error {
+	now := time.Now
+	if l.now != nil {
+		now = l.now
+	}
 	sum := sha256.Sum256(m.Raw)
-	base := filepath.Join(l.RejectedDir, l.RepoID, time.Now().UTC().Format("20060102T150405")+"-"+hex.EncodeToString(sum[:6]))
-	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+	// The nanoseconds make names sort in arrival order, which trimming
+	// relies on to drop the oldest first.
+	dir := filepath.Join(l.RejectedDir, l.RepoID)
+	name := now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(sum[:6])
+	base := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("keep rejected message: %w", err)
 	}
 	if err := os.WriteFile(base+".eml", m.Raw, 0o600); err != nil {
 		return fmt.Errorf("keep rejected message: %w", err)
 	}
-	if err := os.WriteFile(base+".reason", []byte(reason+"\n"), 0o600); err != nil {
+	reasonLine := []byte(reason + "\n")
+	if err := os.WriteFile(base+".reason", reasonLine, 0o600); err != nil {
 		return fmt.Errorf("keep rejected message: %w", err)
 	}
 	l.log().Warn("mail rejected; nothing started", "uid", m.UID, "from", from, "reason", reason, "kept", base+".eml")
+	maxMsgs, maxBytes := l.rejectedCaps()
+	dropped, err := l.rejected.add(dir, name, int64(len(m.Raw)+len(reasonLine)), maxMsgs, maxBytes)
+	if err != nil {
+		l.log().Warn("rejected mail store not trimmed", "dir", dir, "error", err)
+	}
+	if dropped > 0 {
+		l.log().Info("rejected mail store trimmed; oldest dropped", "dir", dir, "dropped", dropped)
+	}
+	return nil
+}
+
+// rejectedCaps returns the caps of the rejected-mail store, defaults
+// filled in.
+func (l *Listener) rejectedCaps() (maxMsgs int, maxBytes int64) {
+	maxMsgs, maxBytes = l.RejectedMaxMessages, l.RejectedMaxBytes
+	if maxMsgs <= 0 {
+		maxMsgs = DefaultRejectedMaxMessages
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultRejectedMaxBytes
+	}
+	return maxMsgs, maxBytes
+}
+
+// rejectedIndex tracks the messages of a repo's rejected-mail directory.
+// It is read from the directory once and then kept up to date, so that a
+// flood of rejected mail does not rescan the directory per message.
+type rejectedIndex struct {
+	mu     sync.Mutex
+	loaded bool
+	// names holds the base names (without .eml or .reason), oldest,
+	// that is smallest, first.
+	names []string
+	sizes map[string]int64 // name to bytes of its .eml and .reason
+	total int64
+}
+
+// add records the message name just written to dir (size bytes in all)
+// and removes the oldest messages, each with its .eml and .reason, until
+// at most maxMsgs messages and maxBytes bytes remain. Other files are
+// left alone and not counted. It returns how many messages it removed.
+func (x *rejectedIndex) add(dir, name string, size int64, maxMsgs int, maxBytes int64) (int, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.loaded {
+		// The directory holds the new message already.
+		if err := x.load(dir); err != nil {
+			return 0, err
+		}
+	} else {
+		if old, ok := x.sizes[name]; ok {
+			x.total -= old
+		} else {
+			i, _ := slices.BinarySearch(x.names, name)
+			x.names = slices.Insert(x.names, i, name)
+		}
+		x.sizes[name] = size
+		x.total += size
+	}
+	dropped := 0
+	var errs []error
+	for len(x.names) > 0 && (len(x.names) > maxMsgs || x.total > maxBytes) {
+		oldest := x.names[0]
+		for _, ext := range []string{".eml", ".reason"} {
+			if err := os.Remove(filepath.Join(dir, oldest+ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		x.names = x.names[1:]
+		x.total -= x.sizes[oldest]
+		delete(x.sizes, oldest)
+		dropped++
+	}
+	if err := errors.Join(errs...); err != nil {
+		x.loaded = false // read the directory again next time
+		return dropped, fmt.Errorf("trim rejected mail: %w", err)
+	}
+	return dropped, nil
+}
+
+// load reads the messages of dir into the index.
+func (x *rejectedIndex) load(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("trim rejected mail: %w", err)
+	}
+	x.names, x.sizes, x.total = nil, map[string]int64{}, 0
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if !e.Type().IsRegular() || (ext != ".eml" && ext != ".reason") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		name := strings.TrimSuffix(e.Name(), ext)
+		if _, ok := x.sizes[name]; !ok {
+			x.names = append(x.names, name)
+		}
+		x.sizes[name] += info.Size()
+		x.total += info.Size()
+	}
+	slices.Sort(x.names)
+	x.loaded = true
 	return nil
 }
 

@@ -42,8 +42,9 @@ type Parsed struct {
 	// without one gets "sha256:<hex of the raw bytes>", so a re-delivery
 	// of the same bytes gets the same ID.
 	MessageID string
-	// From is the From header value as received (unfolded); replies go
-	// to it.
+	// From is the From header value as received (unfolded), for display
+	// and logs. Replies do not go to it but to the address Authenticate
+	// returns: the raw value may hold more than that one address.
 	From string
 	// Sender is the lower-cased address of From, or "" when From holds
 	// no address.
