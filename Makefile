@@ -7,7 +7,7 @@ REPO ?= $(CURDIR)
 # run without it, everything else with it.
 SLOW_PKGS := ./workers/embedded/ ./e2e/
 
-.PHONY: build run deps test-deps base-image test test-unit test-e2e fuzz bench vet fmt clean
+.PHONY: build run deps test-deps test-fresh-root base-image test test-unit test-e2e fuzz bench vet fmt clean
 
 build:
 	$(GO) build -tags $(TAGS) -o bin/airut ./cmd/airut
@@ -18,6 +18,14 @@ deps:
 
 test-deps:
 	scripts/install-deps.sh test
+
+# Proves scripts/install-deps.sh installs everything on a bare Debian 12:
+# it runs in a minimal root made with mmdebstrap, then every program of
+# internal/hostdeps/programs.txt must be there and podman must run a
+# container on a bridge network. Needs root; the minbase tarball, .debs and
+# npm packages are cached in /var/cache/airut-freshroot between runs.
+test-fresh-root:
+	$(GO) test -tags freshroot -count=1 -timeout 20m -run TestFreshRootInstall -v ./internal/hostdeps/
 
 base-image: deps
 	scripts/base-image.sh
@@ -49,6 +57,7 @@ fuzzrun = $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $$(( $(2) * $(FUZZSCAL
 fuzz:
 	$(call fuzzrun,FuzzParse,25000,./ingest/email/)
 	$(call fuzzrun,FuzzAuthenticate,60000,./ingest/email/)
+	$(call fuzzrun,FuzzAuthResults,40000,./ingest/email/)
 	$(call fuzzrun,FuzzHTMLToText,40000,./ingest/email/)
 	$(call fuzzrun,FuzzRenderHTML,50000,./internal/mailout/)
 	$(call fuzzrun,FuzzRender,15000,./internal/mrkdwn/)
@@ -59,10 +68,10 @@ fuzz:
 	$(call fuzzrun,FuzzCheck,600000,./proxy/graphql/)
 	$(call fuzzrun,FuzzRequestPath,3000,./proxy/)
 
-# Everything CI runs: dependencies, vet, unit tests with -race, brief
-# fuzzing, then the end-to-end tests against real Temporal, Podman,
-# Dovecot and Claude Code.
-test: test-deps vet test-unit fuzz test-e2e
+# Everything CI runs: dependencies, the fresh-root install check, vet,
+# unit tests with -race, brief fuzzing, then the end-to-end tests against
+# real Temporal, Podman, Dovecot and Claude Code.
+test: test-deps test-fresh-root vet test-unit fuzz test-e2e
 
 # test-deps brings dovecot (imapbox) and mitmproxy (the proxy's baseline).
 bench: test-deps build base-image

@@ -90,6 +90,7 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 		{"graphql query allowed", "gql.example.com", "POST", "/graphql", "", `{"query":"{ viewer { login } }"}`, 200, "upstream ok"},
 		{"graphql mutation refused", "gql.example.com", "POST", "/graphql", "", `{"query":"mutation { deleteRepository(input:{}) { clientMutationId } }"}`, 403, "graphql_operation_blocked"},
 		{"graphql body unreadable", "gql.example.com", "POST", "/graphql", "", "", 403, "graphql_operation_blocked"},
+		{"graphql in the URL query, not the body", "gql.example.com", "GET", "/graphql?query=mutation%7BdeleteRepository%7D", "", "", 403, "graphql_operation_blocked"},
 	}
 	for _, tt := range tests {
 		status, body := do(tt.host, tt.method, tt.path, tt.auth, tt.reqBody)
@@ -105,14 +106,14 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 	// which may be just after the client has its response.
 	var lines []proxy.LogLine
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if lines = readLog(t, cfg.LogFile); len(lines) >= 8 {
+		if lines = readLog(t, cfg.LogFile); len(lines) >= 9 {
 			break
 		}
 	}
 	cancel()
 	<-p.HTTP.Done()
-	if len(lines) != 8 {
-		t.Fatalf("log lines = %d, want 1 DNS + 7 HTTP: %+v", len(lines), lines)
+	if len(lines) != 9 {
+		t.Fatalf("log lines = %d, want 1 DNS + 8 HTTP: %+v", len(lines), lines)
 	}
 	var sawGraphQL bool
 	for _, l := range lines {

@@ -36,6 +36,14 @@ func TestCheck(t *testing.T) {
 		{"second field not allowed", body(`mutation { createPullRequest(input:{}) { clientMutationId } mergePullRequest(input:{}) { clientMutationId } }`), false, "mutation/mergePullRequest"},
 		{"alias resolves to the real field", body(`mutation { createPullRequest: mergePullRequest(input:{}) { clientMutationId } }`), false, "mutation/mergePullRequest"},
 		{"case-sensitive", body(`query { Repository { id } }`), false, "query/Repository"},
+		// The reference's bypasses: top-level fields that reach any object
+		// by ID or URL are fields like any other, refused unless listed.
+		{"node by id on another repository", body(`query { node(id:"R_other") { ... on Repository { issues(first:1) { nodes { body } } } } }`), false, "query/node"},
+		{"nodes by ids", body(`query { nodes(ids:["R_other"]) { id } }`), false, "query/nodes"},
+		{"resource by url", body(`query { resource(url:"https://github.com/other/repo") { url } }`), false, "query/resource"},
+		{"allowed field beside node", body(`query { viewer { login } node(id:"x") { id } }`), false, "query/node"},
+		{"alias hides node", body(`query { viewer: node(id:"x") { id } }`), false, "query/node"},
+		{"mutation under a query alias", body(`mutation { repository: deleteRepository(input:{}) { clientMutationId } }`), false, "mutation/deleteRepository"},
 		{"inline fragment flattened", body(`query { ... on Query { viewer { login } organization(login:"x") { id } } }`), false, "query/organization"},
 		{"inline fragment allowed", body(`query { ... on Query { viewer { login } } }`), true, "query/viewer"},
 		{"named fragment spread", body(`query { ...F } fragment F on Query { viewer { login } }`), false, "query/<fragment-spread>"},
