@@ -227,7 +227,7 @@ func Serve(ctx context.Context, opts Options) (*Server, error) {
 				// plain host: the same rule as for the Host header.
 				h, ok := parseHost(hello.ServerName)
 				if !ok {
-					return nil, fmt.Errorf("mitm: invalid TLS server name %q", hello.ServerName)
+					return nil, invalidSNI(hello.ServerName)
 				}
 				return opts.CA.Leaf(h.String())
 			},
@@ -303,6 +303,10 @@ func (s *Server) serveConn(raw net.Conn, isTLS bool) {
 		tc := tls.Server(raw, s.tlsConf)
 		_ = raw.SetDeadline(time.Now().Add(30 * time.Second))
 		if err := tc.Handshake(); err != nil {
+			var bad invalidSNI
+			if errors.As(err, &bad) && s.opts.Log != nil {
+				s.opts.Log(Entry{Time: time.Now(), Scheme: scheme, Host: string(bad), Reason: "invalid TLS server name (a DNS name or an IP address)"})
+			}
 			return
 		}
 		_ = raw.SetDeadline(time.Time{})
@@ -338,6 +342,12 @@ func (s *Server) serveConn(raw net.Conn, isTLS bool) {
 		}
 	}
 }
+
+// invalidSNI is the handshake error for a server name that is not a
+// plain host; no certificate is minted for it, and the refusal is logged.
+type invalidSNI string
+
+func (e invalidSNI) Error() string { return fmt.Sprintf("mitm: invalid TLS server name %q", string(e)) }
 
 func isNetClosed(err error) bool {
 	var ne net.Error
