@@ -113,7 +113,7 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		}
 		e := cfg.Temporal.Embedded
 		srv, err := embedded.Start(ctx, embedded.Options{
-			DatabaseFile: e.DatabaseFile, IP: e.IP, FrontendPort: e.FrontendPort, UIPort: e.UIPort,
+			DatabaseFile: e.DatabaseFile, IP: e.IP, FrontendPort: e.FrontendPort, UIPort: e.UIPort, UIReadOnly: e.UIReadOnly,
 			Namespace: cfg.Temporal.Namespace, SearchAttributes: attrs, Logger: log,
 		})
 		if err != nil {

@@ -41,6 +41,7 @@ temporal:
     ip: 127.0.0.1
     frontend_port: 7233
     ui_port: 8233               # -1 turns the Web UI off
+    ui_read_only: false         # true: the Web UI cannot signal, reset or terminate
 
 repos:
   my-project:

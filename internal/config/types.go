@@ -119,6 +119,10 @@ type Embedded struct {
 	// UIPort is the Web UI's port; -1 turns the UI off.
 	UIPort       int    `mapstructure:"ui_port"`
 	DatabaseFile string `mapstructure:"database_file"`
+	// UIReadOnly removes the Web UI's actions that change workflows
+	// (start, signal, reset, terminate): whoever reaches the UI can then
+	// look but not act.
+	UIReadOnly bool `mapstructure:"ui_read_only"`
 }
 
 // Worker configures this process's worker.

@@ -78,6 +78,9 @@ type Options struct {
 	// UIPort is the Web UI port; 0 picks a free port and -1 disables the
 	// UI.
 	UIPort int
+	// UIReadOnly hides the UI's write actions (start, signal, reset,
+	// terminate, ...): anyone who reaches the UI can then only look.
+	UIReadOnly bool
 	// Namespace is created if missing, with a retention of three days;
 	// default "default".
 	Namespace string
@@ -259,7 +262,7 @@ func start(ctx context.Context, opts Options) (_ *Server, err error) {
 
 	if opts.UIPort >= 0 {
 		s.uiAddr = "http://" + hostPort(dialIP, ports[4])
-		if err := s.startUI(opts.IP, ports[4], opts.Namespace); err != nil {
+		if err := s.startUI(opts.IP, ports[4], opts.Namespace, opts.UIReadOnly); err != nil {
 			return nil, err
 		}
 	}
@@ -365,7 +368,7 @@ func serverConfig(bindIP, dialIP string, sqlCfg *config.SQL, ports map[primitive
 }
 
 // startUI starts the Web UI server in the background.
-func (s *Server) startUI(ip string, port int, namespace string) error {
+func (s *Server) startUI(ip string, port int, namespace string, readOnly bool) error {
 	host := ip
 	if parsed := net.ParseIP(ip); parsed.To4() == nil {
 		host = "[" + ip + "]" // ui-server joins host and port with a bare ':'
@@ -378,6 +381,7 @@ func (s *Server) startUI(ip string, port int, namespace string) error {
 		DefaultNamespace:    namespace,
 		DisableNewsFetch:    true,
 		HideLogs:            true,
+		DisableWriteActions: readOnly,
 		// Served over plain HTTP, so its cookies cannot be Secure.
 		CORS: uiconfig.CORS{CookieInsecure: true},
 	}

@@ -10,6 +10,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -358,13 +360,21 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-// TestWebUI checks that the UI serves its page and reaches the frontend.
+// TestWebUI checks that the UI serves its page and reaches the frontend,
+// and that a read-only UI refuses to change a workflow.
 func TestWebUI(t *testing.T) {
-	s := start(t, embedded.Options{Namespace: "ui-test"})
+	for _, readOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("read-only=%v", readOnly), func(t *testing.T) { testWebUI(t, readOnly) })
+	}
+}
+
+func testWebUI(t *testing.T, readOnly bool) {
+	s := start(t, embedded.Options{Namespace: "ui-test", UIReadOnly: readOnly})
 	if !strings.HasPrefix(s.UIAddress(), "http://127.0.0.1:") {
 		t.Fatalf("UIAddress() = %q", s.UIAddress())
 	}
-	hc := &http.Client{Timeout: 10 * time.Second}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Timeout: 10 * time.Second, Jar: jar}
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
 		resp, err := hc.Get(s.UIAddress() + path)
@@ -394,6 +404,36 @@ func TestWebUI(t *testing.T) {
 	resp, body = get("/api/v1/namespaces/ui-test")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "ui-test") {
 		t.Errorf("GET /api/v1/namespaces/ui-test: %s %.300q", resp.Status, body)
+	}
+
+	// The settings the UI's page reads, and what its server enforces: a
+	// signal sent through a read-only UI is refused.
+	_, body = get("/api/v1/settings")
+	if want := fmt.Sprintf(`"DisableWriteActions":%v`, readOnly); !strings.Contains(body, want) {
+		t.Errorf("GET /api/v1/settings: %.400q lacks %s", body, want)
+	}
+	// Like the UI's page, echo the CSRF cookie (set by GET /) in the
+	// header, so the request reaches the write check.
+	u, _ := url.Parse(s.UIAddress())
+	var token string
+	for _, c := range hc.Jar.Cookies(u) {
+		if c.Name == "_csrf" {
+			token = c.Value
+		}
+	}
+	if token == "" {
+		t.Fatalf("GET / set no _csrf cookie: %v", hc.Jar.Cookies(u))
+	}
+	req, _ := http.NewRequest("POST", s.UIAddress()+"/api/v1/namespaces/ui-test/workflows/w1/signal/message", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-TOKEN", token)
+	sig, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig.Body.Close()
+	if refused := sig.StatusCode == http.StatusMethodNotAllowed; refused != readOnly {
+		t.Errorf("POST signal through the UI: %s, want refused=%v", sig.Status, readOnly)
 	}
 }
 
