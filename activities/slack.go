@@ -72,7 +72,7 @@ func (a *Activities) deliverSlack(ctx context.Context, r *config.Repo, l convers
 		}
 	} else {
 		for _, c := range chunks {
-			if _, _, err := api.PostMessageContext(ctx, ch, slackapi.MsgOptionText(c, false), slackapi.MsgOptionTS(thread)); err != nil {
+			if _, err := slackclient.Post(ctx, api, ch, thread, c); err != nil {
 				return res, slackError("post reply", err)
 			}
 		}
@@ -95,8 +95,11 @@ func (a *Activities) deliverSlack(ctx context.Context, r *config.Repo, l convers
 			attached = append(attached, f)
 		}
 		if len(res.Failed) > 0 {
-			api.PostMessageContext(ctx, ch, slackapi.MsgOptionTS(thread), slackapi.MsgOptionText(
-				fmt.Sprintf("Could not upload %d file(s): `%s`", len(res.Failed), strings.Join(res.Failed, "`, `")), false))
+			// The names are the agent's: this goes out like a reply.
+			note := fmt.Sprintf("Could not upload %d file(s): `%s`", len(res.Failed), strings.Join(res.Failed, "`, `"))
+			if _, err := slackclient.Post(ctx, api, ch, thread, note); err != nil {
+				log.Warn("upload failure not reported in the thread", "error", err)
+			}
 		}
 		if err := l.ClearOutbox(attached); err != nil {
 			return res, err
@@ -226,9 +229,9 @@ func (p *planStreamer) update(ctx context.Context, text string, flush bool) {
 	}
 	var err error
 	if p.ts == "" {
-		_, p.ts, err = p.api.PostMessageContext(ctx, p.channel, slackapi.MsgOptionText(p.pending, false), slackapi.MsgOptionTS(p.thread))
+		p.ts, err = slackclient.Post(ctx, p.api, p.channel, p.thread, p.pending)
 	} else {
-		_, _, _, err = p.api.UpdateMessageContext(ctx, p.channel, p.ts, slackapi.MsgOptionText(p.pending, false))
+		err = slackclient.Update(ctx, p.api, p.channel, p.ts, p.pending)
 	}
 	if err != nil {
 		return

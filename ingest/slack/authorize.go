@@ -76,7 +76,8 @@ type cached[T any] struct {
 }
 
 // Authorize returns the user (for display) or the reason they may not
-// use the bot.
+// use the bot. It fails closed: a failed lookup, or a team that is not
+// known on either side, is a refusal.
 func (a *Authorizer) Authorize(ctx context.Context, userID string) (*slack.User, string) {
 	u, err := a.user(ctx, userID)
 	switch {
@@ -86,7 +87,11 @@ func (a *Authorizer) Authorize(ctx context.Context, userID string) (*slack.User,
 		return u, "bots may not use this bot"
 	case u.Deleted:
 		return u, "user is deactivated"
-	case a.TeamID != "" && u.TeamID != "" && u.TeamID != a.TeamID:
+	case a.TeamID == "" || u.TeamID == "":
+		// Membership that cannot be established is denied: the rules
+		// below (workspace_members above all) assume a member.
+		return u, "user's team is unknown; treated as external to this workspace"
+	case u.TeamID != a.TeamID:
 		return u, "user is external to this workspace"
 	}
 	for _, r := range a.Rules {

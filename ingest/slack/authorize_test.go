@@ -23,29 +23,39 @@ func TestAuthorizeRulesAndBaselineRejections(t *testing.T) {
 		{ID: "UROBOT", Name: "robot", IsBot: true},
 		{ID: "UGONE", Name: "gone", Deleted: true},
 		{ID: "UEXT", Name: "ext", TeamID: "T2"},
+		{ID: "UNOTEAM", Name: "noteam", NoTeam: true},
+		{ID: "UFLAKY", Name: "flaky"},
 	} {
 		s.AddUser(u)
 	}
 	s.AddUserGroup("S1", "engineering", "UENG")
 	api := slackclient.New(config.Slack{BotToken: "xoxb-t", AppToken: "xapp-t", APIURL: s.APIURL()})
 
+	workspace := []map[string]any{{"workspace_members": true}}
 	tests := []struct {
-		name   string
-		rules  []map[string]any
-		user   string
-		reason string // "" = allowed
+		name     string
+		rules    []map[string]any
+		team     string // the bot's workspace, as auth.test told
+		user     string
+		failInfo string // users.info answers this Slack error
+		reason   string // "" = allowed
 	}{
-		{"member by workspace rule", []map[string]any{{"workspace_members": true}}, "UMEMBER", ""},
-		{"guest is no full member", []map[string]any{{"workspace_members": true}}, "UGUEST", "no authorization rule matched"},
-		{"single-channel guest", []map[string]any{{"workspace_members": true}}, "UGUEST2", "no authorization rule matched"},
-		{"group member", []map[string]any{{"user_group": "engineering"}}, "UENG", ""},
-		{"not in group", []map[string]any{{"user_group": "engineering"}}, "UMEMBER", "no authorization rule matched"},
-		{"by user id", []map[string]any{{"user_id": "UVIP"}}, "UVIP", ""},
-		{"first matching rule wins", []map[string]any{{"user_id": "UNOPE"}, {"user_group": "engineering"}}, "UENG", ""},
-		{"bots rejected", []map[string]any{{"workspace_members": true}}, "UROBOT", "bots may not use this bot"},
-		{"deactivated rejected", []map[string]any{{"user_id": "UGONE"}}, "UGONE", "user is deactivated"},
-		{"external rejected", []map[string]any{{"user_id": "UEXT"}}, "UEXT", "user is external"},
-		{"unknown user", []map[string]any{{"workspace_members": true}}, "UNONE", "failed to fetch user info"},
+		{"member by workspace rule", workspace, "T1", "UMEMBER", "", ""},
+		{"guest is no full member", workspace, "T1", "UGUEST", "", "no authorization rule matched"},
+		{"single-channel guest", workspace, "T1", "UGUEST2", "", "no authorization rule matched"},
+		{"group member", []map[string]any{{"user_group": "engineering"}}, "T1", "UENG", "", ""},
+		{"not in group", []map[string]any{{"user_group": "engineering"}}, "T1", "UMEMBER", "", "no authorization rule matched"},
+		{"by user id", []map[string]any{{"user_id": "UVIP"}}, "T1", "UVIP", "", ""},
+		{"first matching rule wins", []map[string]any{{"user_id": "UNOPE"}, {"user_group": "engineering"}}, "T1", "UENG", "", ""},
+		{"bots rejected", workspace, "T1", "UROBOT", "", "bots may not use this bot"},
+		{"deactivated rejected", []map[string]any{{"user_id": "UGONE"}}, "T1", "UGONE", "", "user is deactivated"},
+		{"external rejected", []map[string]any{{"user_id": "UEXT"}}, "T1", "UEXT", "", "user is external"},
+		{"unknown user", workspace, "T1", "UNONE", "", "failed to fetch user info"},
+		// Fail closed: whoever's team is not known is no member.
+		{"user without team is external", workspace, "T1", "UNOTEAM", "", "external to this workspace"},
+		{"user without team, by user id", []map[string]any{{"user_id": "UNOTEAM"}}, "T1", "UNOTEAM", "", "external to this workspace"},
+		{"workspace team unknown", workspace, "", "UMEMBER", "", "external to this workspace"},
+		{"users.info fails", workspace, "T1", "UFLAKY", "fatal_error", "failed to fetch user info"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,7 +63,10 @@ func TestAuthorizeRulesAndBaselineRejections(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := &slackingest.Authorizer{API: api, TeamID: "T1", Rules: rules}
+			if tt.failInfo != "" {
+				s.FailNext("users.info", tt.failInfo, 1)
+			}
+			a := &slackingest.Authorizer{API: api, TeamID: tt.team, Rules: rules}
 			_, reason := a.Authorize(context.Background(), tt.user)
 			if tt.reason == "" && reason != "" || tt.reason != "" && !strings.Contains(reason, tt.reason) {
 				t.Errorf("Authorize(%s) = %q, want %q", tt.user, reason, tt.reason)

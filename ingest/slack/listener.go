@@ -180,8 +180,7 @@ func (l *Listener) handle(ctx context.Context, ea slackevents.EventsAPIEvent) er
 		return l.process(ctx, in)
 	case *slackevents.AssistantThreadStartedEvent:
 		t := e.AssistantThread
-		_, _, err := l.api.PostMessageContext(ctx, t.ChannelID, slack.MsgOptionText("Hello! How can I help you today?", false), slack.MsgOptionTS(t.ThreadTimeStamp))
-		if err != nil {
+		if _, err := slackclient.Post(ctx, l.api, t.ChannelID, t.ThreadTimeStamp, "Hello! How can I help you today?"); err != nil {
 			l.log().Warn("greeting not posted", "error", err)
 		}
 	}
@@ -227,7 +226,9 @@ func (l *Listener) process(ctx context.Context, in inbound) error {
 	if reason != "" {
 		log.Warn("slack message rejected; nothing started", "reason", reason)
 		if user != nil && !user.IsBot {
-			l.api.PostMessageContext(ctx, in.channel, slack.MsgOptionText(Refusal, false), slack.MsgOptionTS(in.threadTS))
+			if _, err := slackclient.Post(ctx, l.api, in.channel, in.threadTS, Refusal); err != nil {
+				log.Warn("refusal not posted", "error", err)
+			}
 		}
 		l.markSeen(key)
 		return nil
@@ -325,10 +326,15 @@ func (l *Listener) readable(ctx context.Context, text string) string {
 	return strings.TrimSpace(text)
 }
 
-// history renders the thread's earlier human messages for a first mention
-// inside an existing thread.
+// history renders the thread's earlier messages for a first mention
+// inside an existing thread. Only messages of people who may use the bot
+// themselves are included: the history becomes part of the agent's
+// prompt, so anyone else's message there would be an instruction from
+// someone the bot refuses (a guest, an external user in a shared channel,
+// another bot). Those are dropped and counted.
 func (l *Listener) history(ctx context.Context, in inbound) string {
 	var lines []string
+	dropped := 0
 	cursor := ""
 	for fetched := 0; fetched < 1000; {
 		msgs, more, next, err := l.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
@@ -339,14 +345,19 @@ func (l *Listener) history(ctx context.Context, in inbound) string {
 		}
 		fetched += len(msgs)
 		for _, m := range msgs {
-			if m.Timestamp == in.ts || m.BotID != "" || m.User == l.botID || (m.SubType != "" && m.SubType != "file_share") {
+			if m.Timestamp == in.ts {
+				continue // the mention itself is the message's body
+			}
+			if m.BotID != "" || m.User == "" || m.User == l.botID || (m.SubType != "" && m.SubType != "file_share") {
+				dropped++
 				continue
 			}
-			who := m.User
-			if u, err := l.auth.user(ctx, m.User); err == nil {
-				who = displayName(u)
+			u, reason := l.auth.Authorize(ctx, m.User)
+			if reason != "" {
+				dropped++
+				continue
 			}
-			line := fmt.Sprintf("[%s]: %s", who, l.readable(ctx, m.Text))
+			line := fmt.Sprintf("[%s]: %s", displayName(u), l.readable(ctx, m.Text))
 			if len(m.Files) > 0 {
 				var names []string
 				for _, f := range m.Files {
@@ -360,6 +371,10 @@ func (l *Listener) history(ctx context.Context, in inbound) string {
 			break
 		}
 		cursor = next
+	}
+	if dropped > 0 {
+		l.log().Info("thread history: messages of bots and of people not authorized left out",
+			"slack_channel", in.channel, "thread_ts", in.threadTS, "dropped", dropped, "included", len(lines))
 	}
 	if len(lines) == 0 {
 		return ""

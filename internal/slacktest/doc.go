@@ -54,7 +54,9 @@
 // assistant.threads.setSuggestedPrompts, files.getUploadURLExternal,
 // files.completeUploadExternal, files.info and apps.connections.open. Any
 // other method answers unknown_method. Every call, failed or not, is
-// recorded ([Server.Calls]).
+// recorded ([Server.Calls]); every successful chat.postMessage and
+// chat.update also as a [Post], with the unfurl_links and unfurl_media
+// arguments as sent. A [User] with NoTeam is answered without a team_id.
 //
 // The fake keeps one message history per channel: messages posted with
 // chat.postMessage (and edited with chat.update), file shares made by

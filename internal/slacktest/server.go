@@ -31,6 +31,7 @@ type User struct {
 	RealName          string
 	DisplayName       string
 	TeamID            string // defaults to the workspace's team
+	NoTeam            bool   // answer no team_id at all, whatever TeamID says
 	BotID             string // for bot users; defaults to the bot's ID for the bot user itself
 	IsBot             bool
 	Deleted           bool
@@ -62,6 +63,11 @@ type Post struct {
 	Attachments json.RawMessage
 	Metadata    json.RawMessage
 	Update      bool
+	// UnfurlLinks and UnfurlMedia are the unfurl_links and unfurl_media
+	// arguments as sent ("true", "false"), "" when not sent; Slack then
+	// applies its own default, which may unfurl.
+	UnfurlLinks string
+	UnfurlMedia string
 }
 
 // Reaction is one reactions.add or reactions.remove call that succeeded.

@@ -271,6 +271,9 @@ func (s *Server) userJSON(u User, locale bool) obj {
 	if team == "" {
 		team = s.teamID
 	}
+	if u.NoTeam {
+		team = ""
+	}
 	profile := obj{
 		"real_name":               u.RealName,
 		"real_name_normalized":    u.RealName,
@@ -285,7 +288,9 @@ func (s *Server) userJSON(u User, locale bool) obj {
 		"image_512":               "https://secure.gravatar.com/avatar/0.jpg?s=512",
 		"status_text":             "",
 		"status_emoji":            "",
-		"team":                    team,
+	}
+	if team != "" {
+		profile["team"] = team
 	}
 	if first, last, ok := strings.Cut(u.RealName, " "); ok {
 		profile["first_name"], profile["last_name"] = first, last
@@ -305,7 +310,6 @@ func (s *Server) userJSON(u User, locale bool) obj {
 	}
 	j := obj{
 		"id":                  u.ID,
-		"team_id":             team,
 		"name":                u.Name,
 		"deleted":             u.Deleted,
 		"color":               "9f69e7",
@@ -323,6 +327,9 @@ func (s *Server) userJSON(u User, locale bool) obj {
 		"is_app_user":         false,
 		"updated":             1700000000,
 		"is_email_confirmed":  !u.IsBot,
+	}
+	if team != "" {
+		j["team_id"] = team
 	}
 	if locale {
 		j["locale"] = "en-US"
@@ -703,7 +710,7 @@ func (s *Server) chatPostMessage(_ *http.Request, a args) answer {
 	s.posts = append(s.posts, Post{
 		Method: "chat.postMessage", Channel: channel, ThreadTS: threadTS, TS: ts,
 		Text: a.get("text"), Blocks: a.raw("blocks"), Attachments: a.raw("attachments"),
-		Metadata: a.raw("metadata"),
+		Metadata: a.raw("metadata"), UnfurlLinks: a.get("unfurl_links"), UnfurlMedia: a.get("unfurl_media"),
 	})
 	return okAnswer(obj{"channel": channel, "ts": ts, "message": s.renderMessage(channel, m)})
 }
@@ -733,7 +740,7 @@ func (s *Server) chatUpdate(_ *http.Request, a args) answer {
 	s.posts = append(s.posts, Post{
 		Method: "chat.update", Channel: channel, ThreadTS: threadTS, TS: ts,
 		Text: a.get("text"), Blocks: a.raw("blocks"), Attachments: a.raw("attachments"),
-		Metadata: a.raw("metadata"), Update: true,
+		Metadata: a.raw("metadata"), Update: true, UnfurlLinks: a.get("unfurl_links"), UnfurlMedia: a.get("unfurl_media"),
 	})
 	text, _ := updated["text"].(string)
 	return okAnswer(obj{"channel": channel, "ts": ts, "text": text, "message": s.renderMessage(channel, updated)})

@@ -65,6 +65,7 @@ func TestUsersAndGroups(t *testing.T) {
 	fake.AddUser(slacktest.User{ID: "U1", Name: "alice", RealName: "Alice Liddell", DisplayName: "al"})
 	fake.AddUser(slacktest.User{ID: "U2", Name: "guest", IsRestricted: true, IsUltraRestricted: true, Deleted: true})
 	fake.AddUser(slacktest.User{ID: "U3", Name: "otherbot", IsBot: true, BotID: "B3"})
+	fake.AddUser(slacktest.User{ID: "U4", Name: "teamless", TeamID: "T4", NoTeam: true})
 	fake.AddUserGroup("S1", "devs", "U1", "U2")
 	api := newAPI(fake, botToken)
 
@@ -90,6 +91,10 @@ func TestUsersAndGroups(t *testing.T) {
 		{id: "U3", check: func(t *testing.T, u *slack.User) {
 			assert.True(t, u.IsBot)
 			assert.Equal(t, "B3", u.Profile.BotID)
+		}},
+		{id: "U4", check: func(t *testing.T, u *slack.User) {
+			assert.Empty(t, u.TeamID, "NoTeam answers no team_id")
+			assert.Empty(t, u.Profile.Team)
 		}},
 		{id: slacktest.DefaultBotUserID, check: func(t *testing.T, u *slack.User) {
 			assert.True(t, u.IsBot)
@@ -238,6 +243,67 @@ func TestPostAndUpdate(t *testing.T) {
 		})
 	}
 	assert.Len(t, fake.Posts(), 2, "failed calls are not posts")
+}
+
+// Posts record the unfurl arguments as sent, from a form or a JSON body,
+// on posts and edits alike; "" means not sent.
+func TestPostsRecordUnfurlArguments(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.NewServer(t)
+	api := newAPI(fake, botToken)
+	rawPost := func(body string) error {
+		req, err := http.NewRequest(http.MethodPost, fake.APIURL()+"chat.postMessage", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+botToken)
+		resp, err := fake.Client().Do(req)
+		if err != nil {
+			return err
+		}
+		return resp.Body.Close()
+	}
+	tests := []struct {
+		name                 string
+		do                   func() error
+		wantLinks, wantMedia string
+	}{
+		{"default", func() error {
+			_, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("a", false))
+			return err
+		}, "", ""},
+		{"both off", func() error {
+			_, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("a", false),
+				slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+			return err
+		}, "false", "false"},
+		{"links on", func() error {
+			_, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("a", false), slack.MsgOptionEnableLinkUnfurl())
+			return err
+		}, "true", ""},
+		{"JSON booleans", func() error {
+			return rawPost(`{"channel":"C1","text":"a","unfurl_links":false,"unfurl_media":true}`)
+		}, "false", "true"},
+		{"edit with both off", func() error {
+			_, ts, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("a", false))
+			if err != nil {
+				return err
+			}
+			_, _, _, err = api.UpdateMessageContext(ctx, "C1", ts, slack.MsgOptionText("b", false),
+				slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+			return err
+		}, "false", "false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, tt.do())
+			posts := fake.Posts()
+			last := posts[len(posts)-1]
+			assert.Equal(t, tt.wantLinks, last.UnfurlLinks, "unfurl_links of %s", last.Method)
+			assert.Equal(t, tt.wantMedia, last.UnfurlMedia, "unfurl_media of %s", last.Method)
+		})
+	}
 }
 
 func TestWaitPosts(t *testing.T) {
