@@ -11,6 +11,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -63,6 +64,17 @@ func (a *Activities) repo(id string) (*config.Config, *config.Repo, error) {
 // RepoStateDir is the per-repo state directory.
 func RepoStateDir(cfg *config.Config, repoID string) string {
 	return filepath.Join(cfg.StateDir, repoID)
+}
+
+// AttachmentsDir is where the channel listeners store a repo's inbound
+// attachments (they write under <attachments_dir>/<repo>/); attachments
+// are taken from there only. It is "" (nothing is accepted) when no
+// attachments directory is configured.
+func AttachmentsDir(cfg *config.Config, repoID string) string {
+	if cfg.AttachmentsDir == "" {
+		return ""
+	}
+	return filepath.Join(cfg.AttachmentsDir, repoID)
 }
 
 func (a *Activities) mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {
@@ -132,9 +144,17 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 	if err := l.EnsureDirs(); err != nil {
 		return workflows.PrepareResult{}, err
 	}
+	// Only files the repo's channel listeners stored are taken: a message
+	// can come from anyone who reaches the Temporal frontend, and the path
+	// it names would otherwise let the agent read any host file.
+	attDir := AttachmentsDir(cfg, r.ID)
 	var inbox []string
 	for _, att := range in.Attachments {
-		name, err := l.SaveAttachment(att.Name, att.Path)
+		name, err := l.SaveAttachment(attDir, att.Name, att.Path)
+		if errors.Is(err, conversation.ErrAttachmentRefused) {
+			log.Warn("attachment refused", "name", att.Name, "path", att.Path, "attachments_dir", attDir, "error", err)
+			return workflows.PrepareResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrWorkspace, err)
+		}
 		if err != nil {
 			return workflows.PrepareResult{}, err
 		}

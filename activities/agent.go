@@ -1,11 +1,9 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,10 +90,17 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	_, hasKey := r.Secrets["ANTHROPIC_API_KEY"]
 	_, hasOAuth := r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"]
 
+	// An output line longer than claude.MaxLineBytes stops the run (the
+	// writers keep the worker's memory bounded; cancelling the run's
+	// context kills the container), with ErrLineTooLong as the cause.
+	stopCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	lineTooLong := func() { stopRun(claude.ErrLineTooLong) }
+
 	var mu sync.Mutex
 	totals := &claude.Totals{}
 	plan := newPlanStreamer(r, in)
-	stdout := &lineSink{fn: func(line []byte) {
+	stdout := &claude.LineWriter{TooLong: lineTooLong, Line: func(line []byte) {
 		events.Write(append(line, '\n'))
 		plan.observe(ctx, line)
 		mu.Lock()
@@ -103,7 +108,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		mu.Unlock()
 	}}
 	stderrTail := &tail{max: 20}
-	stderr := &lineSink{fn: func(line []byte) {
+	stderr := &claude.LineWriter{TooLong: lineTooLong, Line: func(line []byte) {
 		mu.Lock()
 		totals.AddStderr(line)
 		mu.Unlock()
@@ -111,7 +116,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	}}
 
 	timeout := r.ResourceLimits.TimeoutDuration()
-	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	runCtx, cancel := context.WithTimeout(stopCtx, timeout)
 	defer cancel()
 	stopHB := keepAlive(runCtx, func() Progress {
 		mu.Lock()
@@ -182,12 +187,19 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	res, runErr := a.Podman.Run(runCtx, spec)
 	cancel()
 	stopHB()
-	stdout.flush()
-	stderr.flush()
+	stdout.Flush()
+	stderr.Flush()
 	plan.update(ctx, "", true)
 
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	if runErr != nil && !timedOut {
+	// The cause is set only by lineTooLong: a stop or a timeout that came
+	// first leaves its own, and a stop still ends the run as a stop.
+	tooLong := !timedOut && ctx.Err() == nil && errors.Is(context.Cause(stopCtx), claude.ErrLineTooLong)
+	if tooLong {
+		log.Warn("agent stopped: output line too long", "limit_bytes", claude.MaxLineBytes,
+			"after", time.Since(started).Round(time.Second), "run_error", runErr)
+	}
+	if runErr != nil && !timedOut && !tooLong {
 		if ctx.Err() != nil {
 			log.Info("agent stopped", "after", time.Since(started).Round(time.Second))
 			return workflows.AgentResult{}, ctx.Err()
@@ -196,34 +208,57 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	out := workflows.AgentResult{
-		Outcome:      workflows.Outcome(totals.Outcome(timedOut, res.ExitCode)),
-		SessionID:    totals.SessionID,
-		ExitCode:     res.ExitCode,
-		WebSearches:  totals.WebSearches,
-		WebFetches:   totals.WebFetches,
-		Subscription: hasOAuth && !hasKey,
-	}
+	out := agentResult(totals, res, runEnd{timedOut: timedOut, lineTooLong: tooLong}, stderrTail.String())
+	out.Subscription = hasOAuth && !hasKey
 	if netLogStart >= 0 {
 		out.NetworkBlocked, out.BlockedExamples = blockedSince(l.NetworkLog(), netLogStart)
+	}
+	log.Info("agent finished", "outcome", out.Outcome, "exit", res.ExitCode, "cost_usd", fmt.Sprintf("%.4f", out.CostUSD),
+		"turns", out.NumTurns, "took", time.Since(started).Round(100*time.Millisecond))
+	return out, nil
+}
+
+// runEnd says whether a run was cut short, and why.
+type runEnd struct {
+	timedOut bool
+	// lineTooLong: an output line passed claude.MaxLineBytes and the run
+	// was stopped there.
+	lineTooLong bool
+}
+
+// agentResult turns what a finished run printed and how it ended into the
+// activity's result; stderrTail is the end of its stderr.
+func agentResult(totals *claude.Totals, res podman.Result, end runEnd, stderrTail string) workflows.AgentResult {
+	outcome := workflows.Outcome(totals.Outcome(end.timedOut, res.ExitCode))
+	if end.lineTooLong {
+		outcome = workflows.OutcomeContainerFailed
+	}
+	out := workflows.AgentResult{
+		Outcome:     outcome,
+		SessionID:   totals.SessionID,
+		ExitCode:    res.ExitCode,
+		WebSearches: totals.WebSearches,
+		WebFetches:  totals.WebFetches,
 	}
 	cost, usage, dur, turns := totals.Final()
 	out.CostUSD, out.DurationMS, out.NumTurns = cost, dur, turns
 	out.Usage = workflows.Usage(usage)
-	if out.Outcome == workflows.OutcomeSuccess {
+	switch {
+	case end.lineTooLong:
+		// The stream was cut short: what was read of it is no reply.
+		out.ErrorSummary = claude.ErrLineTooLong.Error()
+	case out.Outcome == workflows.OutcomeSuccess:
 		out.Text = totals.Response()
-	} else {
+	default:
 		out.ErrorSummary = totals.ErrorSummary()
 		if out.ErrorSummary == "" {
-			out.ErrorSummary = stderrTail.String()
+			out.ErrorSummary = stderrTail
 		}
 		if res.OOMKilled {
 			out.ErrorSummary = strings.TrimSpace(out.ErrorSummary + "\n(the container ran out of memory: raise resource_limits.memory)")
 		}
 	}
-	log.Info("agent finished", "outcome", out.Outcome, "exit", res.ExitCode, "cost_usd", fmt.Sprintf("%.4f", cost),
-		"turns", turns, "took", time.Since(started).Round(100*time.Millisecond))
-	return out, nil
+	return out
 }
 
 // claudeBinary is the configured binary, else claude on the host's PATH,
@@ -286,34 +321,6 @@ func keepAlive(ctx context.Context, progress func() Progress) (stop func()) {
 	}()
 	return func() { cancel(); <-done }
 }
-
-// lineSink splits a stream into lines for fn; Run writes chunks as the
-// container produces them.
-type lineSink struct {
-	fn  func([]byte)
-	buf []byte
-}
-
-func (s *lineSink) Write(p []byte) (int, error) {
-	s.buf = append(s.buf, p...)
-	for {
-		i := bytes.IndexByte(s.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		s.fn(append([]byte(nil), s.buf[:i]...))
-		s.buf = s.buf[i+1:]
-	}
-}
-
-func (s *lineSink) flush() {
-	if len(s.buf) > 0 {
-		s.fn(s.buf)
-		s.buf = nil
-	}
-}
-
-var _ io.Writer = (*lineSink)(nil)
 
 type tail struct {
 	mu    sync.Mutex

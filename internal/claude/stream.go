@@ -1,7 +1,9 @@
 package claude
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -59,16 +61,32 @@ func ParseLine(line []byte) (Event, bool) {
 }
 
 // Totals accumulates a run's events into what the reply needs.
+//
+// The run's result is its final event: the CLI prints one result event as
+// the last line before it exits. Anything in the container can print to
+// the CLI's stdout (a process the agent left running, writing to
+// /proc/1/fd/1, say), so a result event is taken only when it is the last
+// event of the stream: a result followed by any other event is not the
+// run's result, and of several results only the last can be. The
+// session, cost, usage, duration, turns and result text all come from
+// that one event; a stream without one has none of them (the session is
+// then the init event's).
 type Totals struct {
-	SessionID    string
-	Results      []Event
-	Events       int
-	LastTool     string
-	WebSearches  int
-	WebFetches   int
+	// SessionID is the final result's session, else the first init
+	// event's (an interrupted run stays resumable).
+	SessionID   string
+	Events      int
+	LastTool    string
+	WebSearches int
+	WebFetches  int
+
 	texts        []string
 	sawTooLong   bool
 	sawAPIError4 bool
+	// initSession is the first init event's session.
+	initSession string
+	// final is the last event if it is a result event, else nil.
+	final *Event
 }
 
 // Add takes one stdout line.
@@ -85,14 +103,17 @@ func (t *Totals) Add(line []byte) {
 		return
 	}
 	t.Events++
+	// Every event ends the reign of the result before it: only a result
+	// that nothing follows is the run's.
+	t.final = nil
 	switch e.Type {
 	case "system":
-		if e.Subtype == "init" && t.SessionID == "" {
-			t.SessionID = e.SessionID
+		if e.Subtype == "init" && t.initSession == "" {
+			t.initSession = e.SessionID
 		}
 	case "assistant":
 		if e.Message == nil {
-			return
+			break
 		}
 		for _, b := range e.Message.Content {
 			switch b.Type {
@@ -111,10 +132,11 @@ func (t *Totals) Add(line []byte) {
 			}
 		}
 	case "result":
-		t.Results = append(t.Results, e)
-		if e.SessionID != "" {
-			t.SessionID = e.SessionID
-		}
+		t.final = &e
+	}
+	t.SessionID = t.initSession
+	if t.final != nil && t.final.SessionID != "" {
+		t.SessionID = t.final.SessionID
 	}
 }
 
@@ -127,6 +149,7 @@ func (t *Totals) AddStderr(line []byte) {
 
 // Outcome classifies a finished run, in the reference's order: timed out,
 // exit 0, prompt too long (stdout), API 4xx (stdout or stderr), other.
+// Success rests on the CLI's exit code, never on a result event.
 func (t *Totals) Outcome(timedOut bool, exitCode int) string {
 	switch {
 	case timedOut:
@@ -144,22 +167,10 @@ func (t *Totals) Outcome(timedOut bool, exitCode int) string {
 // noOutput is the reply when the agent said nothing.
 const noOutput = "No output received from Claude."
 
-// Response is the reply text of a successful run: the joined result texts
-// when there were several results, else the last assistant text (widened
-// to an earlier, much longer text among the last few when the last one is
-// a short sign-off), else the result text.
+// Response is the reply text of a successful run: the last assistant text
+// (widened to an earlier, much longer text among the last few when the
+// last one is a short sign-off), else the final result's text.
 func (t *Totals) Response() string {
-	if len(t.Results) > 1 {
-		var parts []string
-		for _, r := range t.Results {
-			if strings.TrimSpace(r.Result) != "" {
-				parts = append(parts, r.Result)
-			}
-		}
-		if len(parts) > 0 {
-			return strings.Join(parts, "\n\n")
-		}
-	}
 	if n := len(t.texts); n > 0 {
 		start := n - 1
 		for i := n - 2; i >= 0 && i >= n-5; i-- {
@@ -170,18 +181,18 @@ func (t *Totals) Response() string {
 		}
 		return strings.Join(t.texts[start:], "\n\n")
 	}
-	if len(t.Results) == 1 && strings.TrimSpace(t.Results[0].Result) != "" {
-		return t.Results[0].Result
+	if t.final != nil && strings.TrimSpace(t.final.Result) != "" {
+		return t.final.Result
 	}
 	return noOutput
 }
 
-// ErrorSummary is the last ten lines of the last result text, or of the
-// assistant texts, for a failed run.
+// ErrorSummary is the last ten lines of the final result's text, or of
+// the assistant texts, for a failed run.
 func (t *Totals) ErrorSummary() string {
 	src := ""
-	if n := len(t.Results); n > 0 {
-		src = t.Results[n-1].Result
+	if t.final != nil {
+		src = t.final.Result
 	}
 	if strings.TrimSpace(src) == "" {
 		src = strings.Join(t.texts, "\n")
@@ -193,18 +204,109 @@ func (t *Totals) ErrorSummary() string {
 	return strings.Join(lines, "\n")
 }
 
-// Final returns cost, usage, duration and turns: cost and usage of the last
-// result, duration and turns summed over all results.
+// Final returns cost, usage, duration and turns of the final result; all
+// zero when the stream did not end with one.
 func (t *Totals) Final() (cost float64, usage Usage, durationMS int64, turns int) {
-	for _, r := range t.Results {
-		durationMS += r.DurationMS
-		turns += r.NumTurns
+	if t.final == nil {
+		return 0, Usage{}, 0, 0
 	}
-	if n := len(t.Results); n > 0 {
-		cost = t.Results[n-1].TotalCostUSD
-		if u := t.Results[n-1].Usage; u != nil {
-			usage = *u
-		}
+	if u := t.final.Usage; u != nil {
+		usage = *u
 	}
-	return cost, usage, durationMS, turns
+	return t.final.TotalCostUSD, usage, t.final.DurationMS, t.final.NumTurns
 }
+
+// MaxLineBytes caps one line of an agent's output. The CLI prints each
+// stream-json event on one line; the largest real ones carry a tool result,
+// such as an image the agent read, base64-encoded (the API takes images of
+// a few MB), while text tool output is trimmed by the CLI to far less. 16
+// MiB leaves room above those, and is small enough that a worker running
+// several agents can afford it for each of their streams, where a line
+// without limit (an agent printing without a newline, by mistake or on
+// purpose) would exhaust the worker's memory.
+const MaxLineBytes = 16 << 20
+
+// ErrLineTooLong is the end of a run whose output had a line longer than
+// MaxLineBytes.
+var ErrLineTooLong = fmt.Errorf("agent output line exceeded %d MiB; run stopped", MaxLineBytes>>20)
+
+// LineWriter splits a stream into lines as it is written, holding at most
+// Max bytes of an unfinished line. A line longer than that stops the
+// stream: TooLong is called once, the partial line is dropped and every
+// later byte is discarded (not buffered), so memory stays bounded however
+// much more the process prints before it is killed. Write never fails, so
+// the producer keeps draining until the caller stops it.
+type LineWriter struct {
+	// Line receives each line without its newline; it may keep the slice.
+	Line func([]byte)
+	// TooLong is called, once, when a line passes Max; the caller stops
+	// the run there (nil: the rest of the stream is just discarded).
+	TooLong func()
+	// Max is the longest line kept; 0 means MaxLineBytes.
+	Max int
+
+	buf      []byte
+	overflow bool
+}
+
+// Write takes the next chunk of the stream.
+func (w *LineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	limit := w.Max
+	if limit <= 0 {
+		limit = MaxLineBytes
+	}
+	for len(p) > 0 && !w.overflow {
+		i := bytes.IndexByte(p, '\n')
+		part := p
+		if i >= 0 {
+			part = p[:i]
+		}
+		if len(w.buf)+len(part) > limit {
+			w.overflow = true
+			w.buf = nil // release the partial line now, not at the end
+			if w.TooLong != nil {
+				w.TooLong()
+			}
+			break
+		}
+		w.grow(len(part), limit)
+		w.buf = append(w.buf, part...)
+		if i < 0 {
+			break
+		}
+		// The line is handed over: a fresh buffer starts the next one.
+		line := w.buf
+		w.buf = nil
+		if w.Line != nil {
+			w.Line(line)
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// grow makes room for n more bytes, doubling but never past limit, so a
+// line of any length up to limit costs at most twice that in allocations
+// and the buffer never holds more than limit.
+func (w *LineWriter) grow(n, limit int) {
+	need := len(w.buf) + n
+	if need <= cap(w.buf) {
+		return
+	}
+	buf := make([]byte, len(w.buf), min(max(2*cap(w.buf), need, 512), limit))
+	copy(buf, w.buf)
+	w.buf = buf
+}
+
+// Flush hands over an unfinished last line (the stream ended without a
+// newline). Nothing is handed over after an overflow.
+func (w *LineWriter) Flush() {
+	if len(w.buf) > 0 && !w.overflow && w.Line != nil {
+		w.Line(w.buf)
+	}
+	w.buf = nil
+}
+
+// Overflowed reports whether a line passed the limit.
+func (w *LineWriter) Overflowed() bool { return w.overflow }

@@ -39,7 +39,7 @@ func TestTotals(t *testing.T) {
 		{"result text fallback", []string{initLine, f(resultLine, "from result")}, "s-final", "from result", 0},
 		{"nothing", []string{"not json", "{broken"}, "", "No output received from Claude.", 0},
 		{"web tools counted", []string{f(toolLine, "WebSearch"), f(toolLine, "WebSearch"), f(toolLine, "WebFetch"), f(textLine, "x")}, "", "x", 2},
-		{"two results joined", []string{f(resultLine, "one"), f(resultLine, "two")}, "s-final", "one\n\ntwo", 0},
+		{"of two results only the last counts", []string{f(resultLine, "one"), f(resultLine, "two")}, "s-final", "two", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,10 +83,10 @@ func TestOutcome(t *testing.T) {
 	}
 }
 
-func TestFinalSumsDurationAndTakesLastCost(t *testing.T) {
+func TestFinalTakesTheFinalResult(t *testing.T) {
 	got := feed(f(resultLine, "a"), f(resultLine, "b"))
 	cost, usage, dur, turns := got.Final()
-	if cost != 0.25 || usage.InputTokens != 10 || dur != 200 || turns != 4 {
+	if cost != 0.25 || usage.InputTokens != 10 || dur != 100 || turns != 2 {
 		t.Errorf("Final() = %v %+v %d %d", cost, usage, dur, turns)
 	}
 	long := make([]string, 0, 15)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 var idPattern = regexp.MustCompile(`^[0-9a-f]{8}$`)
@@ -63,17 +64,29 @@ func (l Layout) EnsureDirs() error {
 	return nil
 }
 
-// SaveAttachment copies src into the inbox under its base name, adding
+// ErrAttachmentRefused marks an attachment whose source is not a regular
+// file inside the attachments directory. A message (any Temporal client
+// can signal one) names its attachments by host path, and whatever is
+// copied into the inbox the agent can read and mail out: a path outside
+// the directory the channel listeners write to could be the worker's
+// configuration, keys or another conversation's files. Retrying does not
+// change the answer.
+var ErrAttachmentRefused = errors.New("attachment refused")
+
+// SaveAttachment copies src, which must resolve to a regular file inside
+// attachmentsDir (symlinks followed, so a link inside the directory that
+// points out is refused too), into the inbox under its base name, adding
 // -1, -2, … before the extension when the name is taken. It returns the
-// name used.
-func (l Layout) SaveAttachment(name, src string) (string, error) {
+// name used. A src outside attachmentsDir, or not a regular file, is an
+// error wrapping ErrAttachmentRefused.
+func (l Layout) SaveAttachment(attachmentsDir, name, src string) (string, error) {
 	base := filepath.Base(filepath.Clean("/" + name))
 	if base == "/" || base == "." || base == ".." {
 		base = "attachment"
 	}
-	in, err := os.Open(src)
+	in, err := openConfined(attachmentsDir, name, src)
 	if err != nil {
-		return "", fmt.Errorf("open attachment %s: %w", name, err)
+		return "", err
 	}
 	defer in.Close()
 	ext := filepath.Ext(base)
@@ -96,6 +109,62 @@ func (l Layout) SaveAttachment(name, src string) (string, error) {
 		}
 		return cand, out.Close()
 	}
+}
+
+// openConfined opens src for reading if it is a regular file inside dir.
+// The path is checked twice: as written (made absolute and cleaned, so
+// ".." cannot climb out, and a path plainly outside is refused without
+// being touched), then with every symlink resolved. The resolved path is
+// what is opened, with O_NOFOLLOW so its last element cannot have been
+// swapped for a symlink in between.
+func openConfined(dir, name, src string) (*os.File, error) {
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: %q %s", ErrAttachmentRefused, name, why)
+	}
+	if dir == "" {
+		return nil, refuse("cannot be checked: no attachments directory is configured")
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve attachments directory: %w", err)
+	}
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		return nil, fmt.Errorf("resolve attachment %s: %w", name, err)
+	}
+	if !within(root, abs) {
+		return nil, refuse("is not stored in the attachments directory")
+	}
+	if root, err = filepath.EvalSymlinks(root); err != nil {
+		return nil, fmt.Errorf("resolve attachments directory: %w", err)
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, fmt.Errorf("open attachment %s: %w", name, err)
+	}
+	if !within(root, abs) {
+		return nil, refuse("links outside the attachments directory")
+	}
+	f, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open attachment %s: %w", name, err)
+	}
+	// A FIFO or device would block or never end; a directory has nothing
+	// to copy. O_NONBLOCK above keeps opening a FIFO from hanging.
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("open attachment %s: %w", name, err)
+		}
+		return nil, refuse("is not a regular file")
+	}
+	return f, nil
+}
+
+// within reports whether path is strictly below root; both are absolute
+// and clean.
+func within(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // OutboxFiles lists regular files in the outbox root, sorted by name.

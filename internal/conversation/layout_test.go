@@ -30,11 +30,12 @@ func TestForRejectsBadIDs(t *testing.T) {
 
 func TestSaveAttachmentUniqueBaseNames(t *testing.T) {
 	l := layout(t)
-	src := filepath.Join(t.TempDir(), "src")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
 	os.WriteFile(src, []byte("data"), 0o644)
 	var got []string
 	for _, name := range []string{"report.pdf", "../../report.pdf", "report.pdf", "/"} {
-		n, err := l.SaveAttachment(name, src)
+		n, err := l.SaveAttachment(dir, name, src)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,8 @@ var detachKeys = strings.Repeat("ctrl-@,", 7) + "ctrl-@"
 // caller's context is gone.
 const cleanupTimeout = 30 * time.Second
 
-// Mount is a bind mount of a host path into the container.
+// Mount is a bind mount of a host path into the container, always nosuid
+// and nodev.
 type Mount struct {
 	Source   string // host path; must exist
 	Target   string // path in the container
@@ -501,13 +502,7 @@ func (c *Client) specFor(ctx context.Context, rs RunSpec) (*specgen.SpecGenerato
 		if m.Source == "" || m.Target == "" {
 			return nil, fmt.Errorf("mount %q -> %q: source and target are required", m.Source, m.Target)
 		}
-		opts := []string{"rbind"}
-		if m.ReadOnly {
-			opts = append(opts, "ro")
-		} else {
-			opts = append(opts, "rw")
-		}
-		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: opts})
+		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: bindOptions(m)})
 	}
 
 	res, err := resources(rs.Limits)
@@ -564,6 +559,20 @@ func (c *Client) specFor(ctx context.Context, rs RunSpec) (*specgen.SpecGenerato
 		s.Networks = map[string]nettypes.PerNetworkOptions{rs.Network: {}}
 	}
 	return s, nil
+}
+
+// bindOptions are a bind mount's options. Every bind mount is nosuid and
+// nodev: the mounted directories are host directories the agent writes to
+// (workspace, inbox, outbox, storage) and that outlive the container, so a
+// setuid binary or device node left there, by an earlier run or by
+// anything else that writes the host directory, must not work inside a
+// container.
+func bindOptions(m Mount) []string {
+	mode := "rw"
+	if m.ReadOnly {
+		mode = "ro"
+	}
+	return []string{"rbind", mode, "nosuid", "nodev"}
 }
 
 func resources(l Limits) (*spec.LinuxResources, error) {
