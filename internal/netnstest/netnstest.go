@@ -7,8 +7,10 @@ package netnstest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -67,6 +69,22 @@ func (h *Host) Listen(t testing.TB, addr string) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+// ServeHTTP serves handler on addr (e.g. ":443") inside the host's
+// network namespace, over TLS with cert when cert is not nil (HTTP/2
+// offered as net/http does); the server is closed when the test ends.
+func (h *Host) ServeHTTP(t testing.TB, addr string, handler http.Handler, cert *tls.Certificate) {
+	t.Helper()
+	ln := h.Listen(t, addr)
+	srv := &http.Server{Handler: handler}
+	t.Cleanup(func() { srv.Close() })
+	if cert == nil {
+		go srv.Serve(ln)
+		return
+	}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	go srv.ServeTLS(ln, "", "")
 }
 
 // ListenPacket opens a UDP socket on addr inside the host's network

@@ -283,8 +283,8 @@ func (sb *Sandbox) waitReady(ctx context.Context, timeout time.Duration) error {
 }
 
 // Apply puts an agent container behind the sandbox: on the internal
-// network only, the proxy as its resolver, and the sandbox CA mounted and
-// named in the variables common TLS stacks read.
+// network only, IPv4 only, the proxy as its resolver, and the sandbox CA
+// mounted and named in the variables common TLS stacks read.
 func (sb *Sandbox) Apply(rs *podman.RunSpec) {
 	rs.Network = ""
 	rs.Networks = []podman.Attach{{Network: sb.Network}}
@@ -296,6 +296,15 @@ func (sb *Sandbox) Apply(rs *podman.RunSpec) {
 	for _, k := range []string{"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"} {
 		rs.Env[k] = CACertPath
 	}
+	// No IPv6 at all in the agent's namespace: the conversation bridge
+	// gives every member, the host included, an fe80:: address, and the
+	// host's services listening on [::] were reachable over it, around
+	// the proxy. The sandbox network is IPv4 only.
+	if rs.Sysctl == nil {
+		rs.Sysctl = map[string]string{}
+	}
+	rs.Sysctl["net.ipv6.conf.all.disable_ipv6"] = "1"
+	rs.Sysctl["net.ipv6.conf.default.disable_ipv6"] = "1"
 	if sb.capture {
 		gw := net.ParseIP(sb.ProxyIP)
 		rs.BeforeStart = func(_ context.Context, ns string) error { return routeVia(ns, gw) }

@@ -16,11 +16,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,21 +95,28 @@ func randHex(n int) string {
 }
 
 // upstream is the test's server behind the proxy: it records every
-// request with the host it was for.
+// request, over HTTP (port 80) or HTTPS (443), with the host it was for,
+// its target as sent and all its headers (Authorization, X-Api-Key,
+// Upgrade, HTTP2-Settings...).
 type upstream struct {
 	mu   sync.Mutex
 	reqs []seen
 }
 
 type seen struct {
-	Host, Method, Path, Authorization string
+	Scheme, Host, Method, URI string
+	Header                    http.Header
 }
 
-func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	u.mu.Lock()
-	u.reqs = append(u.reqs, seen{r.Host, r.Method, r.URL.Path, r.Header.Get("Authorization")})
-	u.mu.Unlock()
-	fmt.Fprint(w, "upstream ok")
+func (s seen) String() string { return s.Method + " " + s.Scheme + "://" + s.Host + s.URI }
+
+func (u *upstream) handler(scheme string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.reqs = append(u.reqs, seen{scheme, r.Host, r.Method, r.RequestURI, r.Header.Clone()})
+		u.mu.Unlock()
+		fmt.Fprint(w, "upstream ok")
+	})
 }
 
 func (u *upstream) seen() []seen {
@@ -131,10 +140,13 @@ type env struct {
 	surrogate string
 	real      string
 	labels    map[string]string
+	// evil is the non-allowlisted evil.test host: it must hear nothing.
+	evil *upstream
 }
 
 const allowlistYAML = `domains:
   - other.test
+  - "*.wild.test"
 url_prefixes:
   - host: api.sandbox.test
     path: /v1/*
@@ -143,6 +155,9 @@ url_prefixes:
     path: /graphql
     methods: [POST]
     graphql: {queries: [viewer]}
+  - host: api.sandbox.test
+    path: /repos/*/issues
+    methods: [POST]
 `
 
 func start(t *testing.T, c *podman.Client, allowlist string) *env {
@@ -155,12 +170,26 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.RemoveNetwork(context.Background(), egress) })
-	host := netnstest.StartHost(t, c, egress, baseImage, "api.sandbox.test", "other.test")
-	cert, err := testcert.New("upstream", "api.sandbox.test", "other.test")
+	// x.wild.test is allowlisted through "*.wild.test".
+	names := []string{"api.sandbox.test", "other.test", "x.wild.test"}
+	host := netnstest.StartHost(t, c, egress, baseImage, names...)
+	cert, err := testcert.New("upstream", names...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	up := &upstream{}
+	// evil.test, a host of its own, is not allowlisted: the attacker's
+	// server, which a proxy building the upstream URL from a Host like
+	// "evil.test?.wild.test" would dial. Its certificate is trusted like
+	// a public one: an attacker's server has a valid one for its name.
+	evilHost := netnstest.StartHost(t, c, egress, baseImage, "evil.test")
+	evilCert, err := testcert.New("evil", "evil.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := &upstream{}
+	evilHost.ServeHTTP(t, ":443", evil.handler("https"), &evilCert.TLS)
+	evilHost.ServeHTTP(t, ":80", evil.handler("http"), nil)
 	// A plain TCP service on the upstream host: reaching it from the agent
 	// would mean the proxy routes packets.
 	raw := host.Listen(t, ":2222")
@@ -187,10 +216,10 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 			udpSeen.Add(1)
 		}
 	}()
-	ln := host.Listen(t, ":443")
-	srv := &http.Server{Handler: up, TLSConfig: nil}
-	go srv.ServeTLS(ln, writeTemp(t, "cert.pem", cert.CertPEM), writeTemp(t, "key.pem", cert.KeyPEM))
-	t.Cleanup(func() { srv.Close() })
+	host.ServeHTTP(t, ":443", up.handler("https"), &cert.TLS)
+	// Plain HTTP too: what an allowed plain request carries (a surrogate,
+	// never the real value; no Upgrade: h2c) arrives here.
+	host.ServeHTTP(t, ":80", up.handler("http"), nil)
 
 	images := &sandbox.ProxyImages{}
 	tag, err := images.Ensure(ctx, c, proxyBin)
@@ -198,13 +227,13 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 		t.Fatal(err)
 	}
 	real := "sk-ant-api03-" + randHex(20)
-	e := &env{tcpSeen: &tcpSeen, udpSeen: &udpSeen, c: c, up: up, upIP: host.IP, real: real, surrogate: masking.Surrogate(real, rand.Reader),
+	e := &env{tcpSeen: &tcpSeen, udpSeen: &udpSeen, c: c, up: up, evil: evil, upIP: host.IP, real: real, surrogate: masking.Surrogate(real, rand.Reader),
 		logFile: filepath.Join(t.TempDir(), "network.log"), labels: map[string]string{"airut.test.run": id}}
 	sb, err := sandbox.Start(ctx, c, sandbox.Options{
 		Name: "t" + id, Labels: e.labels, ProxyImage: tag, WorkDir: filepath.Join(t.TempDir(), "sandbox"),
 		Allowlist: []byte(allowlist), CADir: filepath.Join(t.TempDir(), "ca"), LogFile: e.logFile, Egress: egress,
-		Secrets:     []proxy.Secret{{Name: "SECRET_TOKEN", Surrogate: e.surrogate, Value: real, Scopes: []string{"api.sandbox.test"}, Headers: []string{"Authorization"}}},
-		TrustBundle: cert.CertPEM,
+		Secrets:     []proxy.Secret{{Name: "SECRET_TOKEN", Surrogate: e.surrogate, Value: real, Scopes: secretScopes, Headers: []string{"Authorization"}}},
+		TrustBundle: append(append([]byte(nil), cert.CertPEM...), evilCert.CertPEM...),
 	})
 	if err != nil {
 		t.Fatalf("sandbox.Start: %v", err)
@@ -214,13 +243,9 @@ func start(t *testing.T, c *podman.Client, allowlist string) *env {
 	return e
 }
 
-func writeTemp(t *testing.T, name string, data []byte) string {
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+// secretScopes are the hosts the masked secret's real value may go to
+// (over HTTPS, in Authorization).
+var secretScopes = []string{"api.sandbox.test", "*.wild.test"}
 
 type probeResult struct {
 	Name    string   `json:"name"`
@@ -272,18 +297,35 @@ func (e *env) probe(t *testing.T, cases []map[string]any) map[string]probeResult
 	return got
 }
 
-func (e *env) log(t *testing.T) []proxy.LogLine {
+// logLine is one line of the network log (proxy.LogLine, decoded here so
+// the suite also builds against a proxy whose LogLine lacks a field).
+type logLine struct {
+	Kind     string   `json:"kind"`
+	Method   string   `json:"method"`
+	Host     string   `json:"host"`
+	Path     string   `json:"path"`
+	Status   int      `json:"status"`
+	Allowed  bool     `json:"allowed"`
+	Reason   string   `json:"reason"`
+	Swapped  []string `json:"swapped"`
+	Stripped []string `json:"stripped"`
+	Withheld []string `json:"withheld"`
+	Upstream string   `json:"upstream"`
+	Error    string   `json:"error"`
+}
+
+func (e *env) log(t *testing.T) []logLine {
 	t.Helper()
 	data, err := os.ReadFile(e.logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []proxy.LogLine
+	var lines []logLine
 	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
 		if len(l) == 0 {
 			continue
 		}
-		var ll proxy.LogLine
+		var ll logLine
 		if err := json.Unmarshal(l, &ll); err != nil {
 			t.Fatalf("network log line %q: %v", l, err)
 		}
@@ -301,17 +343,54 @@ func httpCase(name, method, url string, extra ...func(map[string]any)) map[strin
 }
 
 func withHeader(k, v string) func(map[string]any) {
-	return func(c map[string]any) { c["header"] = map[string]string{k: v} }
+	return func(c map[string]any) {
+		h, _ := c["header"].(map[string]string)
+		if h == nil {
+			h = map[string]string{}
+			c["header"] = h
+		}
+		h[k] = v
+	}
+}
+
+// rawCase writes raw as is to server (host:port; every name resolves to
+// the proxy), inside TLS with server name sni when sni is set: a request
+// target or Host header no HTTP client sends.
+func rawCase(name, server, sni, raw string) map[string]any {
+	c := map[string]any{"name": name, "kind": "raw", "server": server, "raw": raw}
+	if sni != "" {
+		c["tls"], c["sni"] = true, sni
+	}
+	return c
 }
 
 // TestEscapes runs the escape suite from inside an agent container: every
 // case must be refused, the refusals the proxy sees must be in the
 // network log, and the upstream must receive only what the allowlist
-// permits, with the real secret only on its scoped host.
+// permits, with the real secret only on its scoped hosts and only over
+// HTTPS.
 func TestEscapes(t *testing.T) {
 	c := connect(t)
 	e := start(t, c, allowlistYAML)
 	ip := e.upIP
+	auth := "Authorization: Bearer ${SECRET_TOKEN}\r\n"
+	// The conversation network's own addresses. The host has none on
+	// it: an internal network without DNS gets no gateway, and the first
+	// address goes to a container (the agent's own, here). The host's
+	// bridge does have an IPv6 link-local address: a listener there
+	// would hear any agent that reaches the host around the proxy.
+	conv := inspectConvNet(t, e.sb)
+	if conv.gateway != "" {
+		t.Errorf("conversation network %s has a gateway %s: the host is on it", e.sb.Network, conv.gateway)
+	}
+	for _, a := range hostAddrs(t, "") {
+		if conv.subnet.Contains(a) {
+			t.Errorf("the host holds %s on the conversation subnet %s", a, conv.subnet)
+		}
+	}
+	unused, last := conv.nth(77), conv.nth(254)
+	proxyPort := e.sb.ProxyIP + ":8080"
+	hostLL, hostLLSeen, hasLL := listenBridgeLinkLocal(t, conv)
 	cases := []map[string]any{
 		// Positive controls: the allowlisted request arrives, with the
 		// real secret swapped in on its scoped host.
@@ -340,11 +419,83 @@ func TestEscapes(t *testing.T) {
 		httpCase("graphql-mutation", "POST", "https://api.sandbox.test/graphql", func(c map[string]any) {
 			c["payload"] = `{"query":"mutation { deleteRepository(input:{}) { clientMutationId } }"}`
 		}),
+
+		// 1. A Host or SNI that is not a plain name but ends in an
+		// allowlisted wildcard suffix (and the secret's wildcard scope):
+		// a proxy building the upstream URL by concatenation would dial
+		// evil.test, the real secret in hand. The control: the wildcard
+		// entry itself works, with the real secret.
+		httpCase("wild-allowed", "GET", "https://x.wild.test/ok", withHeader("Authorization", "Bearer ${SECRET_TOKEN}")),
+		rawCase("wild-host-query-http", "x.wild.test:80", "", "GET /x HTTP/1.1\r\nHost: evil.test?.wild.test\r\n"+auth+"\r\n"),
+		rawCase("wild-host-hash-http", "x.wild.test:80", "", "GET /x HTTP/1.1\r\nHost: evil.test#.wild.test\r\n"+auth+"\r\n"),
+		rawCase("wild-sni-query-https", "x.wild.test:443", "evil.test?.wild.test", "GET /x HTTP/1.1\r\nHost: evil.test?.wild.test\r\n"+auth+"\r\n"),
+		rawCase("wild-host-query-https", "x.wild.test:443", "x.wild.test", "GET /x-tls HTTP/1.1\r\nHost: evil.test?.wild.test\r\n"+auth+"\r\n"),
+
+		// 2. Path rules match the path alone: neither a fragment nor a
+		// query satisfies /repos/*/issues; the rule itself, with a
+		// query, goes through with the query intact.
+		rawCase("path-fragment", "api.sandbox.test:443", "api.sandbox.test",
+			"POST /repos/o/r/git/refs#/issues HTTP/1.1\r\nHost: api.sandbox.test\r\n"+auth+"Content-Length: 0\r\n\r\n"),
+		rawCase("path-query", "api.sandbox.test:443", "api.sandbox.test",
+			"POST /repos/o/r/git/refs?x=/issues HTTP/1.1\r\nHost: api.sandbox.test\r\n"+auth+"Content-Length: 0\r\n\r\n"),
+		rawCase("path-rule-with-query", "api.sandbox.test:443", "api.sandbox.test",
+			"POST /repos/o/r/issues?x=1 HTTP/1.1\r\nHost: api.sandbox.test\r\n"+auth+"Content-Length: 0\r\n\r\n"),
+
+		// 3. Protocol switches: h2c would carry requests nobody checks
+		// (the request goes on without it); WebSocket only where an
+		// entry opts in (none here).
+		rawCase("upgrade-h2c", "api.sandbox.test:80", "",
+			"POST /v1/h2c HTTP/1.1\r\nHost: api.sandbox.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 0\r\n\r\n"),
+		rawCase("upgrade-websocket", "other.test:443", "other.test",
+			"GET /socket HTTP/1.1\r\nHost: other.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"),
+
+		// 4. Plain HTTP to the scoped host: the surrogate goes out as
+		// is; the real value never travels unencrypted.
+		httpCase("secret-plain-http", "POST", "http://api.sandbox.test/v1/plain", withHeader("Authorization", "Bearer ${SECRET_TOKEN}")),
+
+		// 5. TRACE would echo the swapped request, real secret included,
+		// back into the sandbox.
+		httpCase("trace", "TRACE", "https://api.sandbox.test/v1/messages", withHeader("Authorization", "Bearer ${SECRET_TOKEN}")),
+		// on a host whose entry allows every method
+		httpCase("trace-wild", "TRACE", "https://x.wild.test/trace", withHeader("Authorization", "Bearer ${SECRET_TOKEN}")),
+
+		// 6. Credentials of the agent's own on the scoped host are
+		// stripped: the upstream would act on them as the installation.
+		httpCase("foreign-x-api-key", "POST", "https://api.sandbox.test/v1/foreign-key", withHeader("X-Api-Key", "attacker-key")),
+		httpCase("foreign-authorization", "POST", "https://api.sandbox.test/v1/foreign-auth", withHeader("Authorization", "Bearer attacker-token")),
+
+		// 7. The conversation network's own addresses: unheld ones are
+		// on-link for the agent (no answer to ARP: unreachable, never
+		// routed anywhere); the proxy's at a port it serves nothing on
+		// meets the catch-all.
+		httpCase("conv-unused-http", "GET", "http://"+unused+"/"),
+		{"name": "conv-unused-tcp", "kind": "tcp", "server": unused + ":22"},
+		{"name": "conv-last-tcp", "kind": "tcp", "server": last + ":80"},
+		httpCase("conv-proxy-port-http", "GET", "http://"+proxyPort+"/"),
+		{"name": "conv-proxy-port-tcp", "kind": "tcp", "server": proxyPort, "payload": "GET / HTTP/1.0\r\n\r\n"},
+
+		// 8. IPv6 link-local: the proxy only captures IPv4; nothing may
+		// answer, the host's own bridge address included.
+		httpCase("ipv6-ll-http", "GET", "http://[fe80::1]/"),
+		{"name": "ipv6-ll-tcp", "kind": "tcp", "server": "[fe80::1]:80"},
+		{"name": "ipv6-ll-zone-tcp", "kind": "tcp", "server": "[fe80::1%eth0]:80"},
+	}
+	llCases := []string{"ipv6-ll-http", "ipv6-ll-tcp", "ipv6-ll-zone-tcp"}
+	if hasLL {
+		h, port, _ := net.SplitHostPort(hostLL)
+		cases = append(cases,
+			httpCase("ipv6-ll-host-http", "GET", "http://["+h+"%25eth0]:"+port+"/"),
+			map[string]any{"name": "ipv6-ll-host-tcp", "kind": "tcp", "server": "[" + h + "%eth0]:" + port})
+		llCases = append(llCases, "ipv6-ll-host-http", "ipv6-ll-host-tcp")
+	} else {
+		t.Logf("the bridge %s has no IPv6 link-local address", conv.bridge)
 	}
 	got := e.probe(t, cases)
 
-	if r := got["allowed"]; r.Status != 200 || r.Body != "upstream ok" {
-		t.Errorf("allowed request: %+v, want 200 from upstream", r)
+	for _, name := range []string{"allowed", "wild-allowed", "path-rule-with-query", "upgrade-h2c", "secret-plain-http", "foreign-x-api-key", "foreign-authorization"} {
+		if r := got[name]; r.Status != 200 || r.Body != "upstream ok" {
+			t.Errorf("%s: %+v, want 200 from upstream", name, r)
+		}
 	}
 	// Direct addresses, the metadata address in any spelling included, are
 	// routed to the proxy and refused there like any other host.
@@ -355,13 +506,52 @@ func TestEscapes(t *testing.T) {
 			t.Errorf("%s: %+v, want 403 explaining the block and how to request access", name, r)
 		}
 	}
+	// Refused before the policy: 403 with the proxy's short reason.
+	for name, why := range map[string]string{
+		"wild-host-query-http":  "invalid Host header",
+		"wild-host-hash-http":   "invalid Host header",
+		"wild-host-query-https": "invalid Host header",
+		"path-fragment":         "'#' is not allowed",
+		"path-query":            "Network sandbox blocked",
+		"upgrade-websocket":     "WebSocket to other.test is not allowed",
+		"trace":                 "TRACE is not allowed",
+		"trace-wild":            "TRACE is not allowed",
+	} {
+		if r := got[name]; r.Status != http.StatusForbidden || !strings.Contains(r.Body, why) {
+			t.Errorf("%s: %+v, want 403 saying %q", name, r, why)
+		}
+	}
+	// No certificate is minted for a server name that is not a plain
+	// host: the handshake itself fails.
+	if r := got["wild-sni-query-https"]; r.Status != 0 || !strings.HasPrefix(r.Err, "tls handshake:") {
+		t.Errorf("wild-sni-query-https: %+v, want the TLS handshake refused", r)
+	}
 	// Raw TCP, to a name (which resolves to the proxy) or to a direct
 	// address whose host really serves that port, meets the proxy's
 	// catch-all: it reads why and is closed. Nothing reaches the host.
-	for name, dst := range map[string]string{"raw-tcp-ip": ip + ":2222", "raw-tcp-name": e.sb.ProxyIP + ":22"} {
+	for name, dst := range map[string]string{"raw-tcp-ip": ip + ":2222", "raw-tcp-name": e.sb.ProxyIP + ":22",
+		"conv-proxy-port-tcp": proxyPort} {
 		if r := got[name]; !strings.Contains(r.Body, "raw TCP to "+dst+" is blocked") || strings.Contains(r.Body, "raw service") {
 			t.Errorf("%s: %+v, want the sandbox's refusal naming %s", name, r, dst)
 		}
+	}
+	// HTTP to a port the proxy serves nothing on meets the same
+	// catch-all: the client reads its refusal line, not a response.
+	if r := got["conv-proxy-port-http"]; r.Status != 0 || !strings.Contains(r.Err, "malformed HTTP") {
+		t.Errorf("conv-proxy-port-http: %+v, want no HTTP response (the catch-all's refusal)", r)
+	}
+	// Nothing may answer these: the connection itself fails (a
+	// connection made, even one that yields no HTTP response, is an
+	// escape).
+	for _, name := range append([]string{"conv-unused-http", "conv-unused-tcp", "conv-last-tcp"}, llCases...) {
+		r := got[name]
+		if r.Err == "" || r.Status != 0 || r.Body != "" || strings.HasPrefix(r.Err, "connected") ||
+			strings.Contains(r.Err, "malformed") || strings.Contains(r.Err, "connection broken") {
+			t.Errorf("%s: %+v, want the connection to fail", name, r)
+		}
+	}
+	if n := hostLLSeen.Load(); n != 0 {
+		t.Errorf("the host accepted %d connections on its link-local address on the conversation bridge: the agent reaches the host around the proxy", n)
 	}
 	if n := e.tcpSeen.Load(); n != 0 {
 		t.Errorf("the upstream host accepted %d raw connections made to its address: the proxy forwards packets", n)
@@ -399,28 +589,67 @@ func TestEscapes(t *testing.T) {
 		t.Errorf("surrogate-out-of-scope: %+v, want the allowlisted host reached (with the surrogate)", r)
 	}
 
-	// What the upstream received: only the allowed requests, the real
-	// value only on the scoped host.
-	var hosts []string
-	for _, s := range e.up.seen() {
-		hosts = append(hosts, s.Method+" "+s.Host+s.Path)
-		switch s.Host {
-		case "api.sandbox.test":
-			if s.Path == "/v1/messages" && s.Authorization != "Bearer "+e.real {
-				t.Errorf("scoped host got Authorization %q, want the real value", s.Authorization)
-			}
-		case "other.test":
-			if strings.Contains(s.Authorization, e.real) {
-				t.Errorf("out-of-scope host received the real secret")
-			}
-			if s.Authorization != "" && s.Authorization != "Bearer "+e.surrogate {
-				t.Errorf("out-of-scope host got %q, want the surrogate or nothing", s.Authorization)
+	// What the upstream received: exactly the allowed requests, in the
+	// order sent; the real value only over HTTPS, in Authorization, on a
+	// scoped host; no protocol switch and no credential of the agent's
+	// own on the scoped host.
+	var reqs []string
+	byReq := map[string]seen{}
+	evilReqs := e.evil.seen()
+	for _, s := range evilReqs {
+		t.Errorf("evil.test, which is not allowlisted, received %s (Authorization %q)", s, describe(s.Header.Get("Authorization"), e))
+	}
+	for _, s := range append(e.up.seen(), evilReqs...) {
+		reqs = append(reqs, s.String())
+		byReq[s.String()] = s
+		scoped := s.Host == "api.sandbox.test" || s.Host == "x.wild.test"
+		for k, vs := range s.Header {
+			for _, v := range vs {
+				if strings.Contains(v, e.real) && (s.Scheme != "https" || k != "Authorization" || !scoped) {
+					t.Errorf("%s: the real secret arrived in %s", s, k)
+				}
 			}
 		}
+		if strings.Contains(s.URI, e.real) {
+			t.Errorf("%s: the real secret arrived in the request target", s)
+		}
+		for _, k := range []string{"Upgrade", "Http2-Settings"} {
+			if v := s.Header.Get(k); v != "" {
+				t.Errorf("%s: upstream received %s: %s", s, k, v)
+			}
+		}
+		if scoped && s.Header.Get("X-Api-Key") != "" {
+			t.Errorf("%s: scoped host received a foreign X-Api-Key %q", s, s.Header.Get("X-Api-Key"))
+		}
+		if a := s.Header.Get("Authorization"); scoped && a != "" && a != "Bearer "+e.real && a != "Bearer "+e.surrogate {
+			t.Errorf("%s: scoped host received a foreign Authorization %q", s, a)
+		}
 	}
-	want := []string{"POST api.sandbox.test/v1/messages", "GET other.test/collect", "POST api.sandbox.test/graphql"}
-	if strings.Join(hosts, "|") != strings.Join(want, "|") {
-		t.Errorf("upstream received %q, want exactly %q", hosts, want)
+	want := []string{
+		"POST https://api.sandbox.test/v1/messages",
+		"GET https://other.test/collect",
+		"POST https://api.sandbox.test/graphql",
+		"GET https://x.wild.test/ok",
+		"POST https://api.sandbox.test/repos/o/r/issues?x=1",
+		"POST http://api.sandbox.test/v1/h2c",
+		"POST http://api.sandbox.test/v1/plain",
+		"POST https://api.sandbox.test/v1/foreign-key",
+		"POST https://api.sandbox.test/v1/foreign-auth",
+	}
+	if strings.Join(reqs, "|") != strings.Join(want, "|") {
+		t.Errorf("upstream received %q, want exactly %q", reqs, want)
+	}
+	for r, wantAuth := range map[string]string{
+		"POST https://api.sandbox.test/v1/messages":          "Bearer " + e.real,
+		"GET https://other.test/collect":                     "Bearer " + e.surrogate,
+		"GET https://x.wild.test/ok":                         "Bearer " + e.real,
+		"POST https://api.sandbox.test/repos/o/r/issues?x=1": "Bearer " + e.real,
+		"POST http://api.sandbox.test/v1/plain":              "Bearer " + e.surrogate,
+		"POST https://api.sandbox.test/v1/foreign-auth":      "",
+	} {
+		if s, ok := byReq[r]; ok && s.Header.Get("Authorization") != wantAuth {
+			t.Errorf("%s: Authorization %q, want %q", r, s.Header.Get("Authorization"), describe(wantAuth, e))
+		}
 	}
 
 	// The network log: every refusal the proxy saw, the swap by name,
@@ -429,8 +658,11 @@ func TestEscapes(t *testing.T) {
 	if bytes.Contains(logData, []byte(e.real)) || bytes.Contains(logData, []byte(e.surrogate)) {
 		t.Errorf("network log holds a secret value")
 	}
+	if bytes.Contains(logData, []byte("fe80")) {
+		t.Errorf("an IPv6 link-local connection reached the proxy: %s", logData)
+	}
 	lines := e.log(t)
-	find := func(kind, method, host, path string, allowed bool) *proxy.LogLine {
+	find := func(kind, method, host, path string, allowed bool) *logLine {
 		for i, l := range lines {
 			if l.Kind == kind && l.Method == method && l.Host == host && (path == "" || l.Path == path) && l.Allowed == allowed {
 				return &lines[i]
@@ -463,18 +695,193 @@ func TestEscapes(t *testing.T) {
 		{"tcp", "", ip + ":2222", "", false},
 		{"tcp", "", e.sb.ProxyIP + ":22", "", false},
 		{"udp", "", ip + ":5353", "", false},
+		// 1. (the refused handshake of wild-sni-query-https is logged
+		// with the server name it offered and no method)
+		{"http", "", "evil.test?.wild.test", "", false},
+		{"http", "GET", "x.wild.test", "/ok", true},
+		{"http", "GET", "evil.test?.wild.test", "/x", false},
+		{"http", "GET", "evil.test#.wild.test", "/x", false},
+		{"http", "GET", "evil.test?.wild.test", "/x-tls", false},
+		// 2.
+		{"http", "POST", "api.sandbox.test", "/repos/o/r/git/refs#/issues", false},
+		{"http", "POST", "api.sandbox.test", "/repos/o/r/git/refs", false},
+		{"http", "POST", "api.sandbox.test", "/repos/o/r/issues", true},
+		// 3.
+		{"http", "POST", "api.sandbox.test", "/v1/h2c", true},
+		{"http", "GET", "other.test", "/socket", false},
+		// 4.-6.
+		{"http", "POST", "api.sandbox.test", "/v1/plain", true},
+		{"http", "TRACE", "api.sandbox.test", "/v1/messages", false},
+		{"http", "TRACE", "x.wild.test", "/trace", false},
+		{"http", "POST", "api.sandbox.test", "/v1/foreign-key", true},
+		{"http", "POST", "api.sandbox.test", "/v1/foreign-auth", true},
+		// 7. (unheld addresses on the conversation subnet are never
+		// routed to the proxy: unreachable, so not logged)
+		{"tcp", "", proxyPort, "", false},
 	} {
 		if find(w.kind, w.method, w.host, w.path, w.allowed) == nil {
 			t.Errorf("network log has no %s %s %s%s allowed=%v entry", w.kind, w.method, w.host, w.path, w.allowed)
 		}
 	}
-	if l := find("http", "POST", "api.sandbox.test", "/v1/messages", true); l == nil || strings.Join(l.Swapped, ",") != "SECRET_TOKEN" {
-		t.Errorf("allowed request's log entry %+v, want swapped [SECRET_TOKEN]", l)
+	// Allowed requests: what was swapped, withheld or stripped, by name,
+	// and the address actually dialled (the test host's, never evil.test's
+	// or anyone else's).
+	for _, w := range []struct {
+		method, host, path, upstream     string
+		swapped, withheld, stripped, why string
+	}{
+		{"POST", "api.sandbox.test", "/v1/messages", ip + ":443", "SECRET_TOKEN", "", "", ""},
+		{"GET", "x.wild.test", "/ok", ip + ":443", "SECRET_TOKEN", "", "", ""},
+		{"POST", "api.sandbox.test", "/repos/o/r/issues", ip + ":443", "SECRET_TOKEN", "", "", ""},
+		{"POST", "api.sandbox.test", "/v1/h2c", ip + ":80", "", "", "", "upgrade to h2c dropped"},
+		{"POST", "api.sandbox.test", "/v1/plain", ip + ":80", "", "SECRET_TOKEN", "", ""},
+		{"POST", "api.sandbox.test", "/v1/foreign-key", ip + ":443", "", "", "X-Api-Key", ""},
+		{"POST", "api.sandbox.test", "/v1/foreign-auth", ip + ":443", "", "", "Authorization", ""},
+		{"GET", "other.test", "/collect", ip + ":443", "", "", "", ""},
+	} {
+		l := find("http", w.method, w.host, w.path, true)
+		if l == nil {
+			continue // reported above
+		}
+		if l.Upstream != w.upstream || strings.Join(l.Swapped, ",") != w.swapped || strings.Join(l.Withheld, ",") != w.withheld ||
+			strings.Join(l.Stripped, ",") != w.stripped || !strings.Contains(l.Reason, w.why) {
+			t.Errorf("log line of %s %s%s: %+v, want upstream %s, swapped [%s], withheld [%s], stripped [%s], reason with %q",
+				w.method, w.host, w.path, *l, w.upstream, w.swapped, w.withheld, w.stripped, w.why)
+		}
+	}
+	for _, w := range []struct{ method, host, path, why string }{
+		{"POST", "api.sandbox.test", "/repos/o/r/git/refs#/issues", "'#'"},
+		{"GET", "other.test", "/socket", "websocket not enabled"},
+		{"TRACE", "api.sandbox.test", "/v1/messages", "TRACE is not allowed"},
+		{"TRACE", "x.wild.test", "/trace", "TRACE is not allowed"},
+		{"GET", "evil.test?.wild.test", "/x", "invalid Host header"},
+	} {
+		if l := find("http", w.method, w.host, w.path, false); l != nil && (!strings.Contains(l.Reason, w.why) || l.Upstream != "") {
+			t.Errorf("log line of %s %s%s: %+v, want reason with %q and nothing dialled", w.method, w.host, w.path, *l, w.why)
+		}
 	}
 	if t.Failed() || os.Getenv("AIRUT_PROBE_VERBOSE") != "" {
 		t.Logf("probe results: %+v", got)
+		t.Logf("upstream received: %q", reqs)
 		t.Logf("network log:\n%s", logData)
 	}
+}
+
+// describe names a secret value in a failure message without printing it.
+func describe(v string, e *env) string {
+	v = strings.ReplaceAll(v, e.real, "<real value>")
+	return strings.ReplaceAll(v, e.surrogate, "<surrogate>")
+}
+
+// convNet is the conversation network as podman records it.
+type convNet struct {
+	subnet *net.IPNet
+	// gateway is the host's address on the network ("" when the host
+	// has none: an internal network without DNS gets no gateway).
+	gateway string
+	// bridge is the host's interface of the network.
+	bridge string
+}
+
+func inspectConvNet(t *testing.T, sb *sandbox.Sandbox) convNet {
+	t.Helper()
+	out, err := exec.Command("podman", "network", "inspect", sb.Network).Output()
+	if err != nil {
+		t.Fatalf("podman network inspect %s: %v", sb.Network, err)
+	}
+	var nets []struct {
+		Interface string `json:"network_interface"`
+		Subnets   []struct {
+			Subnet  string `json:"subnet"`
+			Gateway string `json:"gateway"`
+		} `json:"subnets"`
+	}
+	if err := json.Unmarshal(out, &nets); err != nil || len(nets) != 1 || len(nets[0].Subnets) != 1 {
+		t.Fatalf("podman network inspect %s: %v\n%s", sb.Network, err, out)
+	}
+	_, subnet, err := net.ParseCIDR(nets[0].Subnets[0].Subnet)
+	if err != nil || !subnet.Contains(net.ParseIP(sb.ProxyIP)) {
+		t.Fatalf("conversation subnet %q does not hold the proxy %s (%v)", nets[0].Subnets[0].Subnet, sb.ProxyIP, err)
+	}
+	return convNet{subnet: subnet, gateway: nets[0].Subnets[0].Gateway, bridge: nets[0].Interface}
+}
+
+// nth is the subnet's address with host number h.
+func (n convNet) nth(h byte) string {
+	a := slices.Clone(n.subnet.IP.To4())
+	a[3] = h
+	return a.String()
+}
+
+// hostAddrs lists the addresses the host (this test's namespace) holds
+// on iface ("" for every interface).
+func hostAddrs(t *testing.T, iface string) []net.IP {
+	t.Helper()
+	var addrs []net.Addr
+	var err error
+	if iface == "" {
+		addrs, err = net.InterfaceAddrs()
+	} else {
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName(iface); err == nil {
+			addrs, err = ifi.Addrs()
+		}
+	}
+	if err != nil {
+		t.Fatalf("host addresses: %v", err)
+	}
+	var ips []net.IP
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			ips = append(ips, ipn.IP)
+		}
+	}
+	return ips
+}
+
+// listenBridgeLinkLocal opens a listener on the host's IPv6 link-local
+// address on the conversation network's bridge (reachable from that
+// network only), waiting out duplicate address detection. It counts the
+// connections accepted. ok is false when the bridge has no such address.
+func listenBridgeLinkLocal(t *testing.T, n convNet) (addr string, accepted *atomic.Int64, ok bool) {
+	t.Helper()
+	accepted = &atomic.Int64{}
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var ll net.IP
+		for _, ip := range hostAddrs(t, n.bridge) {
+			if ip.To4() == nil && ip.IsLinkLocalUnicast() {
+				ll = ip
+			}
+		}
+		if ll != nil {
+			// a tentative address (DAD not done) cannot be bound yet
+			if ln, err = net.Listen("tcp6", net.JoinHostPort(ll.String()+"%"+n.bridge, "0")); err == nil {
+				addr = net.JoinHostPort(ll.String(), fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			if ll != nil {
+				t.Fatalf("listen on the bridge's link-local address %s%%%s: %v", ll, n.bridge, err)
+			}
+			return "", accepted, false
+		}
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Write([]byte("host reached\n"))
+			c.Close()
+		}
+	}()
+	return addr, accepted, true
 }
 
 // Two conversations' sandboxes share nothing: an agent aiming at the

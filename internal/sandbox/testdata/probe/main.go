@@ -23,7 +23,7 @@ import (
 
 type probeCase struct {
 	Name    string            `json:"name"`
-	Kind    string            `json:"kind"` // http, dns, tcp, connect
+	Kind    string            `json:"kind"` // http, raw, dns, tcp, udp, connect
 	Method  string            `json:"method,omitempty"`
 	URL     string            `json:"url,omitempty"`
 	Host    string            `json:"host,omitempty"` // Host header override
@@ -32,6 +32,14 @@ type probeCase struct {
 	QName   string            `json:"qname,omitempty"`
 	Server  string            `json:"server,omitempty"`  // DNS server or TCP address
 	Payload string            `json:"payload,omitempty"` // tcp payload or HTTP body
+	// SNI overrides the TLS server name (http over https, raw with TLS).
+	SNI string `json:"sni,omitempty"`
+	// TLS makes a raw case speak TLS to Server.
+	TLS bool `json:"tls,omitempty"`
+	// Raw is the request a raw case writes as is (after expanding the
+	// environment, so ${SECRET_TOKEN} is the surrogate): a request target
+	// or Host header no HTTP client would send.
+	Raw string `json:"raw,omitempty"`
 }
 
 type result struct {
@@ -70,6 +78,8 @@ func main() {
 		switch c.Kind {
 		case "http":
 			doHTTP(c, &r)
+		case "raw":
+			doRaw(c, &r)
 		case "dns":
 			doDNS(c, &r)
 		case "tcp":
@@ -106,6 +116,9 @@ func doHTTP(c probeCase, r *result) {
 	// The client trusts what SSL_CERT_FILE names (the sandbox CA), like
 	// any Go program in the container.
 	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: dialAton}
+	if c.SNI != "" {
+		tr.TLSClientConfig = &tls.Config{ServerName: c.SNI}
+	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		r.Err = err.Error()
@@ -115,6 +128,45 @@ func doHTTP(c probeCase, r *result) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
 	r.Status = resp.StatusCode
 	r.Body = string(body)
+}
+
+// doRaw writes c.Raw on a connection to c.Server, inside TLS with server
+// name c.SNI when c.TLS is set (verified against the trust store the
+// container has, the sandbox CA), and reads one response. A handshake the
+// other side refuses is reported in Err with no status.
+func doRaw(c probeCase, r *result) {
+	d := &net.Dialer{Timeout: timeout}
+	tcp, err := d.Dial("tcp", c.Server)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer tcp.Close()
+	tcp.SetDeadline(time.Now().Add(timeout))
+	var conn net.Conn = tcp
+	if c.TLS {
+		tc := tls.Client(tcp, &tls.Config{ServerName: c.SNI})
+		if err := tc.Handshake(); err != nil {
+			r.Err = "tls handshake: " + err.Error()
+			return
+		}
+		conn = tc
+	}
+	if _, err := io.WriteString(conn, os.ExpandEnv(c.Raw)); err != nil {
+		r.Err = err.Error()
+		return
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer resp.Body.Close()
+	r.Status = resp.StatusCode
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		r.Body = string(body)
+	}
 }
 
 func doDNS(c probeCase, r *result) {
