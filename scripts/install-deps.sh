@@ -60,6 +60,8 @@ if ! grep -q '^runtime *= *"runc"' "$conf" 2>/dev/null; then
 fi
 
 if ((${#npm_pkgs[@]})); then
-  $SUDO npm install -g --silent "${npm_pkgs[@]}" >/dev/null
+  # Quiet but not silent: a failure (a registry out of reach, a proxy's
+  # certificate Node does not trust) must say why.
+  $SUDO npm install -g --no-fund --no-audit --loglevel=error "${npm_pkgs[@]}" >/dev/null
 fi
 echo "dependencies ready: $(podman --version), $(git --version), claude $(claude --version 2>/dev/null | head -1)"

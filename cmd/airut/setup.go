@@ -19,6 +19,7 @@ import (
 	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/claudebin"
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/hostdeps"
 	"github.com/airut-go/airut/internal/podman"
 	"github.com/airut-go/airut/workers"
 )
@@ -76,6 +77,9 @@ func newCheckCmd(a *app) *cobra.Command {
 
 func runCheck(ctx context.Context, a *app) error {
 	ck := &checker{w: a.stdout}
+	// The programs need no config, so they come first: on a bare machine
+	// the config is often missing too, and both are reported in one run.
+	found := checkPrograms(ck)
 	path := a.configPath()
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -103,8 +107,13 @@ func runCheck(ctx context.Context, a *app) error {
 		ck.warn("repos", "none configured", "add one under repos:, or run `make run` in a checkout")
 	}
 
-	checkGit(ctx, ck)
-	pod := checkPodman(ctx, ck, cfg)
+	if found["git"] {
+		checkGit(ctx, ck)
+	}
+	var pod *podman.Client
+	if found["podman"] {
+		pod = checkPodman(ctx, ck, cfg)
+	}
 	if pod != nil {
 		defer pod.Close()
 	}
@@ -119,15 +128,42 @@ func runCheck(ctx context.Context, a *app) error {
 	return nil
 }
 
+// checkPrograms reports each runtime program of internal/hostdeps (the
+// list scripts/install-deps.sh installs from), with the package that
+// provides it when it is missing, and returns the names found.
+//
+// Two are warnings only: newuidmap, which only rootless podman needs, and
+// claude, which a repo without claude_binary downloads at its first task
+// (the repo's agent check says which applies).
+func checkPrograms(ck *checker) map[string]bool {
+	warnOnly := map[string]bool{"newuidmap": os.Geteuid() == 0, "claude": true}
+	found := map[string]bool{}
+	for _, r := range hostdeps.Check(hostdeps.Runtime) {
+		name := "program " + r.Program.Name
+		if !r.OK() {
+			report := ck.fail
+			if warnOnly[r.Program.Name] {
+				report = ck.warn
+			}
+			report(name, "not found ("+r.Program.Why+")", r.Program.Install())
+			continue
+		}
+		found[r.Program.Name] = true
+		ck.ok(name, r.Path)
+	}
+	return found
+}
+
 var gitVersion = regexp.MustCompile(`(\d+)\.(\d+)`)
 
+// checkGit checks the version of the git found by checkPrograms.
 func checkGit(ctx context.Context, ck *checker) {
 	out, err := exec.CommandContext(ctx, "git", "--version").Output()
-	if err != nil {
-		ck.fail("git", "not found", "apt-get install git")
+	m := gitVersion.FindStringSubmatch(string(out))
+	if err != nil || m == nil {
+		ck.fail("git", fmt.Sprintf("git --version: %q, %v", strings.TrimSpace(string(out)), err), "reinstall git")
 		return
 	}
-	m := gitVersion.FindStringSubmatch(string(out))
 	major, _ := strconv.Atoi(m[1])
 	minor, _ := strconv.Atoi(m[2])
 	if major < 2 || major == 2 && minor < 25 {
@@ -137,11 +173,8 @@ func checkGit(ctx context.Context, ck *checker) {
 	ck.ok("git", strings.TrimSpace(string(out)))
 }
 
+// checkPodman checks the API service of the podman found by checkPrograms.
 func checkPodman(ctx context.Context, ck *checker, cfg *config.Config) *podman.Client {
-	if _, err := exec.LookPath("podman"); err != nil {
-		ck.fail("podman", "not installed", "apt-get install podman runc (and see the README for containers.conf)")
-		return nil
-	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	pod, err := podman.Connect(cctx, podman.ConnectOptions{URI: cfg.PodmanSocket})

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/spf13/viper"
+)
+
+// runAirut runs the command line in-process and returns what it printed
+// and the exit code main would use.
+func runAirut(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	a := &app{v: viper.New(), stdout: &out, stderr: &out, stdin: strings.NewReader("")}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	var ee *exitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &ee):
+		return out.String(), ee.code
+	default:
+		return out.String(), exitUsage
+	}
+}
+
+// On a bare machine `airut check` names each missing program and the
+// package to install, whatever state the config is in.
+func TestCheckReportsMissingPrograms(t *testing.T) {
+	dir := t.TempDir()
+	// PATH holds a podman and nothing else: newuidmap, claude and the
+	// other programs looked up by name are missing.
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	if err := os.WriteFile(filepath.Join(bin, "podman"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	for _, tc := range []struct {
+		name, config string
+		configLine   string
+	}{
+		// A missing config means the defaults, which load.
+		{"config missing", filepath.Join(dir, "missing.yaml"), `(?m)^ok +config `},
+		{"config not YAML", write("broken.yaml", "repos: [unclosed\n"), `(?m)^FAIL +config .*not valid YAML`},
+		{"config invalid", write("invalid.yaml", "no_such_key: 1\n"), `(?m)^FAIL +config .*no_such_key`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := runAirut(t, "check", "--config", tc.config)
+			t.Logf("airut check:\n%s", out)
+			// The missing programs fail the check even when the config
+			// loads.
+			if code != exitConfig {
+				t.Errorf("exit code %d, want %d (config error)", code, exitConfig)
+			}
+			for _, want := range []string{
+				`(?m)^ok +program podman +` + regexp.QuoteMeta(filepath.Join(bin, "podman")) + `$`,
+				// The program and its package differ in name.
+				// Only rootless podman needs newuidmap (the tests run as
+				// root), and a missing claude is downloaded per repo.
+				`(?m)^warn +program newuidmap +not found \(rootless podman's user namespaces\)\n +fix: apt-get install uidmap$`,
+				`(?m)^warn +program claude +not found \(the agent\)\n +fix: npm install -g @anthropic-ai/claude-code$`,
+				tc.configLine,
+			} {
+				if !regexp.MustCompile(want).MatchString(out) {
+					t.Errorf("output lacks %s", want)
+				}
+			}
+			// The ad-hoc messages are gone: git is reported once, as a
+			// program.
+			if regexp.MustCompile(`(?m)^FAIL +git `).MatchString(out) {
+				t.Errorf("git reported twice")
+			}
+		})
+	}
+}
