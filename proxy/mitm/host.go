@@ -35,9 +35,6 @@ func (h Host) URLHost() string {
 	return h.String()
 }
 
-// IsIP reports whether the host is an IP literal.
-func (h Host) IsIP() bool { return h.ip.IsValid() }
-
 // parseHostPort validates a Host header value, an absolute-form URI's
 // authority or a TLS server name: a host as described on Host, optionally
 // followed by ":port" (digits only). It is deliberately narrower than the
