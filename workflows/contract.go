@@ -20,6 +20,7 @@ const (
 	UpdateStop    = "stop"
 	UpdateRetry   = "retry"
 
+	ActivityClaimHost        = "ClaimHost"
 	ActivityPrepareWorkspace = "PrepareWorkspace"
 	ActivityRunAgent         = "RunAgent"
 	ActivityDeliverReply     = "DeliverReply"
@@ -118,6 +119,19 @@ const (
 // Unresumable reports whether a resumed session should be retried fresh.
 func (o Outcome) Unresumable() bool {
 	return o == OutcomePromptTooLong || o == OutcomeSessionCorrupted
+}
+
+// ClaimInput asks the worker that takes it from the shared queue to be a
+// new conversation's home: it reserves one of its agent slots and answers
+// with its host queue, or fails with ErrHostBusy when it has none free.
+type ClaimInput struct {
+	RepoID         string
+	ConversationID string
+}
+
+// ClaimResult names the host that took the conversation.
+type ClaimResult struct {
+	HostQueue string
 }
 
 // PrepareInput asks a host to make a conversation's workspace ready.
@@ -229,12 +243,6 @@ type CleanupInput struct {
 	ConversationID string
 }
 
-// Error types that activities return as non-retryable application errors.
-const (
-	ErrConfig    = "ConfigError"
-	ErrWorkspace = "WorkspaceError"
-	ErrDelivery  = "PermanentDeliveryError"
-)
 
 // Pull-request loop activities.
 const (

@@ -404,7 +404,7 @@ func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
 
 	prep, rehomed, err := c.prepare(ctx, t, batch)
 	if err != nil {
-		t.Outcome, t.Error = OutcomeInternalError, rootMessage(err)
+		t.Outcome, t.Error = OutcomeInternalError, ProblemText(err)
 		c.st.LastFailed = batch
 		c.reply(ctx, t, ReplyError, WorkspaceFailureText(t.Error), "", false)
 		return
@@ -444,7 +444,7 @@ func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
 		// The activity itself failed (image build, missing binary, a
 		// worker that kept dying): not the agent's output, so it is shown
 		// as an error, not as "Claude output".
-		t.Outcome, t.Error = OutcomeInternalError, rootMessage(err)
+		t.Outcome, t.Error = OutcomeInternalError, ProblemText(err)
 		c.st.LastFailed = batch
 		c.reply(ctx, t, ReplyError, InternalFailureText(t.Error), "", true)
 		return
@@ -638,7 +638,7 @@ func (c *conversation) reply(ctx workflow.Context, t *TaskSummary, kind ReplyKin
 	if err := workflow.ExecuteActivity(actx, ActivityDeliverReply, in).Get(ctx, &res); err != nil {
 		workflow.GetLogger(ctx).Error("reply not delivered", "task", t.TaskID, "kind", kind, "error", err)
 		if kind != ReplyAck {
-			t.Error = strings.TrimSpace(t.Error + "; reply not delivered: " + rootMessage(err))
+			t.Error = strings.TrimSpace(t.Error + "; reply not delivered: " + ProblemText(err))
 		}
 	}
 }
@@ -678,22 +678,5 @@ func (c *conversation) record(t TaskSummary) {
 	}
 	for i := 0; i < len(c.st.Tasks)-repliesKeptInFull; i++ {
 		c.st.Tasks[i].Reply = ""
-	}
-}
-
-// rootMessage is what the user needs to read of an activity failure: the
-// message the activity gave, without Temporal's wrapping ("activity error
-// (type: …)"); for other failures (timeouts) the innermost message.
-func rootMessage(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Message() != "" {
-		return app.Message()
-	}
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
-		}
-		err = next
 	}
 }
