@@ -243,7 +243,6 @@ type CleanupInput struct {
 	ConversationID string
 }
 
-
 // Pull-request loop activities.
 const (
 	ActivityFindPullRequest = "FindPullRequest"
