@@ -1,7 +1,7 @@
 // Package ingest turns an authorised inbound message into a durable signal
 // on its conversation's workflow. Channel listeners live in subpackages
-// (email, slack: to come); each acknowledges its source (IMAP delete, Slack
-// ack) only after Deliver returned, so a message is never lost between the
+// (email, slack); each acknowledges its source (IMAP delete, Slack ack)
+// only after Deliver returned, so a message is never lost between the
 // channel and Temporal.
 //
 // Ingest imports workflows for names and types only; it runs no workflow
@@ -12,10 +12,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -47,24 +50,65 @@ func Deliver(ctx context.Context, c client.Client, t Target, m workflows.Message
 	if m.ReceivedAt.IsZero() {
 		m.ReceivedAt = time.Now().UTC()
 	}
-	id := workflows.WorkflowID(t.RepoID, t.ConversationID)
-	opts := client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                workflows.SharedQueue,
+	opts := StartOptions(t, m)
+	start := workflows.Start{RepoID: t.RepoID, ConversationID: t.ConversationID, Channel: m.Channel, Options: t.Options}
+	run, err := c.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalMessage, m, opts, workflows.WorkflowName, start)
+	if err != nil {
+		return nil, fmt.Errorf("deliver message %s to %s: %w", m.ID, opts.ID, err)
+	}
+	return run, nil
+}
+
+// StartOptions are the options of a conversation's workflow when message m
+// starts it. Every start goes through here so that a conversation is
+// found the same way (search attributes) and started the same way (one
+// running workflow per conversation ID, a new run after it expired),
+// whichever channel it came from.
+func StartOptions(t Target, m workflows.Message) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        workflows.WorkflowID(t.RepoID, t.ConversationID),
+		TaskQueue: workflows.SharedQueue,
+		// A running conversation takes the message as a signal; starting
+		// a second run would split it.
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// An expired conversation is continued by a reply to its thread.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AttrRepo.ValueSet(t.RepoID),
-			workflows.AttrChannel.ValueSet(m.Channel),
+			workflows.AttrChannel.ValueSet(string(m.Channel)),
 			workflows.AttrSender.ValueSet(m.Sender),
 			workflows.AttrStatus.ValueSet(workflows.StateQueued),
 		),
 		Memo: map[string]any{"subject": m.Subject},
 	}
-	start := workflows.Start{RepoID: t.RepoID, ConversationID: t.ConversationID, Channel: m.Channel, Options: t.Options}
-	run, err := c.SignalWithStartWorkflow(ctx, id, workflows.SignalMessage, m, opts, workflows.WorkflowName, start)
-	if err != nil {
-		return nil, fmt.Errorf("deliver message %s to %s: %w", m.ID, id, err)
+}
+
+// ConversationExists reports whether Temporal knows the conversation's
+// workflow in that repo (running or closed but not yet deleted). Only
+// "not found" is a no: any other failure is returned, so a caller never
+// mistakes an unreachable server for a new conversation.
+func ConversationExists(ctx context.Context, c client.Client, repoID, conversationID string) (bool, error) {
+	_, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(repoID, conversationID), "")
+	if err == nil {
+		return true, nil
 	}
-	return run, nil
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	return false, fmt.Errorf("look up conversation %s in repo %s: %w", conversationID, repoID, err)
+}
+
+// FirstLine returns the first non-blank line of s, cut to n characters
+// with an ellipsis: a subject or title for a message that has none, or a
+// one-line preview of a reply.
+func FirstLine(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n]) + "…"
+	}
+	return s
 }

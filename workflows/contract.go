@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -64,12 +66,98 @@ const (
 	StateExpired = "expired"
 )
 
-// Channels.
+// Channel is where a conversation's messages come from and where its
+// replies go.
+type Channel string
+
 const (
-	ChannelLocal = "local"
-	ChannelEmail = "email"
-	ChannelSlack = "slack"
+	ChannelLocal Channel = "local"
+	ChannelEmail Channel = "email"
+	ChannelSlack Channel = "slack"
 )
+
+// ReplyTo is what a channel needs to answer in the same thread: one part
+// per channel, nil for the others (both nil: the local channel).
+//
+// It lives in workflow history, so its JSON is a durable schema. The
+// parts are embedded so that their fields sit at the top level under the
+// keys of the map[string]string this type replaced: recorded histories
+// decode into it, and workers of the previous release decode what this
+// one writes (a rolling upgrade runs both).
+type ReplyTo struct {
+	*EmailThread
+	*SlackThread
+}
+
+// IsZero reports whether r names no thread.
+func (r ReplyTo) IsZero() bool { return r.EmailThread == nil && r.SlackThread == nil }
+
+// EmailThread is the email message a reply answers.
+type EmailThread struct {
+	// To is the authenticated sender, who gets the reply.
+	To string `json:"to,omitempty"`
+	// Subject is the thread's subject as the sender wrote it.
+	Subject string `json:"subject,omitempty"`
+	// MessageID is the answered message's Message-ID without brackets;
+	// empty when it had none (the reply then has no In-Reply-To).
+	MessageID string `json:"message_id,omitempty"`
+	// References are the answered message's References, without
+	// brackets, oldest first.
+	References IDList `json:"references,omitempty"`
+}
+
+// SlackThread is the Slack message a reply answers.
+type SlackThread struct {
+	ChannelID string `json:"slack_channel,omitempty"`
+	// ThreadTS is the thread's root; TS the message itself (its
+	// reactions show the task's state).
+	ThreadTS string `json:"thread_ts,omitempty"`
+	TS       string `json:"ts,omitempty"`
+	// Title names the thread in the assistant pane of a direct message.
+	Title string `json:"title,omitempty"`
+	// DM: the message came in a direct message with the app.
+	DM Flag `json:"dm,omitempty"`
+}
+
+// IDList is a list of message IDs, written as one space-separated string
+// as the map it replaced held it.
+type IDList []string
+
+// MarshalJSON writes the IDs space-separated.
+func (l IDList) MarshalJSON() ([]byte, error) { return json.Marshal(strings.Join(l, " ")) }
+
+// UnmarshalJSON reads a space-separated string (or a JSON array).
+func (l *IDList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var a []string
+		if json.Unmarshal(b, &a) != nil {
+			return fmt.Errorf("message ID list: %w", err)
+		}
+		*l = a
+		return nil
+	}
+	*l = strings.Fields(s)
+	return nil
+}
+
+// Flag is a boolean written as "1" (true) as the map it replaced held it.
+type Flag bool
+
+// MarshalJSON writes "1" or "".
+func (f Flag) MarshalJSON() ([]byte, error) {
+	if f {
+		return []byte(`"1"`), nil
+	}
+	return []byte(`""`), nil
+}
+
+// UnmarshalJSON reads "1" (or true) as true, anything else as false.
+func (f *Flag) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	*f = s == "1" || s == "true"
+	return nil
+}
 
 // Message is one inbound message, already authenticated by ingest.
 type Message struct {
@@ -77,7 +165,7 @@ type Message struct {
 	// Message-ID, Slack channel+ts, a UUID for `airut send`); the workflow
 	// runs each ID once.
 	ID            string
-	Channel       string
+	Channel       Channel
 	Sender        string
 	SenderDisplay string
 	Subject       string
@@ -86,7 +174,7 @@ type Message struct {
 	ModelHint     string
 	Attachments   []Attachment
 	// ReplyTo carries what the channel needs to answer in the same thread.
-	ReplyTo map[string]string
+	ReplyTo ReplyTo
 	// Retry marks a message re-queued by the retry update; it bypasses
 	// de-duplication.
 	Retry bool
@@ -170,8 +258,8 @@ type AgentInput struct {
 	Model          string
 	Effort         string
 	// Channel and ReplyTo let the run show live progress (the Slack plan).
-	Channel string
-	ReplyTo map[string]string
+	Channel Channel
+	ReplyTo ReplyTo
 }
 
 // Usage is token usage as the agent reports it.
@@ -220,15 +308,18 @@ type ReplyInput struct {
 	ConversationID string
 	TaskID         string
 	Kind           ReplyKind
-	Channel        string
-	ReplyTo        map[string]string
+	Channel        Channel
+	ReplyTo        ReplyTo
 	Subject        string
 	Text           string
 	Footer         string
 	// AttachOutbox sends the outbox files with the reply and clears them.
 	AttachOutbox bool
-	// MessageIDs are the task's messages (Slack swaps their reactions).
+	// MessageIDs are the task's messages.
 	MessageIDs []string
+	// Answered are the reply addresses of the task's messages, in order
+	// (Slack swaps their reactions).
+	Answered []ReplyTo
 }
 
 // ReplyResult reports what was delivered.

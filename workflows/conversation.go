@@ -1,15 +1,10 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -38,7 +33,7 @@ type Options struct {
 type Start struct {
 	RepoID         string
 	ConversationID string
-	Channel        string
+	Channel        Channel
 	Options        Options
 	// State is set when continuing as new.
 	State *State
@@ -51,7 +46,7 @@ type State struct {
 	Effort    string
 	SessionID string
 	HostQueue string
-	ReplyTo   map[string]string
+	ReplyTo   ReplyTo
 	// Seen holds recently accepted message IDs, oldest first.
 	Seen    []string
 	Pending []Message
@@ -124,10 +119,10 @@ type RetryResult struct {
 
 // conversation is one run's in-memory view; st survives continue-as-new.
 type conversation struct {
-	in          Start
-	st          *State
-	seen        map[string]bool
-	busy        bool
+	in   Start
+	st   *State
+	seen map[string]bool
+	// current is the running task's summary; nil while not busy.
 	current     *TaskSummary
 	cancelAgent workflow.CancelFunc
 	runTasks    int
@@ -169,40 +164,44 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 		maxTasks = defaultMaxTasks
 	}
 	for {
-		var got, pollDue bool
-		var err error
-		if c.prLoop {
-			got, pollDue, err = c.waitForWork(ctx, idle)
-		} else {
-			got, err = workflow.AwaitWithTimeout(ctx, idle, func() bool { return len(c.st.Pending) > 0 })
-		}
+		woke, err := c.waitForWork(ctx, idle)
 		if err != nil {
 			return err
 		}
-		if !got && pollDue {
+		switch woke {
+		case wokePRPoll:
 			c.pollPR(ctx)
 			// A PR followed for weeks grows the history with every poll.
 			if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 				return c.continueAsNew(ctx, msgs)
 			}
-			continue
-		}
-		if !got {
+		case wokeIdle:
 			c.expire(ctx)
 			drain(msgs, func(m Message) { c.accept(ctx, m) })
 			if len(c.st.Pending) == 0 {
 				return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 			}
-			continue
-		}
-		batch := c.nextBatch()
-		c.runTask(ctx, batch)
-		c.runTasks++
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() || c.runTasks >= maxTasks {
-			return c.continueAsNew(ctx, msgs)
+		case wokeMessage:
+			c.runTask(ctx, c.nextBatch())
+			c.runTasks++
+			if workflow.GetInfo(ctx).GetContinueAsNewSuggested() || c.runTasks >= maxTasks {
+				return c.continueAsNew(ctx, msgs)
+			}
 		}
 	}
 }
+
+// wake is what ended a wait for work.
+type wake int
+
+const (
+	// wokeMessage: messages are pending; run a task.
+	wokeMessage wake = iota
+	// wokePRPoll: the followed pull request is due for a poll.
+	wokePRPoll
+	// wokeIdle: nothing came for the idle timeout; expire.
+	wokeIdle
+)
 
 // continueAsNew ends this run and starts the next with the state, once
 // update handlers are done.
@@ -221,27 +220,41 @@ func (c *conversation) continueAsNew(ctx workflow.Context, msgs workflow.Receive
 }
 
 // waitForWork waits for a message, the next PR poll or idle expiry,
-// whichever comes first. Idle time counts from the end of the last task,
-// so PR polls do not keep a conversation alive.
-func (c *conversation) waitForWork(ctx workflow.Context, idle time.Duration) (got, pollDue bool, err error) {
+// whichever comes first, and says which. Idle time counts from the end of
+// the last task, so PR polls do not keep a conversation alive.
+func (c *conversation) waitForWork(ctx workflow.Context, idle time.Duration) (wake, error) {
+	if !c.prLoop {
+		// Runs recorded before the PR loop waited the whole idle timeout
+		// from now, even with messages already pending.
+		got, err := workflow.AwaitWithTimeout(ctx, idle, func() bool { return len(c.st.Pending) > 0 })
+		if got {
+			return wokeMessage, err
+		}
+		return wokeIdle, err
+	}
 	now := workflow.Now(ctx)
 	if c.st.LastActivity.IsZero() {
 		c.st.LastActivity = now
 	}
 	wait := c.st.LastActivity.Add(idle).Sub(now)
+	// out is what the wait ends with if no message comes first.
+	out := wokeIdle
 	if c.st.PR.Open() {
 		if until := c.st.PR.NextPoll.Sub(now); until < wait {
-			wait, pollDue = until, true
+			wait, out = until, wokePRPoll
 		}
 	}
 	if len(c.st.Pending) > 0 {
-		return true, false, nil
+		return wokeMessage, nil
 	}
 	if wait <= 0 {
-		return false, pollDue, nil
+		return out, nil
 	}
-	got, err = workflow.AwaitWithTimeout(ctx, wait, func() bool { return len(c.st.Pending) > 0 })
-	return got, pollDue && !got, err
+	got, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return len(c.st.Pending) > 0 })
+	if got {
+		return wokeMessage, err
+	}
+	return out, err
 }
 
 // nextBatch takes the messages for the next task: everything people sent,
@@ -284,7 +297,7 @@ func (c *conversation) registerHandlers(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandler(ctx, UpdateStop, func(ctx workflow.Context) (StopResult, error) {
 		res := StopResult{Queued: len(c.st.Pending)}
-		if c.busy && c.cancelAgent != nil {
+		if c.current != nil && c.cancelAgent != nil {
 			c.cancelAgent()
 			res.Stopped, res.TaskID = true, c.current.TaskID
 		}
@@ -303,7 +316,7 @@ func (c *conversation) registerHandlers(ctx workflow.Context) error {
 		return RetryResult{Messages: len(msgs)}, nil
 	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
 		switch {
-		case c.busy:
+		case c.current != nil:
 			return errors.New("a task is running; stop it first or wait for it to finish")
 		case len(c.st.LastFailed) == 0:
 			return errors.New("nothing to retry: the last task did not fail")
@@ -328,7 +341,7 @@ func (c *conversation) accept(ctx workflow.Context, m Message) {
 			c.st.Seen = c.st.Seen[1:]
 		}
 	}
-	if m.ReplyTo != nil {
+	if !m.ReplyTo.IsZero() {
 		c.st.ReplyTo = m.ReplyTo
 	}
 	c.st.Expired = false
@@ -338,9 +351,9 @@ func (c *conversation) accept(ctx workflow.Context, m Message) {
 func (c *conversation) status() Status {
 	s := Status{
 		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID,
-		Busy: c.busy, Current: c.current, Queued: len(c.st.Pending),
+		Busy: c.current != nil, Current: c.current, Queued: len(c.st.Pending),
 		Model: c.st.Model, SessionID: c.st.SessionID, HostQueue: c.st.HostQueue,
-		Tasks: c.st.Tasks, CanRetry: !c.busy && len(c.st.LastFailed) > 0,
+		Tasks: c.st.Tasks, CanRetry: c.current == nil && len(c.st.LastFailed) > 0,
 	}
 	s.State = c.stateName()
 	if c.st.PR != nil {
@@ -351,7 +364,7 @@ func (c *conversation) status() Status {
 
 func (c *conversation) stateName() string {
 	switch {
-	case c.busy:
+	case c.current != nil:
 		return StateBusy
 	case c.st.Expired:
 		return StateExpired
@@ -368,281 +381,6 @@ func (c *conversation) setStatus(ctx workflow.Context) {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(c.stateName()))
 }
 
-// taskID is 12 hex characters, unique per run and stable across replay.
-func (c *conversation) taskID(ctx workflow.Context) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s:%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, c.runTasks)))
-	return hex.EncodeToString(sum[:6])
-}
-
-func (c *conversation) runTask(ctx workflow.Context, batch []Message) {
-	log := workflow.GetLogger(ctx)
-	t := &TaskSummary{TaskID: c.taskID(ctx), StartedAt: workflow.Now(ctx), Model: c.st.Model}
-	for _, m := range batch {
-		t.MessageIDs = append(t.MessageIDs, m.ID)
-	}
-	c.busy, c.current = true, t
-	c.setStatus(ctx)
-	defer func() {
-		t.FinishedAt = workflow.Now(ctx)
-		c.st.LastActivity = t.FinishedAt
-		c.record(*t)
-		c.busy, c.current = false, nil
-		c.setStatus(ctx)
-	}()
-	first := c.st.TaskCount == 0
-	c.st.TaskCount++
-	if first && c.st.Subject == "" {
-		c.st.Subject = batch[0].Subject
-	}
-	log.Info("task started", "task", t.TaskID, "messages", len(batch))
-
-	if strings.TrimSpace(joinBodies(batch)) == "" && (!first || c.st.Subject == "") {
-		t.Outcome = OutcomeEmpty
-		c.reply(ctx, t, ReplyError, EmptyText, "", false)
-		return
-	}
-
-	prep, rehomed, err := c.prepare(ctx, t, batch)
-	if err != nil {
-		t.Outcome, t.Error = OutcomeInternalError, ProblemText(err)
-		c.st.LastFailed = batch
-		c.reply(ctx, t, ReplyError, WorkspaceFailureText(t.Error), "", false)
-		return
-	}
-	t.Rehomed = rehomed
-	if c.st.Model == "" {
-		c.st.Model, c.st.Effort = prep.Model, prep.Effort
-		for _, m := range batch {
-			if m.ModelHint != "" {
-				c.st.Model = m.ModelHint
-				break
-			}
-		}
-		t.Model = c.st.Model
-	}
-	if first && !batch[0].Retry {
-		c.reply(ctx, t, ReplyAck, AckText, "", false)
-	}
-
-	subject := ""
-	if first {
-		subject = c.st.Subject
-	}
-	notice := ""
-	if rehomed {
-		notice = RehomeNotice
-	}
-	prompt := ComposePrompt(c.in.Channel, batch, subject, prep.Inbox, notice)
-	resumed := c.st.SessionID != ""
-	res, err := c.runAgent(ctx, t, prep, prompt, c.st.SessionID)
-	if err == nil && resumed && res.Outcome.Unresumable() {
-		log.Info("resumed session unusable; retrying once with a fresh session", "task", t.TaskID, "outcome", res.Outcome)
-		t.Recovered = true
-		res, err = c.runAgent(ctx, t, prep, RecoveryPrompt(c.in.Channel, batch, c.st.LastReply), "")
-	}
-	if err != nil {
-		// The activity itself failed (image build, missing binary, a
-		// worker that kept dying): not the agent's output, so it is shown
-		// as an error, not as "Claude output".
-		t.Outcome, t.Error = OutcomeInternalError, ProblemText(err)
-		c.st.LastFailed = batch
-		c.reply(ctx, t, ReplyError, InternalFailureText(t.Error), "", true)
-		return
-	}
-
-	t.Outcome, t.SessionID = res.Outcome, res.SessionID
-	t.CostUSD, t.Usage, t.NumTurns, t.DurationMS = res.CostUSD, res.Usage, res.NumTurns, res.DurationMS
-	if res.SessionID != "" {
-		// A timed-out or stopped session stays resumable, as in the
-		// reference: the next message continues where it stopped.
-		c.st.SessionID = res.SessionID
-	}
-	switch res.Outcome {
-	case OutcomeSuccess:
-		c.st.LastFailed = nil
-		c.st.LastReply = res.Text
-		text := res.Text
-		if c.prLoop {
-			if url := c.findPR(ctx); url != "" && !strings.Contains(text, url) {
-				text += "\n\nPull request: " + url
-			}
-		}
-		c.reply(ctx, t, ReplyFinal, text, Footer(res), true)
-	case OutcomeTimeout:
-		c.st.LastFailed = batch
-		c.reply(ctx, t, ReplyError, TimeoutText(prep.TimeoutSeconds), BlockedNote(res), false)
-	case OutcomeCancelled:
-		c.st.LastFailed = batch
-		c.reply(ctx, t, ReplyError, StoppedText, "", false)
-	default:
-		if res.Outcome.Unresumable() {
-			// A fresh session that still fails must not be resumed.
-			c.st.SessionID = ""
-		}
-		c.st.LastFailed = batch
-		t.Error = res.ErrorSummary
-		c.reply(ctx, t, ReplyError, FailureText(res.ErrorSummary), BlockedNote(res), true)
-	}
-	log.Info("task finished", "task", t.TaskID, "outcome", t.Outcome)
-}
-
-func joinBodies(msgs []Message) string {
-	var b strings.Builder
-	for _, m := range msgs {
-		b.WriteString(m.Body)
-	}
-	return b.String()
-}
-
-// prepare runs PrepareWorkspace on the conversation's host, or on the
-// shared queue the first time (whichever worker takes it becomes the
-// host). If the host does not pick the task up in time it is presumed gone
-// and the conversation moves to a new host with a fresh clone.
-func (c *conversation) prepare(ctx workflow.Context, t *TaskSummary, batch []Message) (PrepareResult, bool, error) {
-	in := PrepareInput{RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.TaskID}
-	for _, m := range batch {
-		in.Attachments = append(in.Attachments, m.Attachments...)
-	}
-	opts := workflow.ActivityOptions{
-		StartToCloseTimeout: 15 * time.Minute,
-		HeartbeatTimeout:    c.heartbeatTimeout(),
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        2 * time.Second,
-			MaximumAttempts:        3,
-			NonRetryableErrorTypes: []string{ErrConfig, ErrWorkspace},
-		},
-	}
-	rehomed := false
-	if c.st.HostQueue != "" {
-		opts.TaskQueue = c.st.HostQueue
-		opts.ScheduleToStartTimeout = c.hostTimeout()
-		var res PrepareResult
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityPrepareWorkspace, in).Get(ctx, &res)
-		if err == nil {
-			return res, false, nil
-		}
-		var te *temporal.TimeoutError
-		if !errors.As(err, &te) || te.TimeoutType() != enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
-			return res, false, err
-		}
-		workflow.GetLogger(ctx).Warn("host did not answer; moving conversation", "host", c.st.HostQueue)
-		c.st.HostQueue, c.st.SessionID = "", ""
-		in.Rehome, rehomed = true, true
-	}
-	// On the shared queue a host may decline (its agent slots are full);
-	// the task then waits, retried until some host has room, as a message
-	// waits for a free worker in the reference's pool.
-	opts.TaskQueue = SharedQueue
-	opts.ScheduleToStartTimeout = 0
-	opts.ScheduleToCloseTimeout = 24 * time.Hour
-	opts.RetryPolicy = &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		BackoffCoefficient:     1.5,
-		MaximumInterval:        10 * time.Second,
-		NonRetryableErrorTypes: []string{ErrConfig, ErrWorkspace},
-	}
-	var res PrepareResult
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityPrepareWorkspace, in).Get(ctx, &res); err != nil {
-		return res, rehomed, err
-	}
-	c.st.HostQueue = res.HostQueue
-	c.st.HostTimeout = time.Duration(res.HostTimeoutSecs) * time.Second
-	c.st.HeartbeatTimeout = time.Duration(res.HeartbeatSeconds) * time.Second
-	return res, rehomed, nil
-}
-
-// heartbeatTimeout is the configured agent heartbeat timeout as last
-// reported by the host (30 s before the first task).
-func (c *conversation) heartbeatTimeout() time.Duration {
-	if c.st.HeartbeatTimeout > 0 {
-		return c.st.HeartbeatTimeout
-	}
-	return 30 * time.Second
-}
-
-func (c *conversation) hostTimeout() time.Duration {
-	if c.st.HostTimeout > 0 {
-		return c.st.HostTimeout
-	}
-	return 10 * time.Minute
-}
-
-// runAgent runs the agent on the host's run queue. The activity heartbeats,
-// so a stop (cancel) reaches it within a heartbeat interval and a dead
-// worker is noticed within the heartbeat timeout, not the task timeout.
-func (c *conversation) runAgent(ctx workflow.Context, t *TaskSummary, prep PrepareResult, prompt, session string) (AgentResult, error) {
-	actx, cancel := workflow.WithCancel(ctx)
-	c.cancelAgent = cancel
-	defer func() { c.cancelAgent = nil }()
-	hb := time.Duration(prep.HeartbeatSeconds) * time.Second
-	if hb <= 0 {
-		hb = 30 * time.Second
-	}
-	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
-		TaskQueue:           RunQueue(c.st.HostQueue),
-		StartToCloseTimeout: time.Duration(prep.TimeoutSeconds)*time.Second + 5*time.Minute,
-		HeartbeatTimeout:    hb,
-		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			MaximumAttempts:        3,
-			NonRetryableErrorTypes: []string{ErrConfig, ErrWorkspace},
-		},
-	})
-	in := AgentInput{
-		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.TaskID,
-		Prompt: prompt, SessionID: session, Model: c.st.Model, Effort: c.st.Effort,
-		Channel: c.in.Channel, ReplyTo: c.st.ReplyTo,
-	}
-	var res AgentResult
-	err := workflow.ExecuteActivity(actx, ActivityRunAgent, in).Get(ctx, &res)
-	if err != nil && temporal.IsCanceledError(err) {
-		return AgentResult{Outcome: OutcomeCancelled, SessionID: session}, nil
-	}
-	return res, err
-}
-
-// reply delivers a message to the user on the conversation's host (where
-// the outbox is). Acknowledgements are best effort; a final reply that
-// cannot be delivered is recorded on the task.
-func (c *conversation) reply(ctx workflow.Context, t *TaskSummary, kind ReplyKind, text, footer string, outbox bool) {
-	queue := c.st.HostQueue
-	if queue == "" {
-		queue = SharedQueue
-	}
-	attempts := int32(10)
-	if kind == ReplyAck {
-		attempts = 3
-	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           queue,
-		StartToCloseTimeout: 2 * time.Minute,
-		HeartbeatTimeout:    c.heartbeatTimeout(),
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        2 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        2 * time.Minute,
-			MaximumAttempts:        attempts,
-			NonRetryableErrorTypes: []string{ErrDelivery, ErrConfig},
-		},
-	})
-	in := ReplyInput{
-		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.TaskID,
-		Kind: kind, Channel: c.in.Channel, ReplyTo: c.st.ReplyTo, Subject: c.st.Subject,
-		Text: text, Footer: footer, AttachOutbox: outbox, MessageIDs: t.MessageIDs,
-	}
-	if kind != ReplyAck {
-		t.Reply = text
-	}
-	var res ReplyResult
-	if err := workflow.ExecuteActivity(actx, ActivityDeliverReply, in).Get(ctx, &res); err != nil {
-		workflow.GetLogger(ctx).Error("reply not delivered", "task", t.TaskID, "kind", kind, "error", err)
-		if kind != ReplyAck {
-			t.Error = strings.TrimSpace(t.Error + "; reply not delivered: " + ProblemText(err))
-		}
-	}
-}
-
 // expire removes the workspace of an idle conversation and marks it done.
 func (c *conversation) expire(ctx workflow.Context) {
 	c.st.Expired = true
@@ -650,13 +388,7 @@ func (c *conversation) expire(ctx workflow.Context) {
 	if c.st.HostQueue == "" {
 		return
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              c.st.HostQueue,
-		ScheduleToStartTimeout: c.hostTimeout(),
-		StartToCloseTimeout:    5 * time.Minute,
-		HeartbeatTimeout:       c.heartbeatTimeout(),
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	actx := workflow.WithActivityOptions(ctx, c.hostOptions(5*time.Minute))
 	err := workflow.ExecuteActivity(actx, ActivityCleanup, CleanupInput{RepoID: c.in.RepoID, ConversationID: c.in.ConversationID}).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("cleanup failed", "error", err)
@@ -666,17 +398,4 @@ func (c *conversation) expire(ctx workflow.Context) {
 	c.st.HostQueue, c.st.SessionID, c.st.Model, c.st.Effort = "", "", "", ""
 	c.st.TaskCount = 0
 	c.st.PR = nil
-}
-
-func (c *conversation) record(t TaskSummary) {
-	if len(t.Reply) > maxReplyInState {
-		t.Reply = t.Reply[:maxReplyInState] + "\n[...truncated; the full reply was delivered]"
-	}
-	c.st.Tasks = append(c.st.Tasks, t)
-	if len(c.st.Tasks) > maxTaskSummaries {
-		c.st.Tasks = c.st.Tasks[len(c.st.Tasks)-maxTaskSummaries:]
-	}
-	for i := 0; i < len(c.st.Tasks)-repliesKeptInFull; i++ {
-		c.st.Tasks[i].Reply = ""
-	}
 }

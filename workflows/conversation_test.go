@@ -23,19 +23,34 @@ import (
 // call and answers from per-test functions.
 type fakeActivities struct {
 	mu       sync.Mutex
+	claims   int
 	prepares []workflows.PrepareInput
+	// prepareQueues are the task queues PrepareWorkspace ran on.
+	prepareQueues []string
 	runs     []workflows.AgentInput
 	runQueue []string
 	replies  []workflows.ReplyInput
 	cleanups int
 
+	claim   func(context.Context, workflows.ClaimInput) (workflows.ClaimResult, error)
 	prepare func(context.Context, workflows.PrepareInput) (workflows.PrepareResult, error)
 	run     func(context.Context, workflows.AgentInput) (workflows.AgentResult, error)
+}
+
+func (f *fakeActivities) Claim(ctx context.Context, in workflows.ClaimInput) (workflows.ClaimResult, error) {
+	f.mu.Lock()
+	f.claims++
+	f.mu.Unlock()
+	if f.claim != nil {
+		return f.claim(ctx, in)
+	}
+	return workflows.ClaimResult{HostQueue: "airut-host-a"}, nil
 }
 
 func (f *fakeActivities) Prepare(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
 	f.mu.Lock()
 	f.prepares = append(f.prepares, in)
+	f.prepareQueues = append(f.prepareQueues, activity.GetInfo(ctx).TaskQueue)
 	f.mu.Unlock()
 	if f.prepare != nil {
 		return f.prepare(ctx, in)
@@ -92,6 +107,7 @@ func newHarness(t *testing.T) *harness {
 	env.SetTestTimeout(30 * time.Second)
 	f := &fakeActivities{}
 	env.RegisterWorkflow(workflows.ConversationWorkflow)
+	env.RegisterActivityWithOptions(f.Claim, activity.RegisterOptions{Name: workflows.ActivityClaimHost})
 	env.RegisterActivityWithOptions(f.Prepare, activity.RegisterOptions{Name: workflows.ActivityPrepareWorkspace})
 	env.RegisterActivityWithOptions(f.Run, activity.RegisterOptions{Name: workflows.ActivityRunAgent})
 	env.RegisterActivityWithOptions(f.Reply, activity.RegisterOptions{Name: workflows.ActivityDeliverReply})
@@ -431,6 +447,9 @@ func TestHostGoneMovesConversation(t *testing.T) {
 			return workflows.PrepareResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
 		}
 		return workflows.PrepareResult{HostQueue: "airut-host-b", Model: "opus", TimeoutSeconds: 60, HeartbeatSeconds: 5}, nil
+	}
+	h.act.claim = func(context.Context, workflows.ClaimInput) (workflows.ClaimResult, error) {
+		return workflows.ClaimResult{HostQueue: "airut-host-b"}, nil
 	}
 	in := start(idleSoon)
 	in.State = &workflows.State{SessionID: "old", Model: "opus", HostQueue: "airut-host-a", TaskCount: 1}

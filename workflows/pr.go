@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -48,13 +47,7 @@ func (w *PRWatch) maxInterval() time.Duration {
 // findPR looks up the PR of the branch the agent left the workspace on,
 // on the conversation's host (where the workspace is).
 func (c *conversation) findPR(ctx workflow.Context) string {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              c.st.HostQueue,
-		ScheduleToStartTimeout: c.hostTimeout(),
-		StartToCloseTimeout:    2 * time.Minute,
-		HeartbeatTimeout:       c.heartbeatTimeout(),
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{ErrConfig}},
-	})
+	actx := workflow.WithActivityOptions(ctx, c.hostOptions(2*time.Minute))
 	var res FindPRResult
 	in := FindPRInput{RepoID: c.in.RepoID, ConversationID: c.in.ConversationID}
 	if err := workflow.ExecuteActivity(actx, ActivityFindPullRequest, in).Get(ctx, &res); err != nil {
@@ -81,12 +74,7 @@ func (c *conversation) findPR(ctx workflow.Context) string {
 // after a change, backing off while nothing happens).
 func (c *conversation) pollPR(ctx workflow.Context) {
 	w := c.st.PR
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           SharedQueue,
-		StartToCloseTimeout: 2 * time.Minute,
-		HeartbeatTimeout:    c.heartbeatTimeout(),
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{ErrConfig}},
-	})
+	actx := workflow.WithActivityOptions(ctx, c.pollOptions())
 	var res PollPRResult
 	in := PollPRInput{RepoID: c.in.RepoID, PR: w.Ref, ReviewCursor: w.ReviewCursor, CommentCursor: w.CommentCursor}
 	now := workflow.Now(ctx)
@@ -125,8 +113,8 @@ func (c *conversation) pollPR(ctx workflow.Context) {
 		}
 	}
 	w.Notes++
-	t := &TaskSummary{TaskID: fmt.Sprintf("pr-%d-%d", w.Ref.Number, w.Notes)}
-	c.reply(ctx, t, ReplyPR, strings.Join(notes, "\n\n"), "", false)
+	t := &task{sum: &TaskSummary{TaskID: fmt.Sprintf("pr-%d-%d", w.Ref.Number, w.Notes)}}
+	c.reply(ctx, t, outgoing{Kind: ReplyPR, Text: strings.Join(notes, "\n\n")})
 }
 
 // prNews compares a snapshot with what was told and returns the new

@@ -6,7 +6,7 @@ import (
 )
 
 // channelNames are how the agent is told which interface the user is on.
-var channelNames = map[string]string{
+var channelNames = map[Channel]string{
 	ChannelEmail: "email",
 	ChannelSlack: "Slack",
 	ChannelLocal: "the airut command line",
@@ -14,10 +14,10 @@ var channelNames = map[string]string{
 
 // ChannelContext is the preamble that tells the agent how the user talks
 // to it and what survives between messages.
-func ChannelContext(channel string) string {
+func ChannelContext(channel Channel) string {
 	name, ok := channelNames[channel]
 	if !ok {
-		name = channel
+		name = string(channel)
 	}
 	markdown := "Markdown formatting is supported"
 	if channel == ChannelSlack {
@@ -34,7 +34,7 @@ func ChannelContext(channel string) string {
 // ComposePrompt builds the agent prompt for a batch of messages: the
 // channel context, the subject of a new conversation, the inbox note, then
 // each message under a "[sender time UTC]" header.
-func ComposePrompt(channel string, msgs []Message, subject string, inbox []string, notice string) string {
+func ComposePrompt(channel Channel, msgs []Message, subject string, inbox []string, notice string) string {
 	var b strings.Builder
 	b.WriteString(ChannelContext(channel))
 	if len(inbox) > 0 {
@@ -72,7 +72,7 @@ const RehomeNotice = "IMPORTANT: This conversation moved to a new host because i
 
 // RecoveryPrompt is the fresh-session prompt used once when a resumed
 // session cannot continue (too long or corrupted).
-func RecoveryPrompt(channel string, msgs []Message, lastReply string) string {
+func RecoveryPrompt(channel Channel, msgs []Message, lastReply string) string {
 	var b strings.Builder
 	b.WriteString(ChannelContext(channel))
 	b.WriteString("\n\nIMPORTANT: The previous conversation session could not be resumed due to context length limits or a session error, " +
