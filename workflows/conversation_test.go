@@ -27,10 +27,10 @@ type fakeActivities struct {
 	prepares []workflows.PrepareInput
 	// prepareQueues are the task queues PrepareWorkspace ran on.
 	prepareQueues []string
-	runs     []workflows.AgentInput
-	runQueue []string
-	replies  []workflows.ReplyInput
-	cleanups int
+	runs          []workflows.AgentInput
+	runQueue      []string
+	replies       []workflows.ReplyInput
+	cleanups      int
 
 	claim   func(context.Context, workflows.ClaimInput) (workflows.ClaimResult, error)
 	prepare func(context.Context, workflows.PrepareInput) (workflows.PrepareResult, error)
