@@ -254,12 +254,14 @@ func (l *Listener) prepare(ctx context.Context, m imapbox.Message) (*handoff, er
 		Body:          p.Body,
 		ReceivedAt:    time.Now().UTC(),
 		Attachments:   atts,
-		ReplyTo: map[string]string{
-			"to":         sender,
-			"message_id": p.MessageID,
-			"references": strings.Join(p.References, " "),
-			"subject":    p.Subject,
-		},
+		ReplyTo: workflows.ReplyTo{EmailThread: &workflows.EmailThread{
+			To:        sender,
+			Subject:   p.Subject,
+			MessageID: p.HeaderMessageID(),
+			// p.References are the message's own; the reply adds
+			// MessageID after them.
+			References: p.References,
+		}},
 	}
 	if isNew {
 		msg.ModelHint = ModelHint(p, l.mailboxAddress())

@@ -2,11 +2,13 @@ package email
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/imapbox"
+	"github.com/airut-go/airut/workflows"
 )
 
 // testListener is a listener that prepare can run without Temporal: the
@@ -52,7 +55,57 @@ func TestPrepareRepliesToAuthenticatedSender(t *testing.T) {
 			require.NoError(t, err)
 			require.NotNil(t, h, "message rejected")
 			assert.Equal(t, "pat@example.org", h.msg.Sender)
-			assert.Equal(t, "pat@example.org", h.msg.ReplyTo["to"])
+			require.NotNil(t, h.msg.ReplyTo.EmailThread)
+			assert.Equal(t, "pat@example.org", h.msg.ReplyTo.To)
+		})
+	}
+}
+
+// TestPrepareReplyAddress checks what the reply will answer: the
+// message's own Message-ID and References, and no ID at all for a message
+// that had none. Its synthetic ID is a de-duplication key only; as the
+// reply's In-Reply-To it would name a message the sender never sent.
+func TestPrepareReplyAddress(t *testing.T) {
+	auth := config.EmailAuth{TrustedAuthservID: "mx.example.com", AuthorizedSenders: []string{"pat@example.org"}}
+	tests := []struct {
+		name    string
+		headers []string
+		want    workflows.EmailThread
+		wantID  string // prefix of the message's de-duplication ID
+	}{
+		{
+			name:    "reply in a foreign thread",
+			headers: []string{"Message-ID: <m3@example.org>", "In-Reply-To: <m2@example.org>", "References: <m1@example.org> <m2@example.org>"},
+			want:    workflows.EmailThread{To: "pat@example.org", Subject: "Fix the build", MessageID: "m3@example.org", References: workflows.IDList{"m1@example.org", "m2@example.org"}},
+			wantID:  "email:m3@example.org",
+		},
+		{
+			name:    "no Message-ID",
+			headers: nil,
+			want:    workflows.EmailThread{To: "pat@example.org", Subject: "Fix the build"},
+			wantID:  "email:sha256:",
+		},
+		{
+			name:    "no Message-ID, in a foreign thread",
+			headers: []string{"References: <m1@example.org>"},
+			want:    workflows.EmailThread{To: "pat@example.org", Subject: "Fix the build", References: workflows.IDList{"m1@example.org"}},
+			wantID:  "email:sha256:",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := testListener(t, auth)
+			raw := rawMessage(append([]string{arPass, fromPat, "Subject: Fix the build"}, tt.headers...)...)
+			h, err := l.prepare(context.Background(), imapbox.Message{UID: 1, Raw: raw})
+			require.NoError(t, err)
+			require.NotNil(t, h, "message rejected")
+			assert.True(t, strings.HasPrefix(h.msg.ID, tt.wantID), "message ID %q, want it to start with %q", h.msg.ID, tt.wantID)
+			assert.Nil(t, h.msg.ReplyTo.SlackThread)
+			require.NotNil(t, h.msg.ReplyTo.EmailThread)
+			assert.Equal(t, tt.want, *h.msg.ReplyTo.EmailThread)
+			wire, err := json.Marshal(h.msg.ReplyTo)
+			require.NoError(t, err)
+			assert.NotContains(t, string(wire), "sha256", "reply address %s", wire)
 		})
 	}
 }

@@ -40,7 +40,8 @@ type Attachment struct {
 type Parsed struct {
 	// MessageID is the Message-ID without angle brackets. A message
 	// without one gets "sha256:<hex of the raw bytes>", so a re-delivery
-	// of the same bytes gets the same ID.
+	// of the same bytes gets the same ID. That is a de-duplication key
+	// only: a reply names [Parsed.HeaderMessageID].
 	MessageID string
 	// From is the From header value as received (unfolded), for display
 	// and logs. Replies do not go to it but to the address Authenticate
@@ -70,6 +71,9 @@ type Parsed struct {
 	// Attachments are the message's files in message order, inline
 	// images with a name included.
 	Attachments []Attachment
+
+	// syntheticID: the message had no Message-ID; MessageID was made up.
+	syntheticID bool
 }
 
 const (
@@ -111,7 +115,7 @@ func Parse(raw []byte) (*Parsed, error) {
 	if ids := msgIDs(h.Get("In-Reply-To")); len(ids) > 0 {
 		p.InReplyTo = ids[0]
 	}
-	p.MessageID = messageID(h.Get("Message-Id"), raw)
+	p.MessageID, p.syntheticID = messageID(h.Get("Message-Id"), raw)
 	if d, err := mail.ParseDate(strings.TrimSpace(h.Get("Date"))); err == nil {
 		p.Date = d
 	}
@@ -133,12 +137,23 @@ func Parse(raw []byte) (*Parsed, error) {
 
 // messageID returns the first msg-id of a Message-ID value, or a stable
 // synthetic ID derived from the raw message when there is none.
-func messageID(v string, raw []byte) string {
+func messageID(v string, raw []byte) (id string, synthetic bool) {
 	if ids := msgIDs(v); len(ids) > 0 {
-		return ids[0]
+		return ids[0], false
 	}
 	sum := sha256.Sum256(raw)
-	return syntheticIDPrefix + hex.EncodeToString(sum[:])
+	return syntheticIDPrefix + hex.EncodeToString(sum[:]), true
+}
+
+// HeaderMessageID is the Message-ID the message carried, without angle
+// brackets, or "" when it had none: the ID a reply may name in its
+// In-Reply-To, where a synthetic one would name a message the sender's
+// client never saw.
+func (p *Parsed) HeaderMessageID() string {
+	if p.syntheticID {
+		return ""
+	}
+	return p.MessageID
 }
 
 var bracketedID = regexp.MustCompile(`<([^<>]*)>`)

@@ -1,23 +1,25 @@
 package email
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
-	"time"
 )
 
+// The listener only finds the conversation an inbound message continues;
+// the threading rules of replies (subject, Message-ID, In-Reply-To,
+// References) live with the sending side, in internal/mailout, whose
+// output these patterns recognise.
 var (
 	// airutMessageID matches our own Message-IDs (stored without angle
-	// brackets): airut.{conversation}.{unix}.{nonce}@domain. The tail is
-	// matched loosely so that a format change does not break threading.
+	// brackets), as mailout.NewMessageID writes them:
+	// airut.{conversation}.{unix}.{nonce}@domain. The tail is matched
+	// loosely so that a format change does not break threading.
 	airutMessageID = regexp.MustCompile(`^airut\.([0-9a-f]{8})\.[\w.]+@`)
-	// subjectTag matches the conversation tag replies carry in the subject.
+	// subjectTag matches the conversation tag mailout.ReplySubject puts in
+	// the subject.
 	subjectTag = regexp.MustCompile(`\[ID:([0-9a-f]{8})\]`)
 	// modelSubaddress matches the "+model" of airut+opus@example.com.
 	modelSubaddress = regexp.MustCompile(`\+([a-zA-Z0-9_-]+)@`)
-	// replyPrefix matches one leading "Re:" (any case, spaces around).
-	replyPrefix = regexp.MustCompile(`(?i)^\s*re\s*:\s*`)
 )
 
 // ConversationID finds the conversation a message continues: the
@@ -97,63 +99,4 @@ func addressOf(s string) string {
 		return strings.TrimSpace(rest)
 	}
 	return s
-}
-
-// NewMessageID builds our outbound Message-ID,
-// "<airut.{conv}.{unix}.{nonce}@{domain of fromAddr}>", which
-// ConversationID recognises in replies. nonce should be 8 lowercase hex
-// characters; fromAddr may be a bare address or "Name <address>". Without
-// a domain in fromAddr, "localhost" is used.
-func NewMessageID(conv, fromAddr string, now time.Time, nonce string) string {
-	domain := "localhost"
-	addr := addressOf(fromAddr)
-	if at := strings.LastIndexByte(addr, '@'); at >= 0 && at < len(addr)-1 {
-		domain = strings.ToLower(addr[at+1:])
-	}
-	return fmt.Sprintf("<airut.%s.%d.%s@%s>", conv, now.Unix(), nonce, domain)
-}
-
-// ReplySubject returns the subject of our reply: leading "Re:" prefixes
-// (any case, repeated) are reduced to one "Re: ", and the "[ID:conv]" tag
-// is added after it unless the subject already carries it:
-// "Re: [ID:1a2b3c4d] original".
-func ReplySubject(subject, conv string) string {
-	s := strings.TrimSpace(subject)
-	for {
-		loc := replyPrefix.FindStringIndex(s)
-		if loc == nil {
-			break
-		}
-		s = s[loc[1]:]
-	}
-	tag := "[ID:" + conv + "]"
-	if !strings.Contains(s, tag) {
-		s = strings.TrimSpace(tag + " " + s)
-	}
-	return "Re: " + s
-}
-
-// ThreadHeaders returns the In-Reply-To and References of a reply to p:
-// In-Reply-To is p's Message-ID, References is p's References followed
-// by p's Message-ID, each in angle brackets. A message that had no
-// Message-ID (p.MessageID is then synthetic) gives no In-Reply-To and is
-// not added to References.
-func ThreadHeaders(p *Parsed) (inReplyTo string, references []string) {
-	if p == nil {
-		return "", nil
-	}
-	for _, r := range p.References {
-		if r = strings.Trim(r, "<> \t"); r != "" {
-			references = append(references, "<"+r+">")
-		}
-	}
-	id := strings.Trim(p.MessageID, "<> \t")
-	if id == "" || strings.HasPrefix(id, syntheticIDPrefix) {
-		return "", references
-	}
-	inReplyTo = "<" + id + ">"
-	if len(references) == 0 || references[len(references)-1] != inReplyTo {
-		references = append(references, inReplyTo)
-	}
-	return inReplyTo, references
 }

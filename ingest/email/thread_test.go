@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/airut-go/airut/internal/mailout"
 )
 
 func TestConversationID(t *testing.T) {
@@ -40,60 +42,26 @@ func TestConversationID(t *testing.T) {
 	assert.Equal(t, "", ConversationID(nil))
 }
 
-func TestNewMessageIDRoundTrip(t *testing.T) {
-	now := time.Unix(1709629920, 0)
-	id := NewMessageID("1a2b3c4d", "Airut <airut@Example.COM>", now, "9f8e7d6c")
-	assert.Equal(t, "<airut.1a2b3c4d.1709629920.9f8e7d6c@example.com>", id)
-	assert.Equal(t, "<airut.1a2b3c4d.1709629920.9f8e7d6c@example.com>", NewMessageID("1a2b3c4d", "airut@example.com", now, "9f8e7d6c"))
-	assert.Equal(t, "<airut.1a2b3c4d.1709629920.9f8e7d6c@localhost>", NewMessageID("1a2b3c4d", "airut", now, "9f8e7d6c"))
-
-	// A reply to our message, as a mail client writes it, continues the
-	// conversation.
-	raw := []byte("From: pat@example.org\r\nTo: airut@example.com\r\nSubject: Re: unrelated\r\n" +
-		"In-Reply-To: " + id + "\r\nReferences: <x@y> " + id + "\r\nMessage-ID: <r1@example.org>\r\n\r\nok\r\n")
-	p, err := Parse(raw)
-	require.NoError(t, err)
-	assert.Equal(t, "1a2b3c4d", ConversationID(p))
-}
-
-func TestReplySubject(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"Fix the build", "Re: [ID:1a2b3c4d] Fix the build"},
-		{"Re: Fix the build", "Re: [ID:1a2b3c4d] Fix the build"},
-		{"Re: Re: x", "Re: [ID:1a2b3c4d] x"},
-		{"RE: [ID:1a2b3c4d] x", "Re: [ID:1a2b3c4d] x"},
-		{"re:RE :  Re: x", "Re: [ID:1a2b3c4d] x"},
-		{"Re: [ID:1a2b3c4d] x", "Re: [ID:1a2b3c4d] x"},
-		{"x [ID:1a2b3c4d]", "Re: x [ID:1a2b3c4d]"},
-		{"Fwd: x", "Re: [ID:1a2b3c4d] Fwd: x"},
-		{"Research: x", "Re: [ID:1a2b3c4d] Research: x"},
-		{"", "Re: [ID:1a2b3c4d]"},
-		{"Re:", "Re: [ID:1a2b3c4d]"},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, ReplySubject(tt.in, "1a2b3c4d"), tt.in)
-	}
-}
-
-func TestThreadHeaders(t *testing.T) {
+// The listener recognises what the sending side writes: a mail client's
+// reply to our message, which names our Message-ID in In-Reply-To and
+// References or only keeps our subject, continues the conversation.
+func TestRepliesToOurMailContinueTheConversation(t *testing.T) {
+	id := mailout.NewMessageID("1a2b3c4d", "Airut <airut@Example.COM>", time.Unix(1709629920, 0), "9f8e7d6c")
+	subject := mailout.ReplySubject("Re: Fix the build", "1a2b3c4d")
 	tests := []struct {
-		name      string
-		p         Parsed
-		inReplyTo string
-		refs      []string
+		name    string
+		headers []string
 	}{
-		{"first message", Parsed{MessageID: "m1@example.org"}, "<m1@example.org>", []string{"<m1@example.org>"}},
-		{"reply in a thread", Parsed{MessageID: "m3@example.org", References: []string{"m1@example.org", "airut.1a2b3c4d.1.2@example.com"}},
-			"<m3@example.org>", []string{"<m1@example.org>", "<airut.1a2b3c4d.1.2@example.com>", "<m3@example.org>"}},
-		{"own ID already last", Parsed{MessageID: "m1@example.org", References: []string{"m1@example.org"}}, "<m1@example.org>", []string{"<m1@example.org>"}},
-		{"synthetic ID", Parsed{MessageID: "sha256:00ff", References: []string{"m1@example.org"}}, "", []string{"<m1@example.org>"}},
-		{"nothing", Parsed{}, "", nil},
+		{"In-Reply-To", []string{"Subject: Re: unrelated", "In-Reply-To: " + id}},
+		{"References only", []string{"Subject: Re: unrelated", "References: <x@y> " + id}},
+		{"subject only (a client that drops threading headers)", []string{"Subject: RE: " + subject}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inReplyTo, refs := ThreadHeaders(&tt.p)
-			assert.Equal(t, tt.inReplyTo, inReplyTo)
-			assert.Equal(t, tt.refs, refs)
+			raw := rawMessage(append([]string{fromPat, "To: airut@example.com", "Message-ID: <r1@example.org>"}, tt.headers...)...)
+			p, err := Parse(raw)
+			require.NoError(t, err)
+			assert.Equal(t, "1a2b3c4d", ConversationID(p))
 		})
 	}
 }

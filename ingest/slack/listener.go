@@ -262,10 +262,9 @@ func (l *Listener) process(ctx context.Context, in inbound) error {
 		Body:          body,
 		ReceivedAt:    time.Now().UTC(),
 		Attachments:   atts,
-		ReplyTo:       map[string]string{"slack_channel": in.channel, "thread_ts": in.threadTS, "ts": in.ts, "title": title},
-	}
-	if in.dm {
-		msg.ReplyTo["dm"] = "1"
+		ReplyTo: workflows.ReplyTo{SlackThread: &workflows.SlackThread{
+			ChannelID: in.channel, ThreadTS: in.threadTS, TS: in.ts, Title: title, DM: workflows.Flag(in.dm),
+		}},
 	}
 	target := ingest.Target{RepoID: l.RepoID, ConversationID: conv, Options: l.Options}
 	if _, err := ingest.Deliver(ctx, l.Temporal, target, msg); err != nil {

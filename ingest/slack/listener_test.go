@@ -144,3 +144,68 @@ func TestFirstMentionHistoryOnlyFromAuthorizedPeople(t *testing.T) {
 		t.Errorf("the log does not count the 7 dropped messages:\n%s", logs)
 	}
 }
+
+// A message's reply address names its channel, its thread and the message
+// itself, whose reactions show the task's state; a direct message is marked
+// so that the reply sets the assistant thread's title and status.
+func TestReplyAddress(t *testing.T) {
+	const root, ts = "1700000200.000100", "1700000200.000900"
+	tests := []struct {
+		name  string
+		event map[string]any
+		want  workflows.SlackThread
+	}{
+		{
+			name:  "mention starts a thread",
+			event: map[string]any{"type": "app_mention", "channel": "C1", "user": "UALICE", "text": "<@UBOT> fix the build\nplease", "ts": ts},
+			want:  workflows.SlackThread{ChannelID: "C1", ThreadTS: ts, TS: ts, Title: "fix the build"},
+		},
+		{
+			name:  "mention in a thread",
+			event: map[string]any{"type": "app_mention", "channel": "C1", "user": "UALICE", "text": "<@UBOT> fix the build", "ts": ts, "thread_ts": root},
+			want:  workflows.SlackThread{ChannelID: "C1", ThreadTS: root, TS: ts, Title: "fix the build"},
+		},
+		{
+			name:  "direct message",
+			event: map[string]any{"type": "message", "channel_type": "im", "channel": "D1", "user": "UALICE", "text": "fix the build", "ts": ts},
+			want:  workflows.SlackThread{ChannelID: "D1", ThreadTS: ts, TS: ts, Title: "fix the build", DM: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := slacktest.NewServer(t)
+			s.SetBot("UBOT", "BBOT", "T1")
+			s.AddUser(slacktest.User{ID: "UALICE", Name: "alice", RealName: "Alice Example"})
+			temporal := &fakeTemporal{}
+			l := &slackingest.Listener{
+				RepoID: "r1",
+				Slack: config.Slack{BotToken: "xoxb-t", AppToken: "xapp-t", APIURL: s.APIURL(),
+					Authorized: []map[string]any{{"workspace_members": true}}},
+				Temporal:       temporal,
+				AttachmentsDir: t.TempDir(),
+				Log:            slog.New(slog.DiscardHandler),
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- l.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				<-done
+			})
+			s.WaitConnections(t, 1, 10*time.Second)
+			s.WaitAcked(t, s.PushEvent(tt.event), 10*time.Second)
+
+			got := temporal.messages()
+			if len(got) != 1 {
+				t.Fatalf("delivered %d messages, want 1", len(got))
+			}
+			r := got[0].ReplyTo
+			if r.EmailThread != nil || r.SlackThread == nil {
+				t.Fatalf("reply address %+v, want a Slack thread only", r)
+			}
+			if *r.SlackThread != tt.want {
+				t.Errorf("reply address %+v, want %+v", *r.SlackThread, tt.want)
+			}
+		})
+	}
+}

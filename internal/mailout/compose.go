@@ -20,8 +20,8 @@ type Reply struct {
 	To          []string // raw address values (the original From header); each may hold a list
 	Subject     string   // set as given (RFC 2047-encoded when not ASCII)
 	MessageID   string   // "<...>", set as given; omitted when empty
-	InReplyTo   string   // "<...>" or ""
-	References  []string // "<...>" each, in order
+	InReplyTo   string   // "<...>" or "" (see [ThreadHeaders])
+	References  []string // "<...>" each, in order (see [ThreadHeaders])
 	Text        string   // Markdown body
 	Footer      string   // usage line; appended as "\n\n*footer*" (emphasis) when not empty
 	Attachments []string // file paths; each is attached under its base name
@@ -42,7 +42,9 @@ type Reply struct {
 // returned in failed by base name. attached holds the paths of the files
 // that were attached, as given, so the caller can remove exactly those.
 // err is for what makes the message impossible: an address that does not
-// parse, no recipient, or a header value with a line break.
+// parse, no recipient, a header value with a line break, or a Message-ID,
+// In-Reply-To or References value that is not a real message ID in angle
+// brackets.
 func Compose(r Reply) (msg []byte, attached []string, failed []string, err error) {
 	from, err := mail.ParseAddress(r.From)
 	if err != nil {
@@ -86,11 +88,26 @@ func Compose(r Reply) (msg []byte, attached []string, failed []string, err error
 	h.SetAddressList("From", []*mail.Address{from})
 	h.SetAddressList("To", to)
 	h.SetSubject(r.Subject)
+	// The threading headers name real messages only: a synthetic or
+	// empty ID there (the listener's "sha256:" de-duplication key, say)
+	// names a message the recipient's client never saw. ThreadHeaders
+	// builds them so; this is where a caller that did not is stopped.
 	if r.MessageID != "" {
+		if !bracketedID(r.MessageID) {
+			return nil, nil, nil, fmt.Errorf("Message-ID %q is not a message ID in angle brackets", r.MessageID)
+		}
 		h.Set("Message-ID", r.MessageID)
 	}
 	if r.InReplyTo != "" {
+		if !bracketedID(r.InReplyTo) {
+			return nil, nil, nil, fmt.Errorf("In-Reply-To %q is not a message ID in angle brackets", r.InReplyTo)
+		}
 		h.Set("In-Reply-To", r.InReplyTo)
+	}
+	for _, ref := range r.References {
+		if !bracketedID(ref) {
+			return nil, nil, nil, fmt.Errorf("References entry %q is not a message ID in angle brackets", ref)
+		}
 	}
 	if len(r.References) > 0 {
 		h.Set("References", strings.Join(r.References, " "))
@@ -128,6 +145,11 @@ func Compose(r Reply) (msg []byte, attached []string, failed []string, err error
 		return nil, nil, nil, fmt.Errorf("finish message: %w", err)
 	}
 	return buf.Bytes(), attached, failed, nil
+}
+
+// bracketedID reports whether v is "<id>" with id a message ID.
+func bracketedID(v string) bool {
+	return len(v) > 2 && v[0] == '<' && v[len(v)-1] == '>' && isMessageID(v[1:len(v)-1])
 }
 
 // bodyText is the Markdown of the body: the text, then the note on files

@@ -363,31 +363,3 @@ func TestComposeSubjectWithLineBreakIsEncoded(t *testing.T) {
 		t.Errorf("Subject = %q, want %q", got, r.Subject)
 	}
 }
-
-func TestReplySubject(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"Fix the build", "Re: [ID:1a2b3c4d] Fix the build"},
-		{"Re: Fix the build", "Re: [ID:1a2b3c4d] Fix the build"},
-		{"RE: re:Re: Fix", "Re: [ID:1a2b3c4d] Fix"},
-		{"Re: [ID:1a2b3c4d] Fix", "Re: [ID:1a2b3c4d] Fix"},
-		{"Re: Re: [ID:1a2b3c4d] Fix", "Re: [ID:1a2b3c4d] Fix"},
-		{"[ID:deadbeef] Other", "Re: [ID:1a2b3c4d] [ID:deadbeef] Other"},
-		{"", "Re: [ID:1a2b3c4d]"},
-		{"Regarding X", "Re: [ID:1a2b3c4d] Regarding X"},
-	}
-	for _, tc := range tests {
-		if got := mailout.ReplySubject(tc.in, "1a2b3c4d"); got != tc.want {
-			t.Errorf("ReplySubject(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestNewMessageID(t *testing.T) {
-	ts := time.Unix(1772600767, 0)
-	if got, want := mailout.NewMessageID("1a2b3c4d", "airut@example.com", ts, "0badcafe"), "<airut.1a2b3c4d.1772600767.0badcafe@example.com>"; got != want {
-		t.Errorf("NewMessageID() = %q, want %q", got, want)
-	}
-	if got, want := mailout.NewMessageID("1a2b3c4d", "airut", ts, "0badcafe"), "<airut.1a2b3c4d.1772600767.0badcafe@localhost>"; got != want {
-		t.Errorf("NewMessageID(no domain) = %q, want %q", got, want)
-	}
-}

@@ -1,8 +1,9 @@
 // Package mailout is the outbound side of the email channel: it turns the
 // agent's Markdown reply into an RFC 5322 message ([Compose], with the HTML
 // alternative from [RenderHTML]) and hands it to an SMTP server ([Send]).
-// It also spells the threading headers of a reply ([ReplySubject],
-// [NewMessageID]).
+// It is also the one home of the threading rules of a reply
+// ([ReplySubject], [NewMessageID], [ThreadHeaders]): the listener in
+// ingest/email only recognises what they write.
 //
 // It must not decide anything about conversations, retries or what to do
 // when delivery fails: [Send] reports a [SendError] that says whether the
