@@ -1,8 +1,13 @@
 // Package activities holds the side effects of a conversation as Temporal
-// activity methods on one struct: preparing the workspace, running the
-// agent in a container, delivering replies and cleaning up. Each method is
-// thin: it reads the current configuration and calls the library packages
-// (gitmirror, conversation, podman, claude) that do the work.
+// activity methods on one struct: claiming a host, preparing the
+// workspace, running the agent in a container, delivering replies,
+// following the pull request and cleaning up. Each method is a short
+// orchestration: it reads the current configuration, calls the library
+// packages that do the work (gitmirror, conversation, sandbox, podman,
+// claude, github) and says what went wrong in the error types of
+// workflows/errors.go. Domain logic (image policy, allowlists, paths,
+// names) belongs in those packages, not here; and whether a failure is
+// retried is the workflow's decision, not the activity's.
 //
 // Activities are retried by Temporal, so each one is safe to run twice:
 // a workspace is cloned only if missing, a container of the same name is
@@ -15,7 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -41,13 +45,9 @@ type Activities struct {
 
 	load        load
 	github      githubClients
-	builds      imageBuilds
+	images      sandbox.Images
 	proxyImages sandbox.ProxyImages
 }
-
-// ErrHostBusy is the retryable error of a host that declines a new
-// conversation because its agent slots are taken.
-const ErrHostBusy = "HostBusy"
 
 // HostQueue is this host's task queue.
 func (a *Activities) HostQueue() string { return workflows.HostQueue(a.HostID) }
@@ -56,42 +56,34 @@ func (a *Activities) repo(id string) (*config.Config, *config.Repo, error) {
 	cfg := a.Config()
 	r, err := cfg.Repo(id)
 	if err != nil {
-		return nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrConfig, err)
+		return nil, nil, workflows.Fail(workflows.ErrConfig, err.Error(), err)
 	}
 	return cfg, r, nil
 }
 
-// RepoStateDir is the per-repo state directory.
-func RepoStateDir(cfg *config.Config, repoID string) string {
-	return filepath.Join(cfg.StateDir, repoID)
-}
-
-// AttachmentsDir is where the channel listeners store a repo's inbound
-// attachments (they write under <attachments_dir>/<repo>/); attachments
-// are taken from there only. It is "" (nothing is accepted) when no
-// attachments directory is configured.
-func AttachmentsDir(cfg *config.Config, repoID string) string {
-	if cfg.AttachmentsDir == "" {
-		return ""
-	}
-	return filepath.Join(cfg.AttachmentsDir, repoID)
-}
-
-func (a *Activities) mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {
-	return Mirror(cfg, r)
-}
-
-// Mirror is a repo's git mirror in the state dir.
-func Mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {
-	return &gitmirror.Mirror{URL: r.RepoURL, Dir: filepath.Join(RepoStateDir(cfg, r.ID), "git-mirror")}
-}
-
 func (a *Activities) layout(cfg *config.Config, repoID, convID string) (conversation.Layout, error) {
-	l, err := conversation.For(RepoStateDir(cfg, repoID), convID)
+	l, err := conversation.For(cfg.RepoStateDir(repoID), convID)
 	if err != nil {
-		return l, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrConfig, err)
+		return l, workflows.Fail(workflows.ErrConfig, err.Error(), err)
 	}
 	return l, nil
+}
+
+// conversation is what every conversation's activity starts from: the
+// configuration in force, the repo's settings and the conversation's files.
+func (a *Activities) conversation(repoID, convID string) (*config.Config, *config.Repo, conversation.Layout, error) {
+	cfg, r, err := a.repo(repoID)
+	if err != nil {
+		return nil, nil, conversation.Layout{}, err
+	}
+	l, err := a.layout(cfg, repoID, convID)
+	return cfg, r, l, err
+}
+
+// mirror is the repo's git mirror; its default branch is what the agent
+// cannot change without review (Dockerfile, allowlist).
+func mirror(cfg *config.Config, r *config.Repo) *gitmirror.Mirror {
+	return &gitmirror.Mirror{URL: r.RepoURL, Dir: cfg.MirrorDir(r.ID)}
 }
 
 func (a *Activities) log(convID, taskID string) *slog.Logger {
@@ -102,65 +94,56 @@ func (a *Activities) log(convID, taskID string) *slog.Logger {
 	return l.With("conversation", convID, "task", taskID)
 }
 
+// ClaimHost makes this host a new conversation's home if it has a free
+// agent slot, which it reserves for a while. It runs on the shared queue,
+// so the first host with room takes the conversation; a full host
+// declines with the retryable ErrHostBusy and the task goes back to the
+// queue for another.
+func (a *Activities) ClaimHost(ctx context.Context, in workflows.ClaimInput) (workflows.ClaimResult, error) {
+	if err := a.claim(a.Config(), in.ConversationID); err != nil {
+		return workflows.ClaimResult{}, err
+	}
+	a.log(in.ConversationID, "").Debug("conversation claimed", "repo", in.RepoID)
+	return workflows.ClaimResult{HostQueue: a.HostQueue()}, nil
+}
+
+// claim reserves an agent slot for conv, or says the host is full.
+func (a *Activities) claim(cfg *config.Config, conv string) error {
+	if !a.load.claim(conv, cfg.Execution.MaxConcurrent, time.Now()) {
+		return temporal.NewApplicationError("host "+a.HostID+" is at capacity", workflows.ErrHostBusy)
+	}
+	return nil
+}
+
 // PrepareWorkspace refreshes the mirror, clones the workspace if this host
 // does not have it (a new conversation, or one that moved here), creates
 // the mounted directories and saves attachments into the inbox.
 func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
-	log := a.log(in.ConversationID, in.TaskID)
-	cfg, r, err := a.repo(in.RepoID)
+	cfg, r, l, err := a.conversation(in.RepoID, in.ConversationID)
 	if err != nil {
 		return workflows.PrepareResult{}, err
 	}
-	l, err := a.layout(cfg, in.RepoID, in.ConversationID)
-	if err != nil {
-		return workflows.PrepareResult{}, err
-	}
-	if activity.GetInfo(ctx).TaskQueue == workflows.SharedQueue && !a.load.claim(in.ConversationID, cfg.Execution.MaxConcurrent, time.Now()) {
-		// Declining sends the task back to the shared queue (the workflow
-		// retries it), where a host with a free slot takes it.
-		return workflows.PrepareResult{}, temporal.NewApplicationError("host "+a.HostID+" is at capacity", ErrHostBusy)
+	// Legacy path: workflows started by the previous release place a new
+	// conversation by running this activity on the shared queue (not
+	// ClaimHost), so here it claims the host as ClaimHost does.
+	if activity.GetInfo(ctx).TaskQueue == workflows.SharedQueue {
+		if err := a.claim(cfg, in.ConversationID); err != nil {
+			return workflows.PrepareResult{}, err
+		}
 	}
 	// Heartbeat while fetching and cloning (which can take minutes), so a
 	// worker that dies here is noticed within the heartbeat timeout, not
 	// at the activity's time limit.
 	defer keepAlive(ctx, nil)()
-	m := a.mirror(cfg, r)
-	if err := m.Update(ctx); err != nil {
-		if activity.GetInfo(ctx).Attempt >= 3 {
-			return workflows.PrepareResult{}, temporal.NewNonRetryableApplicationError("refresh git mirror: "+err.Error(), workflows.ErrWorkspace, err)
-		}
-		return workflows.PrepareResult{}, fmt.Errorf("refresh git mirror: %w", err)
-	}
-	created := false
-	if !l.HasWorkspace() {
-		if err := removeAll(l.Workspace()); err != nil {
-			return workflows.PrepareResult{}, err
-		}
-		if err := m.Clone(ctx, l.Workspace()); err != nil {
-			return workflows.PrepareResult{}, temporal.NewApplicationErrorWithCause(err.Error(), workflows.ErrWorkspace, err)
-		}
-		created = true
-	}
-	if err := l.EnsureDirs(); err != nil {
+	created, err := ensureWorkspace(ctx, mirror(cfg, r), l)
+	if err != nil {
 		return workflows.PrepareResult{}, err
 	}
-	// Only files the repo's channel listeners stored are taken: a message
-	// can come from anyone who reaches the Temporal frontend, and the path
-	// it names would otherwise let the agent read any host file.
-	attDir := AttachmentsDir(cfg, r.ID)
-	var inbox []string
-	for _, att := range in.Attachments {
-		name, err := l.SaveAttachment(attDir, att.Name, att.Path)
-		if errors.Is(err, conversation.ErrAttachmentRefused) {
-			log.Warn("attachment refused", "name", att.Name, "path", att.Path, "attachments_dir", attDir, "error", err)
-			return workflows.PrepareResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrWorkspace, err)
-		}
-		if err != nil {
-			return workflows.PrepareResult{}, err
-		}
-		inbox = append(inbox, name)
+	inbox, err := a.saveAttachments(cfg.RepoAttachmentsDir(r.ID), l, in)
+	if err != nil {
+		return workflows.PrepareResult{}, err
 	}
-	log.Info("workspace ready", "repo", r.ID, "cloned", created, "moved_here", in.Rehome, "attachments", len(inbox))
+	a.log(in.ConversationID, in.TaskID).Info("workspace ready", "repo", r.ID, "cloned", created, "moved_here", in.Rehome, "attachments", len(inbox))
 	return workflows.PrepareResult{
 		HostQueue:        a.HostQueue(),
 		Created:          created,
@@ -173,14 +156,54 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 	}, nil
 }
 
+// ensureWorkspace refreshes the mirror and clones the workspace from it
+// unless this host has it; created says it was cloned now. A mirror that
+// cannot be refreshed is a transient error (the remote may be down).
+func ensureWorkspace(ctx context.Context, m *gitmirror.Mirror, l conversation.Layout) (created bool, err error) {
+	if err := m.Update(ctx); err != nil {
+		return false, fmt.Errorf("refresh git mirror: %w", err)
+	}
+	if !l.HasWorkspace() {
+		// A clone cut short by a dead worker leaves a partial directory.
+		if err := os.RemoveAll(l.Workspace()); err != nil {
+			return false, fmt.Errorf("remove partial workspace: %w", err)
+		}
+		if err := m.Clone(ctx, l.Workspace()); err != nil {
+			return false, workflows.Fail(workflows.ErrWorkspace, "The conversation's workspace could not be created: "+err.Error(), err)
+		}
+		created = true
+	}
+	if err := l.EnsureDirs(); err != nil {
+		return created, fmt.Errorf("prepare workspace: %w", err)
+	}
+	return created, nil
+}
+
+// saveAttachments copies the task's attachments into the inbox and
+// returns the names they got there. Only files the repo's channel
+// listeners stored (under attDir) are taken: a message can come from
+// anyone who reaches the Temporal frontend, and the path it names would
+// otherwise let the agent read any host file.
+func (a *Activities) saveAttachments(attDir string, l conversation.Layout, in workflows.PrepareInput) ([]string, error) {
+	var inbox []string
+	for _, att := range in.Attachments {
+		name, err := l.SaveAttachment(attDir, att.Name, att.Path)
+		if errors.Is(err, conversation.ErrAttachmentRefused) {
+			a.log(in.ConversationID, in.TaskID).Warn("attachment refused", "name", att.Name, "path", att.Path, "attachments_dir", attDir, "error", err)
+			return nil, workflows.Fail(workflows.ErrWorkspace, err.Error(), err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		inbox = append(inbox, name)
+	}
+	return inbox, nil
+}
+
 // CleanupWorkspace removes an expired conversation's files from this host.
 func (a *Activities) CleanupWorkspace(ctx context.Context, in workflows.CleanupInput) error {
 	defer keepAlive(ctx, nil)()
-	cfg, _, err := a.repo(in.RepoID)
-	if err != nil {
-		return err
-	}
-	l, err := a.layout(cfg, in.RepoID, in.ConversationID)
+	_, _, l, err := a.conversation(in.RepoID, in.ConversationID)
 	if err != nil {
 		return err
 	}
@@ -188,12 +211,5 @@ func (a *Activities) CleanupWorkspace(ctx context.Context, in workflows.CleanupI
 		return err
 	}
 	a.log(in.ConversationID, "").Info("expired conversation removed", "repo", in.RepoID)
-	return nil
-}
-
-func removeAll(dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove partial workspace: %w", err)
-	}
 	return nil
 }

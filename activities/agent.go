@@ -4,29 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/internal/claude"
 	"github.com/airut-go/airut/internal/claudebin"
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
+	"github.com/airut-go/airut/proxy"
 	"github.com/airut-go/airut/workflows"
-)
-
-// Container labels: orphans are found by host, and only Airut's are
-// touched.
-const (
-	LabelHost         = "airut.host"
-	LabelRepo         = "airut.repo"
-	LabelConversation = "airut.conversation"
-	LabelTask         = "airut.task"
 )
 
 // Progress is the heartbeat detail of a running agent.
@@ -35,121 +28,186 @@ type Progress struct {
 	LastTool string
 }
 
-// ContainerName is the agent container of a conversation: one at a time,
-// so a retried run replaces a leftover of the previous attempt.
-func ContainerName(repoID, convID string) string {
-	return "airut-" + strings.ToLower(repoID) + "-" + convID
-}
-
 // RunAgent runs Claude Code in the repo's image with the conversation's
 // directories mounted, streams its stream-json output to events.jsonl as it
 // arrives and heartbeats progress. A cancelled activity (stop) or an
 // expired time limit kills the container.
 func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
 	log := a.log(in.ConversationID, in.TaskID)
-	cfg, r, err := a.repo(in.RepoID)
-	if err != nil {
-		return workflows.AgentResult{}, err
-	}
-	l, err := a.layout(cfg, in.RepoID, in.ConversationID)
+	cfg, r, l, err := a.conversation(in.RepoID, in.ConversationID)
 	if err != nil {
 		return workflows.AgentResult{}, err
 	}
 	if !l.HasWorkspace() {
-		return workflows.AgentResult{}, temporal.NewNonRetryableApplicationError("workspace missing on this host", workflows.ErrWorkspace, nil)
+		return workflows.AgentResult{}, workflows.Fail(workflows.ErrWorkspace, "workspace missing on this host", nil)
 	}
-	image, err := a.image(ctx, cfg, r, log.Info)
+	events, err := openEventLog(l.Events())
 	if err != nil {
 		return workflows.AgentResult{}, err
+	}
+	defer events.Close()
+	p, err := a.prepareRun(ctx, cfg, r, l, in, log)
+	if err != nil {
+		return workflows.AgentResult{}, err
+	}
+	defer p.close()
+
+	a.load.start(in.ConversationID)
+	defer a.load.done()
+	log.Info("agent started", "image", p.spec.Image, "resume", in.SessionID != "", "model", in.Model)
+	plan := newPlanStreamer(r, in)
+	run, err := runContainer(ctx, a.Podman.Run, p.spec, r.ResourceLimits.TimeoutDuration(), events, func(line []byte) { plan.observe(ctx, line) })
+	plan.update(ctx, "", true)
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("agent stopped", "after", run.took.Round(time.Second))
+		}
+		return workflows.AgentResult{}, err
+	}
+	if run.end.lineTooLong {
+		log.Warn("agent stopped: output line too long", "limit_bytes", claude.MaxLineBytes, "after", run.took.Round(time.Second), "run_error", run.err)
+	}
+	out := run.result()
+	out.Subscription = subscription(r)
+	if p.netLogStart >= 0 {
+		out.NetworkBlocked, out.BlockedExamples = sandbox.BlockedSince(l.NetworkLog(), p.netLogStart)
+	}
+	log.Info("agent finished", "outcome", out.Outcome, "exit", out.ExitCode, "cost_usd", fmt.Sprintf("%.4f", out.CostUSD),
+		"turns", out.NumTurns, "took", run.took.Round(100*time.Millisecond))
+	return out, nil
+}
+
+// preparedRun is an agent container ready to run.
+type preparedRun struct {
+	spec podman.RunSpec
+	// close removes the run's network sandbox, if any.
+	close func()
+	// netLogStart is where the run's part of the network log begins; -1
+	// without the sandbox.
+	netLogStart int64
+}
+
+// prepareRun gets what the run needs: the image (built if needed), the
+// Claude Code binary, surrogates for the masked secrets and, when the
+// repo has it on, the network sandbox, which can take minutes in all, so
+// it heartbeats meanwhile (a stop is then seen too).
+func (a *Activities) prepareRun(ctx context.Context, cfg *config.Config, r *config.Repo, l conversation.Layout, in workflows.AgentInput, log *slog.Logger) (preparedRun, error) {
+	defer keepAlive(ctx, nil)()
+	p := preparedRun{close: func() {}, netLogStart: -1}
+	image, err := a.agentImage(ctx, cfg, r, log)
+	if err != nil {
+		return p, err
 	}
 	bin, err := a.claudeBinary(ctx, cfg, r)
 	if err != nil {
-		return workflows.AgentResult{}, err
-	}
-
-	events, err := os.OpenFile(l.Events(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return workflows.AgentResult{}, fmt.Errorf("open event log: %w", err)
-	}
-	defer events.Close()
-	if st, _ := events.Stat(); st != nil && st.Size() > 0 {
-		// A blank line separates runs, as in the reference's event log.
-		events.Write([]byte("\n"))
-	}
-
-	env := claude.Env()
-	for k, v := range r.Secrets {
-		env[k] = v
+		return p, err
 	}
 	// Masked secrets reach the container only as surrogates, fresh for
 	// every task; the proxy holds the real values.
-	masked := surrogates(r)
-	for _, s := range masked {
-		env[s.Name] = s.Surrogate
+	masked := sandbox.Surrogates(maskedSecrets(r))
+	p.spec = agentSpec(in, agentSetup{host: a.HostID, network: cfg.ContainerNetwork, repo: r, layout: l, image: image, claude: bin, masked: masked})
+	if !r.Network.Sandboxed() {
+		if len(masked) > 0 {
+			log.Warn("network sandbox is off: masked secrets reach the container as surrogates that no proxy replaces", "repo", r.ID)
+		}
+		return p, nil
 	}
+	p.netLogStart = sandbox.LogOffset(l.NetworkLog())
+	closeSandbox, err := a.startSandbox(ctx, cfg, r, l, in, masked, &p.spec)
+	if err != nil {
+		return p, err
+	}
+	p.close = closeSandbox
+	return p, nil
+}
+
+// openEventLog opens the conversation's event log for this run's lines.
+func openEventLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	if st, _ := f.Stat(); st != nil && st.Size() > 0 {
+		// A blank line separates runs, as in the reference's event log.
+		f.Write([]byte("\n"))
+	}
+	return f, nil
+}
+
+// subscription reports whether the agent runs on a subscription token
+// (cost is then not shown): an OAuth token and no API key.
+func subscription(r *config.Repo) bool {
 	_, hasKey := r.Secrets["ANTHROPIC_API_KEY"]
 	_, hasOAuth := r.Secrets["CLAUDE_CODE_OAUTH_TOKEN"]
+	return hasOAuth && !hasKey
+}
 
-	// An output line longer than claude.MaxLineBytes stops the run (the
-	// writers keep the worker's memory bounded; cancelling the run's
-	// context kills the container), with ErrLineTooLong as the cause.
-	stopCtx, stopRun := context.WithCancelCause(ctx)
-	defer stopRun(nil)
-	lineTooLong := func() { stopRun(claude.ErrLineTooLong) }
-
-	var mu sync.Mutex
-	totals := &claude.Totals{}
-	plan := newPlanStreamer(r, in)
-	stdout := &claude.LineWriter{TooLong: lineTooLong, Line: func(line []byte) {
-		events.Write(append(line, '\n'))
-		plan.observe(ctx, line)
-		mu.Lock()
-		totals.Add(line)
-		mu.Unlock()
-	}}
-	stderrTail := &tail{max: 20}
-	stderr := &claude.LineWriter{TooLong: lineTooLong, Line: func(line []byte) {
-		mu.Lock()
-		totals.AddStderr(line)
-		mu.Unlock()
-		stderrTail.add(string(line))
-	}}
-
-	timeout := r.ResourceLimits.TimeoutDuration()
-	runCtx, cancel := context.WithTimeout(stopCtx, timeout)
-	defer cancel()
-	stopHB := keepAlive(runCtx, func() Progress {
-		mu.Lock()
-		defer mu.Unlock()
-		return Progress{Events: totals.Events, LastTool: totals.LastTool}
-	})
-	defer stopHB()
-
-	labels := map[string]string{
-		LabelHost: a.HostID, LabelRepo: in.RepoID, LabelConversation: in.ConversationID, LabelTask: in.TaskID,
+// maskedSecrets are the repo's masked secrets as the proxy takes them,
+// without surrogates yet.
+func maskedSecrets(r *config.Repo) []proxy.Secret {
+	out := make([]proxy.Secret, 0, len(r.MaskedSecrets))
+	for name, m := range r.MaskedSecrets {
+		out = append(out, proxy.Secret{
+			Name: name, Value: m.Value, Scopes: m.Scopes, Headers: m.Headers, AllowForeign: m.AllowForeignCredentials,
+		})
 	}
-	spec := podman.RunSpec{
-		Name:    ContainerName(in.RepoID, in.ConversationID),
-		Image:   image,
+	return out
+}
+
+// agentSetup is what one run's container is made of, besides the task.
+type agentSetup struct {
+	host    string
+	network string // cfg.ContainerNetwork, for runs without the sandbox
+	repo    *config.Repo
+	layout  conversation.Layout
+	image   string
+	claude  string // the Claude Code binary on the host
+	// masked are the masked secrets with this run's surrogates.
+	masked []proxy.Secret
+}
+
+// Where the conversation's directories appear in the agent container.
+const (
+	workspaceMount = "/workspace"
+	inboxMount     = "/inbox"
+	outboxMount    = "/outbox"
+	storageMount   = "/storage"
+	claudeMount    = "/root/.claude"
+)
+
+// agentSpec is the agent container of one run: the image with the Claude
+// Code binary mounted read-only, the conversation's directories mounted,
+// the environment (the repo's secrets; masked ones as surrogates only),
+// the repo's resource limits, the task's labels and only the
+// capabilities the agent needs. The caller adds the streams and, when
+// sandboxed, the sandbox's network.
+func agentSpec(in workflows.AgentInput, s agentSetup) podman.RunSpec {
+	env := claude.Env()
+	for k, v := range s.repo.Secrets {
+		env[k] = v
+	}
+	for _, m := range s.masked {
+		env[m.Name] = m.Surrogate
+	}
+	l, limits := s.layout, s.repo.ResourceLimits
+	return podman.RunSpec{
+		Name:    sandbox.ContainerName(in.RepoID, in.ConversationID),
+		Image:   s.image,
 		Command: append([]string{claude.BinaryPath}, claude.Args(in.SessionID, in.Model, in.Effort)...),
 		Env:     env,
-		WorkDir: "/workspace",
+		WorkDir: workspaceMount,
 		Mounts: []podman.Mount{
-			{Source: l.Workspace(), Target: "/workspace"},
-			{Source: l.Inbox(), Target: "/inbox"},
-			{Source: l.Outbox(), Target: "/outbox"},
-			{Source: l.Storage(), Target: "/storage"},
-			{Source: l.Claude(), Target: "/root/.claude"},
-			{Source: bin, Target: claude.BinaryPath, ReadOnly: true},
+			{Source: l.Workspace(), Target: workspaceMount},
+			{Source: l.Inbox(), Target: inboxMount},
+			{Source: l.Outbox(), Target: outboxMount},
+			{Source: l.Storage(), Target: storageMount},
+			{Source: l.Claude(), Target: claudeMount},
+			{Source: s.claude, Target: claude.BinaryPath, ReadOnly: true},
 		},
 		Stdin:   strings.NewReader(in.Prompt),
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Network: cfg.ContainerNetwork,
-		Limits: podman.Limits{
-			Memory: r.ResourceLimits.Memory, CPUs: r.ResourceLimits.CPUs, PidsLimit: r.ResourceLimits.PidsLimit,
-		},
-		Labels: labels,
+		Network: s.network,
+		Limits:  podman.Limits{Memory: limits.Memory, CPUs: limits.CPUs, PidsLimit: limits.PidsLimit},
+		Labels:  sandbox.Labels(s.host, in.RepoID, in.ConversationID, in.TaskID),
 		// The agent runs as root in its container with every permission
 		// Claude Code has: the container is the boundary, so it keeps only
 		// the capabilities package installs and file ownership need.
@@ -157,65 +215,61 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		CapAdd:          []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"},
 		NoNewPrivileges: true,
 	}
-	var netLogStart int64 = -1
-	if r.Network.Sandboxed() {
-		if st, err := os.Stat(l.NetworkLog()); err == nil {
-			netLogStart = st.Size()
-		} else {
-			netLogStart = 0
-		}
-		sb, err := a.startSandbox(ctx, cfg, r, l, in, labels, masked)
-		if err != nil {
-			return workflows.AgentResult{}, err
-		}
-		defer func() {
-			// The run's ctx may be cancelled (stop): clean up regardless.
-			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer ccancel()
-			if err := sb.Close(cctx); err != nil {
-				log.Warn("network sandbox cleanup", "error", err)
-			}
-		}()
-		sb.Apply(&spec)
-	} else if len(masked) > 0 {
-		log.Warn("network sandbox is off: masked secrets reach the container as surrogates that no proxy replaces", "repo", r.ID)
-	}
-	a.load.start(in.ConversationID)
-	defer a.load.done()
-	log.Info("agent started", "image", image, "resume", in.SessionID != "", "model", in.Model)
+}
+
+// containerRun runs a container to its end (podman.Client.Run).
+type containerRun func(context.Context, podman.RunSpec) (podman.Result, error)
+
+// finishedRun is a container run that ran to an end the agent's result
+// can describe: it exited, timed out or was cut at a long line.
+type finishedRun struct {
+	res    podman.Result
+	end    runEnd
+	output *claude.Capture
+	took   time.Duration
+	// err is the run's error when it was cut short (timeout, long line).
+	err error
+}
+
+func (f finishedRun) result() workflows.AgentResult {
+	totals, stderrTail := f.output.Result()
+	return agentResult(&totals, f.res, f.end, stderrTail)
+}
+
+// runContainer runs spec within timeout with its output captured (stdout
+// lines to events and observe) and progress heartbeated. An output line
+// longer than claude.MaxLineBytes stops the run: the writers keep the
+// worker's memory bounded, and cancelling the run's context kills the
+// container. A stop (ctx cancelled) returns ctx's error; a run that
+// failed to run at all, a transient error.
+func runContainer(ctx context.Context, run containerRun, spec podman.RunSpec, timeout time.Duration, events io.Writer, observe func([]byte)) (finishedRun, error) {
+	stopCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	output := claude.NewCapture(events, observe, func() { stopRun(claude.ErrLineTooLong) })
+	spec.Stdout, spec.Stderr = output.Stdout, output.Stderr
+	runCtx, cancel := context.WithTimeout(stopCtx, timeout)
+	defer cancel()
+	stopHB := keepAlive(runCtx, func() Progress {
+		n, tool := output.Progress()
+		return Progress{Events: n, LastTool: tool}
+	})
 	started := time.Now()
-	res, runErr := a.Podman.Run(runCtx, spec)
+	res, err := run(runCtx, spec)
 	cancel()
 	stopHB()
-	stdout.Flush()
-	stderr.Flush()
-	plan.update(ctx, "", true)
-
-	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	// The cause is set only by lineTooLong: a stop or a timeout that came
-	// first leaves its own, and a stop still ends the run as a stop.
-	tooLong := !timedOut && ctx.Err() == nil && errors.Is(context.Cause(stopCtx), claude.ErrLineTooLong)
-	if tooLong {
-		log.Warn("agent stopped: output line too long", "limit_bytes", claude.MaxLineBytes,
-			"after", time.Since(started).Round(time.Second), "run_error", runErr)
+	output.Flush()
+	f := finishedRun{res: res, output: output, took: time.Since(started), err: err}
+	f.end.timedOut = errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	// The cause is set only by the line limit: a stop or a timeout that
+	// came first leaves its own, and a stop still ends the run as a stop.
+	f.end.lineTooLong = !f.end.timedOut && ctx.Err() == nil && errors.Is(context.Cause(stopCtx), claude.ErrLineTooLong)
+	switch {
+	case err == nil || f.end.timedOut || f.end.lineTooLong:
+		return f, nil
+	case ctx.Err() != nil:
+		return f, ctx.Err()
 	}
-	if runErr != nil && !timedOut && !tooLong {
-		if ctx.Err() != nil {
-			log.Info("agent stopped", "after", time.Since(started).Round(time.Second))
-			return workflows.AgentResult{}, ctx.Err()
-		}
-		return workflows.AgentResult{}, fmt.Errorf("run agent container: %w", runErr)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	out := agentResult(totals, res, runEnd{timedOut: timedOut, lineTooLong: tooLong}, stderrTail.String())
-	out.Subscription = hasOAuth && !hasKey
-	if netLogStart >= 0 {
-		out.NetworkBlocked, out.BlockedExamples = blockedSince(l.NetworkLog(), netLogStart)
-	}
-	log.Info("agent finished", "outcome", out.Outcome, "exit", res.ExitCode, "cost_usd", fmt.Sprintf("%.4f", out.CostUSD),
-		"turns", out.NumTurns, "took", time.Since(started).Round(100*time.Millisecond))
-	return out, nil
+	return f, fmt.Errorf("run agent container: %w", err)
 }
 
 // runEnd says whether a run was cut short, and why.
@@ -269,9 +323,9 @@ func (a *Activities) claudeBinary(ctx context.Context, cfg *config.Config, r *co
 		return bin, nil
 	}
 	if r.ClaudeBinary != "" || !errors.Is(err, claudebin.ErrNotFound) {
-		return "", temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrConfig, err)
+		return "", workflows.Fail(workflows.ErrConfig, err.Error(), err)
 	}
-	d := &claudebin.Downloader{BaseURL: cfg.ClaudeDownloadURL, CacheDir: filepath.Join(cfg.StateDir, "claude-binaries"), Log: a.Log}
+	d := &claudebin.Downloader{BaseURL: cfg.ClaudeDownloadURL, CacheDir: cfg.ClaudeBinariesDir(), Log: a.Log}
 	bin, err = d.Ensure(ctx, r.ClaudeVersion)
 	if err != nil {
 		return "", fmt.Errorf("Failed to fetch Claude binary (%w). Please try again later", err)
@@ -320,25 +374,4 @@ func keepAlive(ctx context.Context, progress func() Progress) (stop func()) {
 		heartbeat(ctx, progress)
 	}()
 	return func() { cancel(); <-done }
-}
-
-type tail struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
-}
-
-func (t *tail) add(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.lines = append(t.lines, s)
-	if len(t.lines) > t.max {
-		t.lines = t.lines[1:]
-	}
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(strings.Join(t.lines, "\n"))
 }

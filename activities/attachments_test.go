@@ -1,14 +1,12 @@
 package activities
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/airut-go/airut/internal/config"
@@ -19,7 +17,8 @@ import (
 // TestPrepareWorkspaceConfinesAttachments: a message's attachment paths
 // come from whoever signalled the workflow, so PrepareWorkspace copies
 // only files stored under the repo's attachments directory and refuses
-// anything else for good (no retry), naming the attachment.
+// anything else as a workspace error (never retried), naming the
+// attachment.
 func TestPrepareWorkspaceConfinesAttachments(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatalf("git is needed: %v", err)
@@ -68,18 +67,17 @@ func TestPrepareWorkspaceConfinesAttachments(t *testing.T) {
 			in := workflows.PrepareInput{RepoID: "demo", ConversationID: tt.conv, TaskID: "t1",
 				Attachments: []workflows.Attachment{{Name: "notes.txt", Path: tt.path}}}
 			val, err := env.ExecuteActivity(a.PrepareWorkspace, in)
-			l, lerr := conversation.For(RepoStateDir(cfg, "demo"), tt.conv)
+			l, lerr := conversation.For(cfg.RepoStateDir("demo"), tt.conv)
 			if lerr != nil {
 				t.Fatal(lerr)
 			}
 			inbox, _ := os.ReadDir(l.Inbox())
 			if tt.refused {
-				var appErr *temporal.ApplicationError
-				if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != workflows.ErrWorkspace {
-					t.Fatalf("PrepareWorkspace(%s) error = %v, want a non-retryable %s", tt.path, err, workflows.ErrWorkspace)
+				if !workflows.IsKind(err, workflows.ErrWorkspace) {
+					t.Fatalf("PrepareWorkspace(%s) error = %v, want a %s", tt.path, err, workflows.ErrWorkspace)
 				}
-				if !strings.Contains(err.Error(), `"notes.txt"`) {
-					t.Errorf("error %q does not name the attachment", err)
+				if text := workflows.ProblemText(err); !strings.Contains(text, `"notes.txt"`) {
+					t.Errorf("problem %q does not name the attachment", text)
 				}
 				if len(inbox) != 0 {
 					t.Errorf("inbox has %d files after a refusal, want none", len(inbox))

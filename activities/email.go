@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/internal/mailout"
@@ -27,65 +25,74 @@ func (a *Activities) deliverEmail(ctx context.Context, r *config.Repo, l convers
 	var res workflows.ReplyResult
 	e := r.Email
 	if e == nil {
-		msg := fmt.Sprintf("repo %s has no email configured, but conversation %s came by email", r.ID, in.ConversationID)
-		return res, temporal.NewNonRetryableApplicationError(msg, workflows.ErrDelivery, nil)
+		text := fmt.Sprintf("Repo %s has no email settings, but conversation %s came by email; the reply was not sent.", r.ID, in.ConversationID)
+		return res, workflows.Fail(workflows.ErrDelivery, text, nil)
+	}
+	thread := in.ReplyTo.EmailThread
+	if thread == nil || thread.To == "" {
+		text := fmt.Sprintf("Conversation %s has no email address to answer; the reply was not sent.", in.ConversationID)
+		return res, workflows.Fail(workflows.ErrDelivery, text, nil)
 	}
 	if done, err := alreadySent(l, in); err != nil || done {
 		return res, err
 	}
 	from, err := mail.ParseAddress(e.Account.From)
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError("email.account.from: "+err.Error(), workflows.ErrConfig, err)
+		text := fmt.Sprintf("The sender address of repo %s (email.account.from: %q) is not an email address; the reply was not sent.", r.ID, e.Account.From)
+		return res, workflows.Fail(workflows.ErrConfig, text, err)
 	}
 	var files []string
 	if in.AttachOutbox {
 		if files, err = l.OutboxFiles(); err != nil {
-			return res, err
+			return res, fmt.Errorf("list outbox: %w", err)
 		}
 	}
-	orig := in.ReplyTo["message_id"]
-	var refs []string
-	for _, ref := range strings.Fields(in.ReplyTo["references"]) {
-		refs = append(refs, "<"+strings.Trim(ref, "<>")+">")
-	}
-	inReplyTo := ""
-	if orig != "" {
-		inReplyTo = "<" + orig + ">"
-		refs = append(refs, inReplyTo)
-	}
+	inReplyTo, refs := mailout.ThreadHeaders(thread.MessageID, thread.References)
 	nonce := make([]byte, 4)
 	rand.Read(nonce)
+	now := time.Now()
 	raw, attached, failed, err := mailout.Compose(mailout.Reply{
 		From:        e.Account.From,
-		To:          []string{in.ReplyTo["to"]},
-		Subject:     mailout.ReplySubject(in.ReplyTo["subject"], in.ConversationID),
-		MessageID:   mailout.NewMessageID(in.ConversationID, from.Address, time.Now(), hex.EncodeToString(nonce)),
+		To:          []string{thread.To},
+		Subject:     mailout.ReplySubject(thread.Subject, in.ConversationID),
+		MessageID:   mailout.NewMessageID(in.ConversationID, from.Address, now, hex.EncodeToString(nonce)),
 		InReplyTo:   inReplyTo,
 		References:  refs,
 		Text:        in.Text,
 		Footer:      in.Footer,
 		Attachments: files,
-		Date:        time.Now(),
+		Date:        now,
 	})
 	if err != nil {
-		return res, fmt.Errorf("compose reply: %w", err)
+		// The same input composes the same way: trying again cannot help.
+		text := fmt.Sprintf("The reply to %s could not be written as an email; it was not sent.", thread.To)
+		return res, workflows.Fail(workflows.ErrDelivery, text, fmt.Errorf("compose reply: %w", err))
 	}
-	if err := mailout.Send(ctx, smtpConfig(e, a.log(in.ConversationID, in.TaskID)), e.Account.From, []string{in.ReplyTo["to"]}, raw); err != nil {
+	if err := mailout.Send(ctx, smtpConfig(e, a.log(in.ConversationID, in.TaskID)), e.Account.From, []string{thread.To}, raw); err != nil {
 		var se *mailout.SendError
 		if errors.As(err, &se) && se.Permanent {
-			return res, temporal.NewNonRetryableApplicationError("send reply: "+err.Error(), workflows.ErrDelivery, err)
+			return res, workflows.Fail(workflows.ErrDelivery, refusedText(thread.To, se), fmt.Errorf("send reply: %w", err))
 		}
 		return res, fmt.Errorf("send reply: %w", err)
 	}
 	if err := l.ClearOutbox(attached); err != nil {
-		return res, err
+		return res, fmt.Errorf("clear outbox after sending: %w", err)
 	}
 	if _, err := l.AppendReply(conversation.Reply{TaskID: in.TaskID, Kind: string(in.Kind), Text: in.Text, Footer: in.Footer, Files: attached, SentAt: time.Now().UTC()}); err != nil {
-		return res, err
+		return res, fmt.Errorf("record sent reply: %w", err)
 	}
 	res.Attached, res.Failed = baseNames(attached), failed
-	a.log(in.ConversationID, in.TaskID).Info("reply delivered", "kind", in.Kind, "channel", in.Channel, "to", in.ReplyTo["to"], "files", len(attached))
+	a.log(in.ConversationID, in.TaskID).Info("reply delivered", "kind", in.Kind, "channel", in.Channel, "to", thread.To, "files", len(attached))
 	return res, nil
+}
+
+// refusedText says, for a person, that the mail server refused the reply
+// for good, with its SMTP code when it gave one.
+func refusedText(to string, se *mailout.SendError) string {
+	if se.Code != 0 {
+		return fmt.Sprintf("The mail server refused the reply to %s (SMTP %d); it was not sent.", to, se.Code)
+	}
+	return fmt.Sprintf("The reply to %s could not be sent with the repo's SMTP settings.", to)
 }
 
 func alreadySent(l conversation.Layout, in workflows.ReplyInput) (bool, error) {

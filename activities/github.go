@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/github"
 	"github.com/airut-go/airut/workflows"
@@ -37,7 +35,7 @@ func (g *githubClients) get(r *config.Repo) (*github.Client, error) {
 	}
 	c, err := github.New(opts)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("repos."+r.ID+".github: "+err.Error(), workflows.ErrConfig, err)
+		return nil, workflows.Fail(workflows.ErrConfig, "repos."+r.ID+".github: "+err.Error(), err)
 	}
 	if g.clients == nil {
 		g.clients = map[string]*github.Client{}
@@ -51,35 +49,24 @@ func (g *githubClients) get(r *config.Repo) (*github.Client, error) {
 func (a *Activities) FindPullRequest(ctx context.Context, in workflows.FindPRInput) (workflows.FindPRResult, error) {
 	defer keepAlive(ctx, nil)()
 	cfg, r, err := a.repo(in.RepoID)
-	if err != nil {
+	if err != nil || r.GitHub == nil {
 		return workflows.FindPRResult{}, err
-	}
-	if r.GitHub == nil {
-		return workflows.FindPRResult{}, nil
 	}
 	res := workflows.FindPRResult{Enabled: true, Settings: workflows.PRSettings{
 		PollSeconds: r.GitHub.PollInterval, MaxPollSeconds: r.GitHub.MaxPollInterval,
 		AutoIterate: r.GitHub.AutoIterate, MaxAutoIterations: r.GitHub.MaxAutoIterations,
 	}}
-	owner, repo, err := github.RepoFromURL(r.RepoURL)
-	if full := r.GitHub.Repository; full != "" {
-		owner, repo, _ = strings.Cut(full, "/")
-		err = nil
-	}
+	owner, repo, err := githubRepo(r)
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError("repos."+r.ID+".repo_url: "+err.Error()+"; set repos."+r.ID+".github.repository", workflows.ErrConfig, err)
+		return res, err
 	}
 	l, err := a.layout(cfg, in.RepoID, in.ConversationID)
 	if err != nil {
 		return res, err
 	}
-	out, err := exec.CommandContext(ctx, "git", "-C", l.Workspace(), "rev-parse", "--abbrev-ref", "HEAD").Output()
-	if err != nil {
-		return res, fmt.Errorf("read the workspace's branch: %w", err)
-	}
-	branch := strings.TrimSpace(string(out))
-	if branch == "" || branch == "HEAD" {
-		return res, nil
+	branch, err := workspaceBranch(ctx, l.Workspace())
+	if err != nil || branch == "" {
+		return res, err
 	}
 	c, err := a.github.get(r)
 	if err != nil {
@@ -96,6 +83,35 @@ func (a *Activities) FindPullRequest(ctx context.Context, in workflows.FindPRInp
 	return res, nil
 }
 
+// githubRepo is the repo's owner and name on GitHub: github.repository,
+// else taken from repo_url.
+func githubRepo(r *config.Repo) (owner, repo string, err error) {
+	if full := r.GitHub.Repository; full != "" {
+		owner, repo, _ = strings.Cut(full, "/")
+		return owner, repo, nil
+	}
+	owner, repo, err = github.RepoFromURL(r.RepoURL)
+	if err != nil {
+		text := "repos." + r.ID + ".repo_url: " + err.Error() + "; set repos." + r.ID + ".github.repository"
+		return "", "", workflows.Fail(workflows.ErrConfig, text, err)
+	}
+	return owner, repo, nil
+}
+
+// workspaceBranch is the branch checked out in the workspace; "" when
+// HEAD is detached.
+func workspaceBranch(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--abbrev-ref", "HEAD").Output()
+	if err != nil {
+		return "", fmt.Errorf("read the workspace's branch: %w", err)
+	}
+	branch := strings.TrimSpace(string(out))
+	if branch == "HEAD" {
+		return "", nil
+	}
+	return branch, nil
+}
+
 // PollPullRequest reports the PR's state, failed checks once all are done,
 // and reviews and comments newer than the cursors. A rate limit is not an
 // error: the workflow waits until its reset with a durable timer.
@@ -106,7 +122,7 @@ func (a *Activities) PollPullRequest(ctx context.Context, in workflows.PollPRInp
 		return workflows.PollPRResult{}, err
 	}
 	if r.GitHub == nil {
-		return workflows.PollPRResult{}, temporal.NewNonRetryableApplicationError("repos."+r.ID+".github is no longer configured", workflows.ErrConfig, nil)
+		return workflows.PollPRResult{}, workflows.Fail(workflows.ErrConfig, "repos."+r.ID+".github is no longer configured", nil)
 	}
 	c, err := a.github.get(r)
 	if err != nil {

@@ -3,27 +3,20 @@ package activities
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
-
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/workflows"
 )
 
 // DeliverReply sends a reply on the conversation's channel. Email goes
-// out over SMTP in the sender's thread. The local channel records it in
-// replies.jsonl, where `airut send --wait` and `airut status` read it, and
-// moves outbox files to sent/<task>/.
+// out over SMTP in the sender's thread, Slack into the message's thread.
+// The local channel records it in replies.jsonl, where `airut send --wait`
+// and `airut status` read it, and moves outbox files to sent/<task>/.
 func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) (workflows.ReplyResult, error) {
 	defer keepAlive(ctx, nil)()
-	cfg, r, err := a.repo(in.RepoID)
-	if err != nil {
-		return workflows.ReplyResult{}, err
-	}
-	l, err := a.layout(cfg, in.RepoID, in.ConversationID)
+	_, r, l, err := a.conversation(in.RepoID, in.ConversationID)
 	if err != nil {
 		return workflows.ReplyResult{}, err
 	}
@@ -34,33 +27,20 @@ func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) 
 		return a.deliverEmail(ctx, r, l, in)
 	case workflows.ChannelSlack:
 		return a.deliverSlack(ctx, r, l, in)
-	default:
-		msg := fmt.Sprintf("channel %q is not available in this build", in.Channel)
-		return workflows.ReplyResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrDelivery, nil)
 	}
+	text := fmt.Sprintf("channel %q is not available in this build", in.Channel)
+	return workflows.ReplyResult{}, workflows.Fail(workflows.ErrDelivery, text, nil)
 }
 
 func (a *Activities) deliverLocal(l conversation.Layout, in workflows.ReplyInput) (workflows.ReplyResult, error) {
 	var res workflows.ReplyResult
 	var files []string
 	if in.AttachOutbox {
-		out, err := l.OutboxFiles()
-		if err != nil {
+		var err error
+		if files, res.Failed, err = l.MoveOutbox(in.TaskID); err != nil {
 			return res, err
 		}
-		sentDir := filepath.Join(l.Root, "sent", in.TaskID)
-		if len(out) > 0 {
-			if err := os.MkdirAll(sentDir, 0o755); err != nil {
-				return res, fmt.Errorf("deliver outbox: %w", err)
-			}
-		}
-		for _, f := range out {
-			dest := filepath.Join(sentDir, filepath.Base(f))
-			if err := os.Rename(f, dest); err != nil {
-				res.Failed = append(res.Failed, filepath.Base(f))
-				continue
-			}
-			files = append(files, dest)
+		for _, f := range files {
 			res.Attached = append(res.Attached, filepath.Base(f))
 		}
 	}

@@ -1,47 +1,99 @@
 package activities
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
+	"github.com/airut-go/airut/workflows"
 )
 
-// The reply footer counts what the sandbox refused after the run's start
-// offset: HTTP requests and raw connections, not DNS, not allowed ones.
-func TestBlockedSince(t *testing.T) {
-	before := `{"kind":"http","method":"GET","host":"old.test","path":"/","allowed":false}` + "\n"
-	run := strings.Join([]string{
-		`{"kind":"http","method":"POST","host":"api.test","path":"/v1","allowed":true}`,
-		`{"kind":"http","method":"GET","host":"blocked.test","path":"/x","allowed":false}`,
-		`{"kind":"dns","method":"AAAA","host":"api.test.","allowed":false}`,
-		`{"kind":"tcp","host":"203.0.113.5:22","allowed":false}`,
-		`{"kind":"http","method":"GET","host":"blocked.test","path":"/x","allowed":false}`,
-		`{"kind":"udp","host":"203.0.113.5:5353","allowed":false}`,
-		`{"kind":"http","method":"PUT","host":"fourth.test","path":"/","allowed":false}`,
-		`not json`,
-	}, "\n") + "\n"
-	path := filepath.Join(t.TempDir(), "network.log")
-	if err := os.WriteFile(path, []byte(before+run), 0o644); err != nil {
-		t.Fatal(err)
-	}
+// What the user reads when the sandbox's or the image's inputs are the
+// repo's to fix; the mirror's or podman's troubles are retried instead.
+func TestRepoProblems(t *testing.T) {
+	cfg := &config.Config{Path: "/etc/airut/airut.yaml"}
+	r := &config.Repo{ID: "demo", ContainerPath: ".airut/container", Image: "localhost/base"}
+	transient := errors.New("git: connection reset")
 	tests := []struct {
-		name     string
-		path     string
-		offset   int64
-		n        int
-		examples []string
+		name string
+		err  error
+		kind string // "" for a transient error
+		text []string
 	}{
-		{"this run", path, int64(len(before)), 5, []string{"GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)", "raw UDP to 203.0.113.5:5353 (never allowed)"}},
-		{"whole log", path, 0, 6, []string{"GET old.test/", "GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)"}},
-		{"no log", filepath.Join(t.TempDir(), "missing"), 0, 0, nil},
+		{"no allowlist", allowlistProblem(cfg, r, sandbox.ErrNoAllowlist), workflows.ErrConfig,
+			[]string{"repo demo", sandbox.AllowlistPath, "repos.demo.network.sandbox_enabled: false in /etc/airut/airut.yaml"}},
+		{"invalid allowlist", allowlistProblem(cfg, r, &sandbox.AllowlistError{Err: errors.New("domains[0]: must be a string")}), workflows.ErrConfig,
+			[]string{"is invalid, so the task did not run: domains[0]: must be a string"}},
+		{"allowlist unreadable", allowlistProblem(cfg, r, transient), "", []string{"network sandbox: git: connection reset"}},
+		{"no image", imageProblem(r, sandbox.ErrNoImage), workflows.ErrConfig,
+			[]string{"repo demo has no .airut/container/Dockerfile", "(repos.demo.image)"}},
+		{"image not found", imageProblem(r, sandbox.ErrImageNotFound), workflows.ErrConfig,
+			[]string{"image localhost/base not found (repos.demo.image); build or pull it first"}},
+		{"build failed", imageProblem(r, errors.Join(sandbox.ErrBuildFailed, errors.New("step 3"))), workflows.ErrConfig, []string{"image build failed"}},
+		{"podman down", imageProblem(r, transient), "", []string{"agent image: git: connection reset"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, ex := blockedSince(tt.path, tt.offset)
-			if n != tt.n || strings.Join(ex, "|") != strings.Join(tt.examples, "|") {
-				t.Errorf("blockedSince = %d %q, want %d %q", n, ex, tt.n, tt.examples)
+			for _, kind := range []string{workflows.ErrConfig, workflows.ErrWorkspace} {
+				if got := workflows.IsKind(tt.err, kind); got != (kind == tt.kind) {
+					t.Errorf("IsKind(%s) = %v for %v", kind, got, tt.err)
+				}
+			}
+			text := workflows.ProblemText(tt.err)
+			if tt.kind == "" {
+				text = tt.err.Error()
+			}
+			for _, want := range tt.text {
+				if !strings.Contains(text, want) {
+					t.Errorf("problem %q does not say %q", text, want)
+				}
 			}
 		})
+	}
+}
+
+// The sandbox does not start, and nothing is left behind, when the
+// default branch has no allowlist or the proxy binary is missing; both
+// are the repo's or the host's to fix.
+func TestStartSandboxRefusesWithoutItsInputs(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.prepare(workflows.PrepareInput{RepoID: "demo", ConversationID: "0000000a", TaskID: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.cfg.Repos["demo"]
+	in := workflows.AgentInput{RepoID: "demo", ConversationID: "0000000a", TaskID: "t2"}
+	start := func() error {
+		var spec podman.RunSpec
+		_, err := f.a.startSandbox(context.Background(), f.cfg, r, f.layout("0000000a"), in, nil, &spec)
+		return err
+	}
+	if err := start(); !errors.Is(err, sandbox.ErrNoAllowlist) || !workflows.IsKind(err, workflows.ErrConfig) {
+		t.Errorf("without an allowlist: %v, want %s", err, workflows.ErrConfig)
+	}
+
+	if err := os.MkdirAll(filepath.Join(f.upstream, ".airut"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.upstream, sandbox.AllowlistPath), []byte("domains:\n  - api.anthropic.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, f.upstream, "add", ".")
+	git(t, f.upstream, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "allowlist")
+	if err := mirror(f.cfg, r).Update(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Network.ProxyBinary = filepath.Join(t.TempDir(), "airut-proxy")
+	err := start()
+	if !workflows.IsKind(err, workflows.ErrConfig) || !strings.HasPrefix(workflows.ProblemText(err), "network sandbox: network.proxy_binary: ") {
+		t.Errorf("without the proxy binary: %v, want %s naming network.proxy_binary", err, workflows.ErrConfig)
+	}
+	if _, err := os.Stat(f.cfg.SandboxDir("h1")); !os.IsNotExist(err) {
+		t.Errorf("sandbox files left behind: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	slackapi "github.com/slack-go/slack"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
@@ -35,27 +35,35 @@ const (
 func (a *Activities) deliverSlack(ctx context.Context, r *config.Repo, l conversation.Layout, in workflows.ReplyInput) (workflows.ReplyResult, error) {
 	var res workflows.ReplyResult
 	if r.Slack == nil {
-		return res, temporal.NewNonRetryableApplicationError("repo "+r.ID+" has no slack configured", workflows.ErrDelivery, nil)
+		text := fmt.Sprintf("Repo %s has no Slack settings, but conversation %s came from Slack; the reply was not sent.", r.ID, in.ConversationID)
+		return res, workflows.Fail(workflows.ErrDelivery, text, nil)
+	}
+	addr := in.ReplyTo.SlackThread
+	if addr == nil || addr.ChannelID == "" {
+		text := fmt.Sprintf("Conversation %s has no Slack thread to answer in; the reply was not sent.", in.ConversationID)
+		return res, workflows.Fail(workflows.ErrDelivery, text, nil)
 	}
 	if done, err := alreadySent(l, in); err != nil || done {
 		return res, err
 	}
 	api := slackclient.New(*r.Slack)
-	ch, thread := in.ReplyTo["slack_channel"], in.ReplyTo["thread_ts"]
+	ch, thread := addr.ChannelID, addr.ThreadTS
 	log := a.log(in.ConversationID, in.TaskID)
 	if in.Kind == workflows.ReplyAck {
-		if in.ReplyTo["dm"] == "1" {
+		if addr.DM {
 			// Best effort: a status or title that cannot be set does not
 			// hold up the task.
-			if err := api.SetAssistantThreadsTitleContext(ctx, slackapi.AssistantThreadsSetTitleParameters{ChannelID: ch, ThreadTS: thread, Title: in.ReplyTo["title"]}); err != nil {
+			if err := api.SetAssistantThreadsTitleContext(ctx, slackapi.AssistantThreadsSetTitleParameters{ChannelID: ch, ThreadTS: thread, Title: addr.Title}); err != nil {
 				log.Debug("thread title not set", "error", err)
 			}
 			if err := api.SetAssistantThreadsStatusContext(ctx, slackapi.AssistantThreadsSetStatusParameters{ChannelID: ch, ThreadTS: thread, Status: "is working on this..."}); err != nil {
 				log.Debug("thread status not set", "error", err)
 			}
 		}
-		_, err := l.AppendReply(conversation.Reply{TaskID: in.TaskID, Kind: string(in.Kind), Text: "(title and status)", SentAt: time.Now().UTC()})
-		return res, err
+		if _, err := l.AppendReply(conversation.Reply{TaskID: in.TaskID, Kind: string(in.Kind), Text: "(title and status)", SentAt: time.Now().UTC()}); err != nil {
+			return res, fmt.Errorf("record acknowledgement: %w", err)
+		}
+		return res, nil
 	}
 
 	text := mrkdwn.Render(in.Text)
@@ -81,7 +89,7 @@ func (a *Activities) deliverSlack(ctx context.Context, r *config.Repo, l convers
 	if in.AttachOutbox {
 		files, err := l.OutboxFiles()
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("list outbox: %w", err)
 		}
 		for _, f := range files {
 			st, err := os.Stat(f)
@@ -102,43 +110,69 @@ func (a *Activities) deliverSlack(ctx context.Context, r *config.Repo, l convers
 			}
 		}
 		if err := l.ClearOutbox(attached); err != nil {
-			return res, err
+			return res, fmt.Errorf("clear outbox after uploading: %w", err)
 		}
 	}
 	if in.Kind == workflows.ReplyFinal || in.Kind == workflows.ReplyError {
-		mark := "white_check_mark"
-		if in.Kind == workflows.ReplyError {
-			mark = "x"
-		}
-		for _, id := range in.MessageIDs {
-			parts := strings.SplitN(id, ":", 3) // slack:<channel>:<ts>
-			if len(parts) != 3 || parts[0] != "slack" {
-				continue
-			}
-			ref := slackapi.NewRefToMessage(parts[1], parts[2])
-			api.RemoveReactionContext(ctx, "eyes", ref)
-			api.AddReactionContext(ctx, mark, ref)
-		}
+		markAnswered(ctx, api, in, log)
 	}
 	if _, err := l.AppendReply(conversation.Reply{TaskID: in.TaskID, Kind: string(in.Kind), Text: in.Text, Footer: in.Footer, Files: attached, SentAt: time.Now().UTC()}); err != nil {
-		return res, err
+		return res, fmt.Errorf("record sent reply: %w", err)
 	}
 	res.Attached = baseNames(attached)
 	log.Info("reply delivered", "kind", in.Kind, "channel", in.Channel, "chunks", len(chunks), "files", len(attached))
 	return res, nil
 }
 
+// markAnswered swaps the :eyes: the listener put on each message the task
+// answered for ✅, or ❌ when the task failed. The messages are named by
+// their reply addresses (in.Answered); a workflow of an earlier release
+// sends none, and its messages keep their :eyes:. Best effort: a reaction
+// that cannot be changed does not hold up the reply.
+func markAnswered(ctx context.Context, api *slackapi.Client, in workflows.ReplyInput, log *slog.Logger) {
+	mark := "white_check_mark"
+	if in.Kind == workflows.ReplyError {
+		mark = "x"
+	}
+	for _, r := range in.Answered {
+		m := r.SlackThread
+		if m == nil || m.ChannelID == "" || m.TS == "" {
+			continue
+		}
+		ref := slackapi.NewRefToMessage(m.ChannelID, m.TS)
+		if err := api.RemoveReactionContext(ctx, "eyes", ref); err != nil {
+			log.Debug("reaction not removed", "ts", m.TS, "error", err)
+		}
+		if err := api.AddReactionContext(ctx, mark, ref); err != nil {
+			log.Debug("reaction not added", "ts", m.TS, "error", err)
+		}
+	}
+}
+
+// slackErrorText says, for a person, why Slack refused the reply for good;
+// errors not listed (rate limits, outages) are retried.
+var slackErrorText = map[string]string{
+	"invalid_auth":      "Slack does not accept the repo's bot token",
+	"not_authed":        "Slack does not accept the repo's bot token",
+	"account_inactive":  "Slack does not accept the repo's bot token (the app's account is inactive)",
+	"token_revoked":     "Slack does not accept the repo's bot token (it was revoked)",
+	"channel_not_found": "the app cannot see the Slack channel of this conversation",
+	"not_in_channel":    "the app is not a member of the Slack channel of this conversation",
+	"is_archived":       "the Slack channel of this conversation is archived",
+	"msg_too_long":      "Slack refused the reply as too long",
+}
+
 // slackError marks errors Slack will not get over (bad token, missing
 // channel) as permanent; others (rate limits, outages) are retried.
 func slackError(what string, err error) error {
 	var se slackapi.SlackErrorResponse
-	msg := err.Error()
+	code := err.Error()
 	if errors.As(err, &se) {
-		msg = se.Err
+		code = se.Err
 	}
-	switch msg {
-	case "invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long":
-		return temporal.NewNonRetryableApplicationError(what+": "+msg, workflows.ErrDelivery, err)
+	if why, ok := slackErrorText[code]; ok {
+		text := fmt.Sprintf("The reply was not sent: %s (%s).", why, code)
+		return workflows.Fail(workflows.ErrDelivery, text, fmt.Errorf("%s: %w", what, err))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -158,10 +192,11 @@ type planStreamer struct {
 }
 
 func newPlanStreamer(r *config.Repo, in workflows.AgentInput) *planStreamer {
-	if in.Channel != workflows.ChannelSlack || r.Slack == nil || in.ReplyTo["slack_channel"] == "" {
+	addr := in.ReplyTo.SlackThread
+	if in.Channel != workflows.ChannelSlack || r.Slack == nil || addr == nil || addr.ChannelID == "" {
 		return nil
 	}
-	return &planStreamer{api: slackclient.New(*r.Slack), channel: in.ReplyTo["slack_channel"], thread: in.ReplyTo["thread_ts"], interval: time.Second}
+	return &planStreamer{api: slackclient.New(*r.Slack), channel: addr.ChannelID, thread: addr.ThreadTS, interval: time.Second}
 }
 
 // todoInput is TodoWrite's tool input.

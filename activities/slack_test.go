@@ -27,7 +27,7 @@ func todoLine(content, status string) []byte {
 // unfurling off, as seen on the wire by Slack.
 func TestSlackAgentTextIsNeverUnfurled(t *testing.T) {
 	const thread = "1700000000.000100"
-	replyTo := map[string]string{"slack_channel": "C1", "thread_ts": thread}
+	replyTo := workflows.ReplyTo{SlackThread: &workflows.SlackThread{ChannelID: "C1", ThreadTS: thread}}
 	reply := func(text string, outbox bool) func(*testing.T, *Activities, *config.Repo, conversation.Layout) {
 		return func(t *testing.T, a *Activities, r *config.Repo, l conversation.Layout) {
 			in := workflows.ReplyInput{RepoID: r.ID, ConversationID: "0123abcd", TaskID: "t1", Kind: workflows.ReplyFinal,
@@ -115,7 +115,7 @@ func TestSlackLongReplyCommentHasNoAgentText(t *testing.T) {
 	}
 	text := strings.Repeat("See "+exfil+" for details.\n\n", 5000)
 	in := workflows.ReplyInput{RepoID: "r1", ConversationID: "0123abcd", TaskID: "t1", Kind: workflows.ReplyFinal,
-		Channel: workflows.ChannelSlack, ReplyTo: map[string]string{"slack_channel": "C1", "thread_ts": "1700000000.000100"}, Text: text}
+		Channel: workflows.ChannelSlack, ReplyTo: workflows.ReplyTo{SlackThread: &workflows.SlackThread{ChannelID: "C1", ThreadTS: "1700000000.000100"}}, Text: text}
 	if _, err := (&Activities{}).deliverSlack(context.Background(), r, l, in); err != nil {
 		t.Fatalf("deliverSlack: %v", err)
 	}

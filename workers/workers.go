@@ -25,6 +25,7 @@ import (
 	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -52,21 +53,21 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	removed, err := opts.Podman.RemoveByLabel(ctx, activities.LabelHost, hostID)
+	removed, err := opts.Podman.RemoveByLabel(ctx, sandbox.LabelHost, hostID)
 	if err != nil {
 		return nil, fmt.Errorf("remove orphaned containers: %w", err)
 	}
 	for _, name := range removed {
 		log.Info("removed orphaned container of a previous run", "container", name)
 	}
-	nets, err := opts.Podman.RemoveNetworksByLabel(ctx, activities.LabelHost, hostID)
+	nets, err := opts.Podman.RemoveNetworksByLabel(ctx, sandbox.LabelHost, hostID)
 	if err != nil {
 		return nil, fmt.Errorf("remove orphaned sandbox networks: %w", err)
 	}
 	for _, name := range nets {
 		log.Info("removed orphaned sandbox network of a previous run", "network", name)
 	}
-	if err := os.RemoveAll(activities.SandboxDir(cfg, hostID)); err != nil {
+	if err := os.RemoveAll(cfg.SandboxDir(hostID)); err != nil {
 		return nil, fmt.Errorf("remove orphaned sandbox files: %w", err)
 	}
 	acts := &activities.Activities{Config: opts.Config, Podman: opts.Podman, HostID: hostID, Log: log}
@@ -74,6 +75,9 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 
 	shared := worker.New(opts.Client, workflows.SharedQueue, worker.Options{})
 	shared.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	register(shared, acts.ClaimHost, workflows.ActivityClaimHost)
+	// PrepareWorkspace on the shared queue places the conversations of
+	// workflows started by the previous release.
 	register(shared, acts.PrepareWorkspace, workflows.ActivityPrepareWorkspace)
 	register(shared, acts.DeliverReply, workflows.ActivityDeliverReply)
 	register(shared, acts.PollPullRequest, workflows.ActivityPollPullRequest)

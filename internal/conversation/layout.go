@@ -205,6 +205,34 @@ func (l Layout) ClearOutbox(sent []string) error {
 	return nil
 }
 
+// Sent is where the local channel keeps the outbox files delivered with
+// a task's reply.
+func (l Layout) Sent(taskID string) string { return filepath.Join(l.Root, "sent", taskID) }
+
+// MoveOutbox moves the outbox files into Sent(taskID), as the local
+// channel delivers them. It returns the new paths of those moved and the
+// names of those that could not be; an outbox emptied by an earlier call
+// moves nothing.
+func (l Layout) MoveOutbox(taskID string) (moved, failed []string, err error) {
+	files, err := l.OutboxFiles()
+	if err != nil || len(files) == 0 {
+		return nil, nil, err
+	}
+	dir := l.Sent(taskID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("deliver outbox: %w", err)
+	}
+	for _, f := range files {
+		dest := filepath.Join(dir, filepath.Base(f))
+		if err := os.Rename(f, dest); err != nil {
+			failed = append(failed, filepath.Base(f))
+			continue
+		}
+		moved = append(moved, dest)
+	}
+	return moved, failed, nil
+}
+
 // Remove deletes the whole conversation directory.
 func (l Layout) Remove() error {
 	if err := os.RemoveAll(l.Root); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -49,7 +51,7 @@ func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary strin
 		if _, err := io.Copy(h, f); err != nil {
 			return "", fmt.Errorf("proxy binary: %w", err)
 		}
-		tag = "localhost/airut-proxy:" + hex.EncodeToString(h.Sum(nil))[:32]
+		tag = proxyImages + ":" + hex.EncodeToString(h.Sum(nil))[:32]
 		p.last.path, p.last.size, p.last.mod, p.last.tag = binary, st.Size(), st.ModTime(), tag
 	}
 	ok, err := c.ImageExists(ctx, tag)
@@ -85,4 +87,26 @@ func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary strin
 		}
 	}
 	return tag, nil
+}
+
+// ProxyBinary finds the static airut-proxy binary the proxy image is made
+// of: configured (network.proxy_binary, "" for none), else next to the
+// running executable, else on PATH.
+func ProxyBinary(configured string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("network.proxy_binary: %w", err)
+		}
+		return configured, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "airut-proxy")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("airut-proxy"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("airut-proxy not found next to airut or on PATH (build it with `make build`, or set network.proxy_binary)")
 }

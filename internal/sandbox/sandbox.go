@@ -1,12 +1,23 @@
-// Package sandbox starts and tears down the network sandbox of one agent
-// run: the conversation's internal Podman network (no route out), the
-// proxy container dual-homed on it and on the shared egress network, and
-// the settings that put the agent container behind it (network, DNS, the
-// CA to trust). It also builds the proxy image.
+// Package sandbox is what keeps an agent run contained, short of running
+// the agent itself:
+//
+//   - the agent image: the repository's own layer, built from the
+//     Dockerfile on its default branch, with Airut's overlay on top
+//     (Images), and the proxy image (ProxyImages, ProxyBinary);
+//   - the names and labels of what a run starts, by which a restarted
+//     worker finds its orphans;
+//   - the network sandbox of one run (Start): the conversation's internal
+//     Podman network (no route out), the proxy container dual-homed on it
+//     and on the shared egress network, and the settings that put the
+//     agent container behind it (network, DNS, the CA to trust);
+//   - what the proxy is given and what it reports: the allowlist from the
+//     default branch, the trust bundle, surrogates for masked secrets, and
+//     the summary of what it refused.
 //
 // It does not decide what is allowed (the proxy does, from the
-// repository's allowlist) and it does not run the agent. Everything it
-// starts carries labels so a restarted worker can remove its orphans.
+// allowlist), it does not run the agent and it does not read Airut's
+// configuration: callers pass the values (its errors name the airut.yaml
+// keys to change). It knows nothing of Temporal.
 package sandbox
 
 import (
@@ -27,20 +38,15 @@ import (
 	"github.com/airut-go/airut/proxy/ca"
 )
 
-// Paths inside the agent container.
-const (
-	// CACertPath is where the sandbox CA is mounted; the overlay
-	// entrypoint adds it to the system store.
-	CACertPath = "/usr/local/share/ca-certificates/airut-ca.crt"
-)
-
 // Paths inside the proxy container.
 const (
 	proxyConfigDir = "/etc/airut-proxy"
 	proxyStatusDir = "/run/airut-proxy"
 	proxyCADir     = "/ca"
 	proxyLog       = "/network.log"
-	systemBundle   = "/etc/ssl/certs/ca-certificates.crt"
+	// proxyTrust is where the proxy (Go's crypto/x509) looks first for
+	// the CAs it verifies upstream servers against.
+	proxyTrust = bundleDebian
 )
 
 // ProxyIPHost is the proxy's host number on every conversation subnet.
@@ -174,7 +180,7 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 		Mounts: []podman.Mount{
 			{Source: filepath.Join(o.WorkDir, "config"), Target: proxyConfigDir, ReadOnly: true},
 			{Source: filepath.Join(o.WorkDir, "status"), Target: proxyStatusDir},
-			{Source: filepath.Join(o.WorkDir, "config", "trust.pem"), Target: systemBundle, ReadOnly: true},
+			{Source: filepath.Join(o.WorkDir, "config", "trust.pem"), Target: proxyTrust, ReadOnly: true},
 			{Source: o.CADir, Target: proxyCADir, ReadOnly: true},
 			{Source: o.LogFile, Target: proxyLog},
 		},
@@ -293,7 +299,7 @@ func (sb *Sandbox) Apply(rs *podman.RunSpec) {
 	if rs.Env == nil {
 		rs.Env = map[string]string{}
 	}
-	for _, k := range []string{"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"} {
+	for _, k := range caEnv() {
 		rs.Env[k] = CACertPath
 	}
 	// No IPv6 at all in the agent's namespace: the conversation bridge

@@ -1,0 +1,48 @@
+package config
+
+import "path/filepath"
+
+// Where Airut keeps its files under the state directory. Every component
+// that reads or writes one of them asks here, so each path is spelled
+// once.
+
+// RepoStateDir holds a repo's git mirror and its conversations.
+func (c *Config) RepoStateDir(repoID string) string {
+	return filepath.Join(c.StateDir, repoID)
+}
+
+// MirrorDir is a repo's git mirror, from which workspaces are cloned and
+// the default branch's files (Dockerfile, allowlist) are read.
+func (c *Config) MirrorDir(repoID string) string {
+	return filepath.Join(c.RepoStateDir(repoID), "git-mirror")
+}
+
+// RepoAttachmentsDir is where the channel listeners store a repo's inbound
+// attachments (they write under <attachments_dir>/<repo>/); attachments
+// are taken from there only. It is "" (nothing is accepted) when no
+// attachments directory is configured.
+func (c *Config) RepoAttachmentsDir(repoID string) string {
+	if c.AttachmentsDir == "" {
+		return ""
+	}
+	return filepath.Join(c.AttachmentsDir, repoID)
+}
+
+// CADir holds the network sandbox's certificate authority, created at the
+// first sandboxed run and shared by every conversation.
+func (c *Config) CADir() string {
+	return filepath.Join(c.StateDir, "ca")
+}
+
+// SandboxDir holds a host's per-run sandbox files (the secrets the proxy
+// replaces, with their real values). A worker starting on the host removes
+// it: a run still there belonged to a dead predecessor.
+func (c *Config) SandboxDir(hostID string) string {
+	return filepath.Join(c.StateDir, "sandbox", hostID)
+}
+
+// ClaudeBinariesDir caches the Claude Code binaries downloaded for repos
+// that name a claude_version and have no binary on the host.
+func (c *Config) ClaudeBinariesDir() string {
+	return filepath.Join(c.StateDir, "claude-binaries")
+}

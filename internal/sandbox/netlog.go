@@ -1,0 +1,72 @@
+package sandbox
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/airut-go/airut/proxy"
+)
+
+// maxBlockedExamples bounds the refused requests a summary names.
+const maxBlockedExamples = 3
+
+// LogOffset is the end of the network log at path (0 when there is none
+// yet): what the proxy logs after it belongs to the run about to start.
+func LogOffset(path string) int64 {
+	if st, err := os.Stat(path); err == nil {
+		return st.Size()
+	}
+	return 0
+}
+
+// BlockedSince counts the HTTP requests and raw connections the proxy
+// refused in the network log at path after offset, and names the first
+// few distinct ones ("GET host/path"). Refused DNS queries (TXT, AAAA) are
+// left out: resolvers ask for AAAA as a matter of course. A log that
+// cannot be read counts nothing.
+func BlockedSince(path string, offset int64) (int, []string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, nil
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, nil
+	}
+	n := 0
+	var examples []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l proxy.LogLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Allowed {
+			continue
+		}
+		ex, ok := blockedExample(l)
+		if !ok {
+			continue
+		}
+		n++
+		if len(examples) < maxBlockedExamples && !slices.Contains(examples, ex) {
+			examples = append(examples, ex)
+		}
+	}
+	return n, examples
+}
+
+// blockedExample names a refused request; ok is false for kinds that are
+// not counted (DNS).
+func blockedExample(l proxy.LogLine) (string, bool) {
+	switch l.Kind {
+	case "http":
+		return l.Method + " " + l.Host + l.Path, true
+	case "tcp", "udp":
+		// Not an allowlist matter: only HTTP(S) can ever leave.
+		return "raw " + strings.ToUpper(l.Kind) + " to " + l.Host + " (never allowed)", true
+	}
+	return "", false
+}
