@@ -47,70 +47,18 @@ func (a *Activities) deliverSlack(ctx context.Context, r *config.Repo, l convers
 		return res, err
 	}
 	api := slackclient.New(*r.Slack)
-	ch, thread := addr.ChannelID, addr.ThreadTS
 	log := a.log(in.ConversationID, in.TaskID)
 	if in.Kind == workflows.ReplyAck {
-		if addr.DM {
-			// Best effort: a status or title that cannot be set does not
-			// hold up the task.
-			if err := api.SetAssistantThreadsTitleContext(ctx, slackapi.AssistantThreadsSetTitleParameters{ChannelID: ch, ThreadTS: thread, Title: addr.Title}); err != nil {
-				log.Debug("thread title not set", "error", err)
-			}
-			if err := api.SetAssistantThreadsStatusContext(ctx, slackapi.AssistantThreadsSetStatusParameters{ChannelID: ch, ThreadTS: thread, Status: "is working on this..."}); err != nil {
-				log.Debug("thread status not set", "error", err)
-			}
-		}
-		if _, err := l.AppendReply(conversation.Reply{TaskID: in.TaskID, Kind: string(in.Kind), Text: "(title and status)", SentAt: time.Now().UTC()}); err != nil {
-			return res, fmt.Errorf("record acknowledgement: %w", err)
-		}
-		return res, nil
+		return res, acknowledgeSlack(ctx, api, l, in, *addr, log)
 	}
-
-	text := mrkdwn.Render(in.Text)
-	if in.Footer != "" {
-		text += "\n\n_" + in.Footer + "_"
-	}
-	chunks := mrkdwn.Split(text, slackMaxText)
-	if len(chunks) > maxChunks {
-		if _, err := api.UploadFileContext(ctx, slackapi.UploadFileParameters{
-			Filename: "response.md", Title: "Reply", Content: in.Text, FileSize: len(in.Text),
-			Channel: ch, ThreadTimestamp: thread, InitialComment: "The reply is long, so it is attached as a file.",
-		}); err != nil {
-			return res, slackError("upload reply", err)
-		}
-	} else {
-		for _, c := range chunks {
-			if _, err := slackclient.Post(ctx, api, ch, thread, c); err != nil {
-				return res, slackError("post reply", err)
-			}
-		}
+	chunks, err := postSlackText(ctx, api, *addr, in)
+	if err != nil {
+		return res, err
 	}
 	var attached []string
 	if in.AttachOutbox {
-		files, err := l.OutboxFiles()
-		if err != nil {
-			return res, fmt.Errorf("list outbox: %w", err)
-		}
-		for _, f := range files {
-			st, err := os.Stat(f)
-			if err == nil {
-				_, err = api.UploadFileContext(ctx, slackapi.UploadFileParameters{File: f, FileSize: int(st.Size()), Filename: filepath.Base(f), Channel: ch, ThreadTimestamp: thread})
-			}
-			if err != nil {
-				res.Failed = append(res.Failed, filepath.Base(f))
-				continue
-			}
-			attached = append(attached, f)
-		}
-		if len(res.Failed) > 0 {
-			// The names are the agent's: this goes out like a reply.
-			note := fmt.Sprintf("Could not upload %d file(s): `%s`", len(res.Failed), strings.Join(res.Failed, "`, `"))
-			if _, err := slackclient.Post(ctx, api, ch, thread, note); err != nil {
-				log.Warn("upload failure not reported in the thread", "error", err)
-			}
-		}
-		if err := l.ClearOutbox(attached); err != nil {
-			return res, fmt.Errorf("clear outbox after uploading: %w", err)
+		if attached, res.Failed, err = uploadSlackOutbox(ctx, api, l, *addr, log); err != nil {
+			return res, err
 		}
 	}
 	if in.Kind == workflows.ReplyFinal || in.Kind == workflows.ReplyError {
@@ -120,8 +68,84 @@ func (a *Activities) deliverSlack(ctx context.Context, r *config.Repo, l convers
 		return res, fmt.Errorf("record sent reply: %w", err)
 	}
 	res.Attached = baseNames(attached)
-	log.Info("reply delivered", "kind", in.Kind, "channel", in.Channel, "chunks", len(chunks), "files", len(attached))
+	log.Info("reply delivered", "kind", in.Kind, "channel", in.Channel, "chunks", chunks, "files", len(attached))
 	return res, nil
+}
+
+// acknowledgeSlack titles a direct-message thread and shows the app as
+// working (in channels Slack shows the listener's :eyes: already).
+func acknowledgeSlack(ctx context.Context, api *slackapi.Client, l conversation.Layout, in workflows.ReplyInput, addr workflows.SlackThread, log *slog.Logger) error {
+	if addr.DM {
+		// Best effort: a status or title that cannot be set does not
+		// hold up the task.
+		if err := api.SetAssistantThreadsTitleContext(ctx, slackapi.AssistantThreadsSetTitleParameters{ChannelID: addr.ChannelID, ThreadTS: addr.ThreadTS, Title: addr.Title}); err != nil {
+			log.Debug("thread title not set", "error", err)
+		}
+		if err := api.SetAssistantThreadsStatusContext(ctx, slackapi.AssistantThreadsSetStatusParameters{ChannelID: addr.ChannelID, ThreadTS: addr.ThreadTS, Status: "is working on this..."}); err != nil {
+			log.Debug("thread status not set", "error", err)
+		}
+	}
+	if _, err := l.AppendReply(conversation.Reply{TaskID: in.TaskID, Kind: string(in.Kind), Text: "(title and status)", SentAt: time.Now().UTC()}); err != nil {
+		return fmt.Errorf("record acknowledgement: %w", err)
+	}
+	return nil
+}
+
+// postSlackText posts the reply as mrkdwn in the thread, split into
+// messages, or as a file when it would take more than maxChunks; it
+// returns how many messages it took.
+func postSlackText(ctx context.Context, api *slackapi.Client, addr workflows.SlackThread, in workflows.ReplyInput) (int, error) {
+	text := mrkdwn.Render(in.Text)
+	if in.Footer != "" {
+		text += "\n\n_" + in.Footer + "_"
+	}
+	chunks := mrkdwn.Split(text, slackMaxText)
+	if len(chunks) > maxChunks {
+		if _, err := api.UploadFileContext(ctx, slackapi.UploadFileParameters{
+			Filename: "response.md", Title: "Reply", Content: in.Text, FileSize: len(in.Text),
+			Channel: addr.ChannelID, ThreadTimestamp: addr.ThreadTS, InitialComment: "The reply is long, so it is attached as a file.",
+		}); err != nil {
+			return 0, slackError("upload reply", err)
+		}
+		return 1, nil
+	}
+	for _, c := range chunks {
+		if _, err := slackclient.Post(ctx, api, addr.ChannelID, addr.ThreadTS, c); err != nil {
+			return 0, slackError("post reply", err)
+		}
+	}
+	return len(chunks), nil
+}
+
+// uploadSlackOutbox uploads the outbox files into the thread, says in the
+// thread which could not be uploaded, and clears the ones that were.
+func uploadSlackOutbox(ctx context.Context, api *slackapi.Client, l conversation.Layout, addr workflows.SlackThread, log *slog.Logger) (attached, failed []string, err error) {
+	files, err := l.OutboxFiles()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list outbox: %w", err)
+	}
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err == nil {
+			_, err = api.UploadFileContext(ctx, slackapi.UploadFileParameters{File: f, FileSize: int(st.Size()), Filename: filepath.Base(f), Channel: addr.ChannelID, ThreadTimestamp: addr.ThreadTS})
+		}
+		if err != nil {
+			failed = append(failed, filepath.Base(f))
+			continue
+		}
+		attached = append(attached, f)
+	}
+	if len(failed) > 0 {
+		// The names are the agent's: this goes out like a reply.
+		note := fmt.Sprintf("Could not upload %d file(s): `%s`", len(failed), strings.Join(failed, "`, `"))
+		if _, err := slackclient.Post(ctx, api, addr.ChannelID, addr.ThreadTS, note); err != nil {
+			log.Warn("upload failure not reported in the thread", "error", err)
+		}
+	}
+	if err := l.ClearOutbox(attached); err != nil {
+		return attached, failed, fmt.Errorf("clear outbox after uploading: %w", err)
+	}
+	return attached, failed, nil
 }
 
 // markAnswered swaps the :eyes: the listener put on each message the task
