@@ -16,11 +16,17 @@ import (
 	"github.com/airut-go/airut/workflows"
 )
 
+// conversationOptions are the workflow options of a conversation started
+// from this config, by a listener or by `airut send`.
+func conversationOptions(cfg *config.Config) workflows.Options {
+	return workflows.Options{IdleTimeout: time.Duration(cfg.Execution.ConversationMaxAgeDays) * 24 * time.Hour}
+}
+
 // startListeners starts a channel listener for every channel account in
 // the config and returns a function that waits for them to stop.
 func startListeners(ctx context.Context, cfg *config.Config, c client.Client, log *slog.Logger) (count int, wait func()) {
 	var wg sync.WaitGroup
-	opts := workflows.Options{IdleTimeout: time.Duration(cfg.Execution.ConversationMaxAgeDays) * 24 * time.Hour}
+	opts := conversationOptions(cfg)
 	for _, id := range cfg.RepoIDs() {
 		r := cfg.Repos[id]
 		var runs []func(context.Context) error

@@ -53,6 +53,41 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
+	// cfg is the config once loaded: a command that needs both the config
+	// and a client reads the file once.
+	cfg *config.Config
+}
+
+// ioStreams are where a command reads and writes.
+type ioStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// deps are what an operator command takes from outside: streams, config
+// and a Temporal client. The cobra command fills them from the app; tests
+// fill them with buffers, a config literal and a mock client, so the run
+// functions are tested without a server.
+type deps struct {
+	IO     ioStreams
+	Config func() (*config.Config, error)
+	// Client dials Temporal; the caller closes what it returns.
+	Client func(context.Context) (client.Client, error)
+}
+
+func (a *app) deps() deps {
+	return deps{
+		IO:     ioStreams{In: a.stdin, Out: a.stdout, ErrOut: a.stderr},
+		Config: a.loadConfig,
+		Client: func(ctx context.Context) (client.Client, error) {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return nil, err
+			}
+			return a.dial(ctx, cfg)
+		},
+	}
 }
 
 func (a *app) configPath() string {
@@ -71,10 +106,14 @@ func (a *app) logger() *slog.Logger {
 }
 
 func (a *app) loadConfig() (*config.Config, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
 	cfg, err := config.Load(a.configPath())
 	if err != nil {
 		return nil, withCode(exitConfig, fmt.Errorf("config not loaded, nothing started:\n%w", err))
 	}
+	a.cfg = cfg
 	return cfg, nil
 }
 
@@ -132,15 +171,33 @@ func main() {
 	worker.SetBinaryChecksum("airut-" + version)
 	a := &app{v: viper.New(), stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := newRootCmd(a).ExecuteContext(ctx)
-	if err == nil {
-		return
+	code := execute(ctx, a, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// execute runs one command line, prints its error (if any) to stderr and
+// returns the exit code.
+func execute(ctx context.Context, a *app, args []string) int {
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(a.stderr, "airut:", err)
 	}
-	fmt.Fprintln(os.Stderr, "airut:", err)
+	return exitCode(err)
+}
+
+// exitCode is the process's exit code for what a command returned: the
+// code it carries, else a usage error (cobra's own errors: unknown flag,
+// wrong number of arguments).
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		os.Exit(ee.code)
+		return ee.code
 	}
-	os.Exit(exitUsage)
+	return exitUsage
 }

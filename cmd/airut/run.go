@@ -12,9 +12,9 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workers"
 	"github.com/airut-go/airut/workers/embedded"
 	"github.com/airut-go/airut/workflows"
@@ -82,7 +82,7 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 			return withCode(exitUsage, fmt.Errorf("--init-repo: %w", err))
 		}
 		// The checkout's committed allowlist turns the sandbox on.
-		hasAllowlist := exec.CommandContext(ctx, "git", "-C", abs, "cat-file", "-e", "HEAD:"+activities.AllowlistPath).Run() == nil
+		hasAllowlist := exec.CommandContext(ctx, "git", "-C", abs, "cat-file", "-e", "HEAD:"+sandbox.AllowlistPath).Run() == nil
 		wrote, err := config.WriteIfMissing(path, config.LocalDefault(abs, hasAllowlist))
 		if err != nil {
 			return withCode(exitConfig, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,16 +22,19 @@ import (
 	"github.com/airut-go/airut/workflows"
 )
 
+// sendOptions are the inputs of `airut send`.
 type sendOptions struct {
-	repo         string
-	conversation string
-	wait         bool
-	timeout      time.Duration
-	prompt       string
+	deps
+	Repo         string
+	Conversation string
+	Wait         bool
+	Timeout      time.Duration
+	// Prompt is the task; "-" reads it from IO.In.
+	Prompt string
 }
 
 func newSendCmd(a *app) *cobra.Command {
-	var opts sendOptions
+	opts := sendOptions{deps: a.deps()}
 	cmd := &cobra.Command{
 		Use:   "send [--repo ID] [--conversation ID] [--wait] PROMPT|-",
 		Short: "Start or continue a conversation from the command line",
@@ -40,21 +44,14 @@ and its ID is printed; with it, the message continues that conversation
 A prompt of "-" is read from standard input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.prompt = args[0]
-			if opts.prompt == "-" {
-				b, err := io.ReadAll(a.stdin)
-				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("read prompt from stdin: %w", err))
-				}
-				opts.prompt = string(b)
-			}
-			return runSend(cmd.Context(), a, opts)
+			opts.Prompt = args[0]
+			return runSend(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.repo, "repo", "", "repo ID (default: the only configured repo)")
-	cmd.Flags().StringVar(&opts.conversation, "conversation", "", "conversation ID to continue")
-	cmd.Flags().BoolVar(&opts.wait, "wait", false, "wait for the reply and print it")
-	cmd.Flags().DurationVar(&opts.timeout, "timeout", 3*time.Hour, "with --wait: give up waiting after this long")
+	cmd.Flags().StringVar(&opts.Repo, "repo", "", "repo ID (default: the only configured repo)")
+	cmd.Flags().StringVar(&opts.Conversation, "conversation", "", "conversation ID to continue")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait for the reply and print it")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 3*time.Hour, "with --wait: give up waiting after this long")
 	return cmd
 }
 
@@ -75,27 +72,36 @@ func pickRepo(cfg *config.Config, flag string) (string, error) {
 	return "", withCode(exitUsage, fmt.Errorf("several repos configured (%s): choose one with --repo", strings.Join(ids, ", ")))
 }
 
-func runSend(ctx context.Context, a *app, opts sendOptions) error {
-	if strings.TrimSpace(opts.prompt) == "" {
+func runSend(ctx context.Context, opts sendOptions) error {
+	prompt := opts.Prompt
+	if prompt == "-" {
+		b, err := io.ReadAll(opts.IO.In)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("read prompt from stdin: %w", err))
+		}
+		prompt = string(b)
+	}
+	if strings.TrimSpace(prompt) == "" {
 		return withCode(exitUsage, errors.New("empty prompt: say what the agent should do"))
 	}
-	cfg, err := a.loadConfig()
+	if opts.Conversation != "" && !conversation.ValidID(opts.Conversation) {
+		return withCode(exitUsage, fmt.Errorf("--conversation %q: want 8 lowercase hex characters", opts.Conversation))
+	}
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
-	repo, err := pickRepo(cfg, opts.repo)
+	repo, err := pickRepo(cfg, opts.Repo)
 	if err != nil {
 		return err
 	}
-	conv := opts.conversation
+	conv := opts.Conversation
 	if conv == "" {
 		if conv, err = ingest.NewConversationID(); err != nil {
-			return err
+			return withCode(exitRuntime, err)
 		}
-	} else if !conversation.ValidID(conv) {
-		return withCode(exitUsage, fmt.Errorf("--conversation %q: want 8 lowercase hex characters", conv))
 	}
-	c, err := a.dial(ctx, cfg)
+	c, err := opts.Client(ctx)
 	if err != nil {
 		return err
 	}
@@ -106,39 +112,81 @@ func runSend(ctx context.Context, a *app, opts sendOptions) error {
 	}
 	msgID, err := localMessageID()
 	if err != nil {
-		return err
+		return withCode(exitRuntime, err)
 	}
-	subject := firstLine(opts.prompt, 60)
 	msg := workflows.Message{
 		ID: msgID, Channel: workflows.ChannelLocal, Sender: sender, SenderDisplay: sender,
-		Body: opts.prompt, ReceivedAt: time.Now().UTC(),
+		Body: prompt, ReceivedAt: time.Now().UTC(),
 	}
-	if opts.conversation == "" {
-		msg.Subject = subject
+	if opts.Conversation == "" {
+		msg.Subject = ingest.FirstLine(prompt, 60)
 	}
-	target := ingest.Target{RepoID: repo, ConversationID: conv,
-		Options: workflows.Options{IdleTimeout: time.Duration(cfg.Execution.ConversationMaxAgeDays) * 24 * time.Hour}}
+	target := ingest.Target{RepoID: repo, ConversationID: conv, Options: conversationOptions(cfg)}
 	if _, err := ingest.Deliver(ctx, c, target, msg); err != nil {
 		return withCode(exitRuntime, err)
 	}
-	if !opts.wait {
-		fmt.Fprintf(a.stdout, "%s\n", conv)
-		fmt.Fprintf(a.stderr, "conversation %s (repo %s): message queued; follow it with `airut status %s`\n", conv, repo, conv)
+	stdout, stderr := opts.IO.Out, opts.IO.ErrOut
+	if !opts.Wait {
+		fmt.Fprintf(stdout, "%s\n", conv)
+		fmt.Fprintf(stderr, "conversation %s (repo %s): message queued; follow it with `airut status %s`\n", conv, repo, conv)
 		return nil
 	}
-	fmt.Fprintf(a.stderr, "conversation %s (repo %s): waiting for the reply\n", conv, repo)
-	wctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	fmt.Fprintf(stderr, "conversation %s (repo %s): waiting for the reply\n", conv, repo)
+	wctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	t, err := waitForTask(wctx, a, c, repo, conv, msgID)
+	t, hostQueue, err := waitForTask(wctx, stderr, c, repo, conv, msgID)
 	if err != nil {
 		return withCode(exitRuntime, err)
 	}
-	fmt.Fprintln(a.stdout, t.Reply)
-	fmt.Fprintf(a.stderr, "task %s: %s%s · conversation %s\n", t.TaskID, t.Outcome, costNote(t), conv)
+	text, note := fullReply(cfg, repo, conv, t, hostQueue)
+	fmt.Fprintln(stdout, text)
+	if note != "" {
+		fmt.Fprintln(stderr, note)
+	}
+	fmt.Fprintf(stderr, "task %s: %s%s · conversation %s\n", t.TaskID, t.Outcome, costNote(t), conv)
 	if t.Outcome != workflows.OutcomeSuccess {
 		return withCode(exitRuntime, fmt.Errorf("task %s ended %s; `airut retry %s` runs it again", t.TaskID, t.Outcome, conv))
 	}
 	return nil
+}
+
+// truncatedMarker ends a reply the workflow shortened to keep its state
+// small (maxReplyInState in workflows/conversation.go).
+const truncatedMarker = "[...truncated; the full reply was delivered]"
+
+// fullReply returns the whole text of the task's reply. The status query
+// carries at most 32 KiB of it, since workflow state must stay small, but
+// the local channel wrote all of it to the conversation's replies.jsonl on
+// the worker host, which is this host when `airut run` runs here. When
+// only the shortened copy is at hand, note says so and where the full
+// text is.
+func fullReply(cfg *config.Config, repo, conv string, t workflows.TaskSummary, hostQueue string) (text, note string) {
+	l, err := conversation.For(filepath.Join(cfg.StateDir, repo), conv)
+	if err != nil {
+		// The ID was validated before sending; keep the status text.
+		return t.Reply, ""
+	}
+	// A task ends with one reply or one error (AppendReply keeps one
+	// record per task and kind); its ack is not the answer.
+	replies, err := l.ReadReplies()
+	for i := len(replies) - 1; i >= 0; i-- {
+		r := replies[i]
+		if r.TaskID == t.TaskID && (r.Kind == string(workflows.ReplyFinal) || r.Kind == string(workflows.ReplyError)) {
+			return r.Text, ""
+		}
+	}
+	if !strings.HasSuffix(t.Reply, truncatedMarker) {
+		return t.Reply, ""
+	}
+	host := "the worker host"
+	if id := strings.TrimPrefix(hostQueue, workflows.HostQueue("")); id != "" {
+		host = "worker host " + id
+	}
+	note = fmt.Sprintf("the reply above was shortened to 32 KiB; the full text is in %s (task %s) on %s", l.Replies(), t.TaskID, host)
+	if err != nil {
+		note += fmt.Sprintf(" (reading it here failed: %v)", err)
+	}
+	return t.Reply, note
 }
 
 func costNote(t workflows.TaskSummary) string {
@@ -148,9 +196,13 @@ func costNote(t workflows.TaskSummary) string {
 	return fmt.Sprintf(" · $%.4f · %d turns", t.CostUSD, t.NumTurns)
 }
 
+// pollInterval is how often `airut send --wait` asks for the status.
+const pollInterval = 300 * time.Millisecond
+
 // waitForTask polls the status query until the task that ran msgID has
-// finished, printing state changes to stderr as it goes.
-func waitForTask(ctx context.Context, a *app, c client.Client, repo, conv, msgID string) (workflows.TaskSummary, error) {
+// finished, printing state changes to stderr as it goes. It returns the
+// task and the queue of the host that ran it.
+func waitForTask(ctx context.Context, stderr io.Writer, c client.Client, repo, conv, msgID string) (workflows.TaskSummary, string, error) {
 	last := ""
 	silentSince := time.Now()
 	for {
@@ -159,7 +211,7 @@ func waitForTask(ctx context.Context, a *app, c client.Client, repo, conv, msgID
 			silentSince = time.Now()
 			for _, t := range st.Tasks {
 				if slices.Contains(t.MessageIDs, msgID) {
-					return t, nil
+					return t, st.HostQueue, nil
 				}
 			}
 			now := st.State
@@ -167,17 +219,17 @@ func waitForTask(ctx context.Context, a *app, c client.Client, repo, conv, msgID
 				now = "running task " + st.Current.TaskID
 			}
 			if now != last {
-				fmt.Fprintf(a.stderr, "  %s\n", now)
+				fmt.Fprintf(stderr, "  %s\n", now)
 				last = now
 			}
 		} else if time.Since(silentSince) > 15*time.Second {
-			fmt.Fprintf(a.stderr, "  no answer from the conversation yet (%v); is a worker running?\n", err)
+			fmt.Fprintf(stderr, "  no answer from the conversation yet (%v); is a worker running?\n", err)
 			silentSince = time.Now()
 		}
 		select {
 		case <-ctx.Done():
-			return workflows.TaskSummary{}, fmt.Errorf("gave up waiting for the reply: %w (the task goes on; see `airut status %s`)", ctx.Err(), conv)
-		case <-time.After(300 * time.Millisecond):
+			return workflows.TaskSummary{}, "", fmt.Errorf("gave up waiting for the reply: %w (the task goes on; see `airut status %s`)", ctx.Err(), conv)
+		case <-time.After(pollInterval):
 		}
 	}
 }
@@ -200,15 +252,4 @@ func localMessageID() (string, error) {
 		return "", fmt.Errorf("message id: %w", err)
 	}
 	return "local-" + hex.EncodeToString(b), nil
-}
-
-func firstLine(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if r := []rune(s); len(r) > n {
-		s = string(r[:n]) + "…"
-	}
-	return s
 }

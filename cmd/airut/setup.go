@@ -16,11 +16,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/airut-go/airut/activities"
+	"github.com/airut-go/airut/ingest"
 	"github.com/airut-go/airut/internal/claudebin"
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/gitmirror"
 	"github.com/airut-go/airut/internal/hostdeps"
 	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workers"
 )
 
@@ -232,7 +234,7 @@ func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.R
 	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(lctx, "git", "ls-remote", "--heads", r.RepoURL).CombinedOutput(); err != nil {
-		ck.fail(name, "cannot read "+r.RepoURL+": "+firstLine(string(out), 200), "check repo_url and the credentials git uses for it")
+		ck.fail(name, "cannot read "+r.RepoURL+": "+ingest.FirstLine(string(out), 200), "check repo_url and the credentials git uses for it")
 	} else {
 		ck.ok(name, r.RepoURL)
 	}
@@ -256,7 +258,7 @@ func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.R
 		checkSandbox(ctx, ck, cfg, r)
 	} else {
 		ck.warn(name+" sandbox", "network sandbox off: the agent has unrestricted network access and masked secrets do not work",
-			"set repos."+r.ID+".network.sandbox_enabled: true and add "+activities.AllowlistPath)
+			"set repos."+r.ID+".network.sandbox_enabled: true and add "+sandbox.AllowlistPath)
 	}
 	has := func(k string) bool { return r.Secrets[k] != "" || r.MaskedSecrets[k].Value != "" }
 	if !has("ANTHROPIC_API_KEY") && !has("CLAUDE_CODE_OAUTH_TOKEN") && !unsetSecret(cfg, r.ID) {
@@ -269,22 +271,22 @@ func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.R
 // mirror exists.
 func checkSandbox(ctx context.Context, ck *checker, cfg *config.Config, r *config.Repo) {
 	name := "repo " + r.ID + " sandbox"
-	bin, err := activities.ProxyBinary(cfg)
+	bin, err := sandbox.ProxyBinary(cfg.Network.ProxyBinary)
 	if err != nil {
 		ck.fail(name, err.Error(), "make build (it builds bin/airut-proxy next to bin/airut)")
 		return
 	}
-	m := activities.Mirror(cfg, r)
+	m := &gitmirror.Mirror{URL: r.RepoURL, Dir: cfg.MirrorDir(r.ID)}
 	if _, err := os.Stat(m.Dir); err != nil {
 		ck.ok(name, "proxy "+bin+"; the allowlist is read at the first task")
 		return
 	}
-	ok, err := activities.CheckAllowlist(ctx, m)
+	ok, err := sandbox.CheckAllowlist(ctx, m)
 	switch {
 	case err != nil:
-		ck.fail(name, err.Error(), "fix "+activities.AllowlistPath+" on the default branch")
+		ck.fail(name, err.Error(), "fix "+sandbox.AllowlistPath+" on the default branch")
 	case !ok:
-		ck.fail(name, "no "+activities.AllowlistPath+" on the default branch: tasks will not run",
+		ck.fail(name, "no "+sandbox.AllowlistPath+" on the default branch: tasks will not run",
 			"add the allowlist, or set repos."+r.ID+".network.sandbox_enabled: false")
 	default:
 		ck.ok(name, "proxy "+bin+", allowlist present")

@@ -12,109 +12,158 @@ import (
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
+	"github.com/airut-go/airut/ingest"
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/workflows"
 )
 
-type convOptions struct {
-	repo string
-	json bool
+// statusOptions are the inputs of `airut status`.
+type statusOptions struct {
+	deps
+	Repo string
+	JSON bool
+	// Conversation is the one to show; empty lists the open ones.
+	Conversation string
 }
 
 func newStatusCmd(a *app) *cobra.Command {
-	var opts convOptions
+	opts := statusOptions{deps: a.deps()}
 	cmd := &cobra.Command{
 		Use:   "status [CONVERSATION]",
 		Short: "Show one conversation, or list the open ones",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return runList(cmd.Context(), a, opts)
+			if len(args) == 1 {
+				opts.Conversation = args[0]
 			}
-			return runStatus(cmd.Context(), a, opts, args[0])
+			return runStatus(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.repo, "repo", "", "repo ID (default: found among the configured repos)")
-	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	cmd.Flags().StringVar(&opts.Repo, "repo", "", "repo ID (default: found among the configured repos)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
 }
 
+// stopOptions are the inputs of `airut stop`.
+type stopOptions struct {
+	deps
+	Repo         string
+	Conversation string
+}
+
 func newStopCmd(a *app) *cobra.Command {
-	var opts convOptions
+	opts := stopOptions{deps: a.deps()}
 	cmd := &cobra.Command{
 		Use:   "stop CONVERSATION",
 		Short: "Stop the conversation's running task (its container is killed; queued messages still run)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res workflows.StopResult
-			if err := update(cmd.Context(), a, opts, args[0], workflows.UpdateStop, &res); err != nil {
-				return err
-			}
-			if !res.Stopped {
-				fmt.Fprintf(a.stdout, "nothing running in conversation %s\n", args[0])
-				return nil
-			}
-			fmt.Fprintf(a.stdout, "stopped task %s in conversation %s (%d queued message(s) will still run)\n", res.TaskID, args[0], res.Queued)
-			return nil
+			opts.Conversation = args[0]
+			return runStop(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.repo, "repo", "", "repo ID")
+	cmd.Flags().StringVar(&opts.Repo, "repo", "", "repo ID (default: found among the configured repos)")
 	return cmd
 }
 
+func runStop(ctx context.Context, opts stopOptions) error {
+	var res workflows.StopResult
+	if err := update(ctx, opts.deps, opts.Repo, opts.Conversation, workflows.UpdateStop, &res); err != nil {
+		return err
+	}
+	if !res.Stopped {
+		fmt.Fprintf(opts.IO.Out, "nothing running in conversation %s\n", opts.Conversation)
+		return nil
+	}
+	fmt.Fprintf(opts.IO.Out, "stopped task %s in conversation %s (%d queued message(s) will still run)\n", res.TaskID, opts.Conversation, res.Queued)
+	return nil
+}
+
+// retryOptions are the inputs of `airut retry`.
+type retryOptions struct {
+	deps
+	Repo         string
+	Conversation string
+}
+
 func newRetryCmd(a *app) *cobra.Command {
-	var opts convOptions
+	opts := retryOptions{deps: a.deps()}
 	cmd := &cobra.Command{
 		Use:   "retry CONVERSATION",
 		Short: "Run the conversation's last failed task again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res workflows.RetryResult
-			if err := update(cmd.Context(), a, opts, args[0], workflows.UpdateRetry, &res); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "retrying the last failed task of conversation %s (%d message(s)); follow it with `airut status %s`\n", args[0], res.Messages, args[0])
-			return nil
+			opts.Conversation = args[0]
+			return runRetry(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.repo, "repo", "", "repo ID")
+	cmd.Flags().StringVar(&opts.Repo, "repo", "", "repo ID (default: found among the configured repos)")
 	return cmd
 }
 
-// locate finds the repo of a conversation: the --repo flag, else the
-// configured repo whose workflow of that ID exists.
-func locate(ctx context.Context, c client.Client, cfg *config.Config, repoFlag, conv string) (string, error) {
-	if repoFlag != "" {
-		return repoFlag, nil
+func runRetry(ctx context.Context, opts retryOptions) error {
+	var res workflows.RetryResult
+	if err := update(ctx, opts.deps, opts.Repo, opts.Conversation, workflows.UpdateRetry, &res); err != nil {
+		return err
 	}
-	for _, id := range cfg.RepoIDs() {
-		_, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(id, conv), "")
-		if err == nil {
-			return id, nil
-		}
-		var nf *serviceerror.NotFound
-		if !errors.As(err, &nf) {
-			return "", withCode(exitRuntime, fmt.Errorf("look up conversation %s: %w", conv, err))
-		}
-	}
-	return "", withCode(exitUsage, fmt.Errorf("no conversation %s in any configured repo (%s)", conv, strings.Join(cfg.RepoIDs(), ", ")))
+	fmt.Fprintf(opts.IO.Out, "retrying the last failed task of conversation %s (%d message(s)); follow it with `airut status %s`\n", opts.Conversation, res.Messages, opts.Conversation)
+	return nil
 }
 
-func update(ctx context.Context, a *app, opts convOptions, conv, name string, out any) error {
-	cfg, err := a.loadConfig()
+// locate finds the repo of a conversation: the --repo flag, else the
+// configured repo that has a workflow of that ID. Either way the
+// conversation must exist, so a mistyped ID is named as such rather than
+// surfacing as Temporal's "workflow not found".
+func locate(ctx context.Context, c client.Client, cfg *config.Config, repoFlag, conv string) (string, error) {
+	repos := cfg.RepoIDs()
+	if repoFlag != "" {
+		repos = []string{repoFlag}
+	}
+	for _, id := range repos {
+		ok, err := ingest.ConversationExists(ctx, c, id, conv)
+		if err != nil {
+			return "", withCode(exitRuntime, err)
+		}
+		if ok {
+			return id, nil
+		}
+	}
+	if repoFlag != "" {
+		return "", withCode(exitUsage, fmt.Errorf("no conversation %s in repo %s", conv, repoFlag))
+	}
+	return "", withCode(exitUsage, fmt.Errorf("no conversation %s in any configured repo (%s)", conv, strings.Join(repos, ", ")))
+}
+
+// checkID rejects what cannot be a conversation ID before anything is
+// dialled.
+func checkID(conv string) error {
+	if !conversation.ValidID(conv) {
+		return withCode(exitUsage, fmt.Errorf("%q is not a conversation ID: want 8 lowercase hex characters", conv))
+	}
+	return nil
+}
+
+// update runs a workflow update (stop, retry) on a conversation and
+// decodes its result into out.
+func update(ctx context.Context, d deps, repoFlag, conv, name string, out any) error {
+	if err := checkID(conv); err != nil {
+		return err
+	}
+	cfg, err := d.Config()
 	if err != nil {
 		return err
 	}
-	c, err := a.dial(ctx, cfg)
+	c, err := d.Client(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	repo, err := locate(ctx, c, cfg, opts.repo, conv)
+	repo, err := locate(ctx, c, cfg, repoFlag, conv)
 	if err != nil {
 		return err
 	}
@@ -126,23 +175,39 @@ func update(ctx context.Context, a *app, opts convOptions, conv, name string, ou
 	if err == nil {
 		err = h.Get(uctx, out)
 	}
+	// A refusal by the workflow's validator ("nothing to retry: ...") is
+	// an answer for the user: show its message without the SDK's
+	// "(type: errorString, retryable: true)" decoration.
+	var refused *temporal.ApplicationError
+	if errors.As(err, &refused) {
+		return withCode(exitRuntime, fmt.Errorf("cannot %s conversation %s: %s", name, conv, refused.Message()))
+	}
 	if err != nil {
 		return withCode(exitRuntime, fmt.Errorf("%s conversation %s: %w", name, conv, err))
 	}
 	return nil
 }
 
-func runStatus(ctx context.Context, a *app, opts convOptions, conv string) error {
-	cfg, err := a.loadConfig()
+func runStatus(ctx context.Context, opts statusOptions) error {
+	if opts.Conversation != "" {
+		if err := checkID(opts.Conversation); err != nil {
+			return err
+		}
+	}
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
-	c, err := a.dial(ctx, cfg)
+	c, err := opts.Client(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	repo, err := locate(ctx, c, cfg, opts.repo, conv)
+	if opts.Conversation == "" {
+		return runList(ctx, c, opts)
+	}
+	conv := opts.Conversation
+	repo, err := locate(ctx, c, cfg, opts.Repo, conv)
 	if err != nil {
 		return err
 	}
@@ -150,12 +215,12 @@ func runStatus(ctx context.Context, a *app, opts convOptions, conv string) error
 	if err != nil {
 		return withCode(exitRuntime, fmt.Errorf("status of conversation %s: %w", conv, err))
 	}
-	if opts.json {
-		enc := json.NewEncoder(a.stdout)
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	printStatus(a.stdout, st)
+	printStatus(opts.IO.Out, st)
 	return nil
 }
 
@@ -175,9 +240,9 @@ func printStatus(w io.Writer, st workflows.Status) {
 		if t.CostUSD > 0 {
 			cost = fmt.Sprintf("$%.4f", t.CostUSD)
 		}
-		reply := firstLine(t.Reply, 60)
+		reply := ingest.FirstLine(t.Reply, 60)
 		if t.Error != "" && t.Outcome != workflows.OutcomeSuccess {
-			reply = firstLine(t.Error, 60)
+			reply = ingest.FirstLine(t.Error, 60)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.TaskID, t.FinishedAt.Local().Format(time.DateTime), t.Outcome, cost, reply)
 	}
@@ -204,19 +269,11 @@ type listed struct {
 	Started      time.Time
 }
 
-func runList(ctx context.Context, a *app, opts convOptions) error {
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	c, err := a.dial(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+// runList prints the open conversations, of one repo with --repo.
+func runList(ctx context.Context, c client.Client, opts statusOptions) error {
 	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.WorkflowName)
-	if opts.repo != "" {
-		query += fmt.Sprintf(" AND %s = '%s'", workflows.AttrRepo.GetName(), opts.repo)
+	if opts.Repo != "" {
+		query += fmt.Sprintf(" AND %s = '%s'", workflows.AttrRepo.GetName(), opts.Repo)
 	}
 	var rows []listed
 	var token []byte
@@ -245,16 +302,16 @@ func runList(ctx context.Context, a *app, opts convOptions) error {
 			break
 		}
 	}
-	if opts.json {
-		enc := json.NewEncoder(a.stdout)
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
 	if len(rows) == 0 {
-		fmt.Fprintln(a.stdout, "no open conversations")
+		fmt.Fprintln(opts.IO.Out, "no open conversations")
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONVERSATION\tREPO\tSTATUS\tCHANNEL\tSENDER\tSTARTED")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Conversation, r.Repo, orDash(r.Status), r.Channel, r.Sender, r.Started.Local().Format(time.DateTime))

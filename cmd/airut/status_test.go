@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/airut-go/airut/workflows"
+)
+
+func TestStatus(t *testing.T) {
+	finished := time.Date(2026, 3, 4, 10, 30, 0, 0, time.Local)
+	st := workflows.Status{
+		RepoID: "web", ConversationID: "0a1b2c3d", State: workflows.StateFailed, Model: "opus", SessionID: "s-1",
+		HostQueue: "airut-host-h1", Queued: 1, CanRetry: true,
+		Tasks: []workflows.TaskSummary{
+			{TaskID: "t1", FinishedAt: finished, Outcome: workflows.OutcomeSuccess, CostUSD: 0.5, Reply: "Renamed the package.\nDetails follow."},
+			{TaskID: "t2", FinishedAt: finished, Outcome: workflows.OutcomeTimeout, Reply: "Timed out", Error: "no output for 30m"},
+		},
+	}
+	for _, tc := range []struct {
+		name    string
+		opts    statusOptions
+		setup   func(h *harness)
+		code    int
+		wantErr string
+		stdout  []string // lines stdout must have
+	}{
+		{
+			name: "one conversation, repo found",
+			opts: statusOptions{Conversation: "0a1b2c3d"},
+			setup: func(h *harness) {
+				h.missing("api", "0a1b2c3d")
+				h.exists("web", "0a1b2c3d")
+				h.status("web", "0a1b2c3d", func() workflows.Status { return st })
+			},
+			stdout: []string{
+				"conversation 0a1b2c3d  repo web  state failed",
+				"model opus  session s-1  host airut-host-h1  queued 1",
+				"TASK  FINISHED             OUTCOME  COST     REPLY",
+				"t1    2026-03-04 10:30:00  success  $0.5000  Renamed the package.",
+				"t2    2026-03-04 10:30:00  timeout  -        no output for 30m",
+				"the last task failed: `airut retry 0a1b2c3d` runs it again",
+			},
+		},
+		{
+			name: "one conversation, repo given",
+			opts: statusOptions{Conversation: "0a1b2c3d", Repo: "web"},
+			setup: func(h *harness) {
+				h.exists("web", "0a1b2c3d")
+				h.status("web", "0a1b2c3d", func() workflows.Status { return st })
+			},
+			stdout: []string{"conversation 0a1b2c3d  repo web  state failed"},
+		},
+		{
+			name: "conversation that does not exist",
+			opts: statusOptions{Conversation: "0badc0de"},
+			setup: func(h *harness) {
+				h.missing("api", "0badc0de")
+				h.missing("web", "0badc0de")
+			},
+			code:    exitUsage,
+			wantErr: "no conversation 0badc0de in any configured repo (api, web)",
+		},
+		{
+			name:    "conversation that does not exist in the repo given",
+			opts:    statusOptions{Conversation: "0badc0de", Repo: "web"},
+			setup:   func(h *harness) { h.missing("web", "0badc0de") },
+			code:    exitUsage,
+			wantErr: "no conversation 0badc0de in repo web",
+		},
+		{
+			name:    "not a conversation ID",
+			opts:    statusOptions{Conversation: "0BADC0DE"},
+			code:    exitUsage,
+			wantErr: `"0BADC0DE" is not a conversation ID: want 8 lowercase hex characters`,
+		},
+		{
+			name: "server unreachable",
+			opts: statusOptions{Conversation: "0a1b2c3d"},
+			setup: func(h *harness) {
+				h.c.On("DescribeWorkflowExecution", mock.Anything, "airut/api/0a1b2c3d", "").Return(nil, errUnavailable).Once()
+			},
+			code:    exitRuntime,
+			wantErr: "look up conversation 0a1b2c3d in repo api: connection refused",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "api", "web")
+			if tc.setup != nil {
+				tc.setup(h)
+			}
+			opts := tc.opts
+			opts.deps = h.deps()
+			err := runStatus(context.Background(), opts)
+			checkExit(t, err, tc.code, tc.wantErr)
+			out := h.stdout.String()
+			for _, line := range tc.stdout {
+				if !strings.Contains(out, line+"\n") {
+					t.Errorf("stdout lacks %q", line)
+				}
+			}
+			if t.Failed() {
+				t.Logf("stdout:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestStatusJSON(t *testing.T) {
+	h := newHarness(t, "web")
+	want := workflows.Status{RepoID: "web", ConversationID: "0a1b2c3d", State: workflows.StateIdle, Tasks: []workflows.TaskSummary{{TaskID: "t1", Reply: "ok"}}}
+	h.exists("web", "0a1b2c3d")
+	h.status("web", "0a1b2c3d", func() workflows.Status { return want })
+	if err := runStatus(context.Background(), statusOptions{deps: h.deps(), Conversation: "0a1b2c3d", JSON: true}); err != nil {
+		t.Fatal(err)
+	}
+	var got workflows.Status
+	if err := json.Unmarshal(h.stdout.Bytes(), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, h.stdout.String())
+	}
+	if got.ConversationID != want.ConversationID || got.State != want.State || len(got.Tasks) != 1 || got.Tasks[0].Reply != "ok" {
+		t.Errorf("JSON status %+v, want %+v", got, want)
+	}
+}
+
+// execution is one running conversation as the visibility store lists it.
+func execution(t *testing.T, repo, conv, status, channel, sender string, started time.Time) *workflowpb.WorkflowExecutionInfo {
+	t.Helper()
+	attr := func(s string) *commonpb.Payload {
+		p, err := converter.GetDefaultDataConverter().ToPayload(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID(repo, conv), RunId: "r"},
+		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
+		StartTime: timestamppb.New(started),
+		SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{
+			workflows.AttrStatus.GetName():  attr(status),
+			workflows.AttrChannel.GetName(): attr(channel),
+			workflows.AttrSender.GetName():  attr(sender),
+		}},
+	}
+}
+
+func TestStatusList(t *testing.T) {
+	started := time.Date(2026, 3, 4, 9, 0, 0, 0, time.Local)
+	all := "WorkflowType = 'ConversationWorkflow' AND ExecutionStatus = 'Running'"
+	for _, tc := range []struct {
+		name    string
+		repo    string
+		query   string
+		pages   [][]*workflowpb.WorkflowExecutionInfo
+		listErr error
+		stdout  string
+		code    int
+		wantErr string
+	}{
+		{
+			name:  "open conversations over two pages",
+			query: all,
+			pages: [][]*workflowpb.WorkflowExecutionInfo{
+				{execution(t, "web", "0a1b2c3d", "busy", "email", "ann@example.com", started)},
+				{execution(t, "api", "11223344", "", "local", "bob", started)},
+			},
+			stdout: "CONVERSATION  REPO  STATUS  CHANNEL  SENDER           STARTED\n" +
+				"0a1b2c3d      web   busy    email    ann@example.com  2026-03-04 09:00:00\n" +
+				"11223344      api   -       local    bob              2026-03-04 09:00:00\n",
+		},
+		{
+			name:   "one repo, none open",
+			repo:   "web",
+			query:  all + " AND AirutRepo = 'web'",
+			pages:  [][]*workflowpb.WorkflowExecutionInfo{nil},
+			stdout: "no open conversations\n",
+		},
+		{
+			name:    "visibility store down",
+			query:   all,
+			listErr: errUnavailable,
+			code:    exitRuntime,
+			wantErr: "list conversations: connection refused",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "api", "web")
+			if tc.listErr != nil {
+				h.c.On("ListWorkflow", mock.Anything, mock.Anything).Return(nil, tc.listErr).Once()
+			}
+			for i, page := range tc.pages {
+				var token, next []byte
+				if i > 0 {
+					token = []byte{byte(i)}
+				}
+				if i < len(tc.pages)-1 {
+					next = []byte{byte(i + 1)}
+				}
+				req := &workflowservice.ListWorkflowExecutionsRequest{Query: tc.query, NextPageToken: token}
+				h.c.On("ListWorkflow", mock.Anything, mock.MatchedBy(func(r *workflowservice.ListWorkflowExecutionsRequest) bool {
+					return r.Query == req.Query && string(r.NextPageToken) == string(req.NextPageToken)
+				})).Return(&workflowservice.ListWorkflowExecutionsResponse{Executions: page, NextPageToken: next}, nil).Once()
+			}
+			err := runStatus(context.Background(), statusOptions{deps: h.deps(), Repo: tc.repo})
+			checkExit(t, err, tc.code, tc.wantErr)
+			if got := h.stdout.String(); got != tc.stdout {
+				t.Errorf("stdout\n%s\nwant\n%s", got, tc.stdout)
+			}
+		})
+	}
+}
+
+func TestStop(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		result  workflows.StopResult
+		missing bool
+		stdout  string
+		code    int
+		wantErr string
+	}{
+		{
+			name:   "running task stopped",
+			result: workflows.StopResult{Stopped: true, TaskID: "t7", Queued: 2},
+			stdout: "stopped task t7 in conversation 0a1b2c3d (2 queued message(s) will still run)\n",
+		},
+		{
+			name:   "nothing running",
+			result: workflows.StopResult{Queued: 0},
+			stdout: "nothing running in conversation 0a1b2c3d\n",
+		},
+		{
+			name:    "no such conversation",
+			missing: true,
+			code:    exitUsage,
+			wantErr: "no conversation 0a1b2c3d in repo web",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "web")
+			if tc.missing {
+				h.missing("web", "0a1b2c3d")
+			} else {
+				h.exists("web", "0a1b2c3d")
+				h.updated(t, "web", "0a1b2c3d", workflows.UpdateStop, tc.result, nil)
+			}
+			err := runStop(context.Background(), stopOptions{deps: h.deps(), Repo: "web", Conversation: "0a1b2c3d"})
+			checkExit(t, err, tc.code, tc.wantErr)
+			if got := h.stdout.String(); got != tc.stdout {
+				t.Errorf("stdout %q, want %q", got, tc.stdout)
+			}
+		})
+	}
+}
+
+func TestRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// refusal is the workflow validator's error.
+		refusal error
+		stdout  string
+		code    int
+		wantErr string
+	}{
+		{
+			name:   "last failed task queued again",
+			stdout: "retrying the last failed task of conversation 0a1b2c3d (1 message(s)); follow it with `airut status 0a1b2c3d`\n",
+		},
+		{
+			name:    "nothing to retry",
+			refusal: errors.New("nothing to retry: the last task did not fail"),
+			code:    exitRuntime,
+			wantErr: "cannot retry conversation 0a1b2c3d: nothing to retry: the last task did not fail",
+		},
+		{
+			name:    "a task is running",
+			refusal: errors.New("a task is running; stop it first or wait for it to finish"),
+			code:    exitRuntime,
+			wantErr: "cannot retry conversation 0a1b2c3d: a task is running; stop it first or wait for it to finish",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "web")
+			h.exists("web", "0a1b2c3d")
+			h.updated(t, "web", "0a1b2c3d", workflows.UpdateRetry, workflows.RetryResult{Messages: 1}, tc.refusal)
+			err := runRetry(context.Background(), retryOptions{deps: h.deps(), Conversation: "0a1b2c3d"})
+			checkExit(t, err, tc.code, tc.wantErr)
+			if got := h.stdout.String(); got != tc.stdout {
+				t.Errorf("stdout %q, want %q", got, tc.stdout)
+			}
+		})
+	}
+}
+
+// An update that fails for another reason than the workflow's refusal
+// keeps Temporal's error.
+func TestUpdateTransportError(t *testing.T) {
+	h := newHarness(t, "web")
+	h.exists("web", "0a1b2c3d")
+	h.c.On("UpdateWorkflow", mock.Anything, mock.Anything).Return(nil, errUnavailable).Once()
+	err := runStop(context.Background(), stopOptions{deps: h.deps(), Conversation: "0a1b2c3d"})
+	checkExit(t, err, exitRuntime, "stop conversation 0a1b2c3d: connection refused")
+	if !errors.Is(err, errUnavailable) {
+		t.Errorf("error does not wrap Temporal's")
+	}
+}
+
+// The cobra commands fill the options from the command line: a bad
+// argument is refused before any config is read or server dialled.
+func TestCommandsRefuseBadIDs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"send", "--conversation", "nope", "hi"}, `airut: --conversation "nope": want 8 lowercase hex characters`},
+		{[]string{"status", "nope"}, `airut: "nope" is not a conversation ID: want 8 lowercase hex characters`},
+		{[]string{"stop", "nope"}, `airut: "nope" is not a conversation ID: want 8 lowercase hex characters`},
+		{[]string{"retry", "nope"}, `airut: "nope" is not a conversation ID: want 8 lowercase hex characters`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			// A config path that does not parse: reading it would fail.
+			args := append([]string{"--config", "/dev/null/airut.yaml"}, tc.args...)
+			out, code := runAirutErr(t, args...)
+			if code != exitUsage || out != tc.want+"\n" {
+				t.Errorf("exit %d, output %q; want %d, %q", code, out, exitUsage, tc.want+"\n")
+			}
+		})
+	}
+}
