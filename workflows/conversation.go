@@ -14,10 +14,15 @@ const (
 	maxSeenIDs        = 1000
 	maxTaskSummaries  = 50
 	repliesKeptInFull = 3
-	maxReplyInState   = 32 << 10
-	defaultMaxTasks   = 100
-	defaultIdle       = 7 * 24 * time.Hour
+	// MaxReplyInState bounds a reply kept in TaskSummary.Reply; a longer
+	// one ends with TruncatedMarker (the full text is in replies.jsonl).
+	MaxReplyInState = 32 << 10
+	defaultMaxTasks = 100
+	defaultIdle     = 7 * 24 * time.Hour
 )
+
+// TruncatedMarker ends a reply the workflow shortened to MaxReplyInState.
+const TruncatedMarker = "[...truncated; the full reply was delivered]"
 
 // Options tune one conversation; zero values take the defaults.
 type Options struct {

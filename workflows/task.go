@@ -317,8 +317,8 @@ func (c *conversation) reply(ctx workflow.Context, t *task, o outgoing) {
 // record keeps a finished task's summary, bounded: the last
 // maxTaskSummaries tasks, full reply text for the last few only.
 func (c *conversation) record(t TaskSummary) {
-	if len(t.Reply) > maxReplyInState {
-		t.Reply = t.Reply[:maxReplyInState] + "\n[...truncated; the full reply was delivered]"
+	if len(t.Reply) > MaxReplyInState {
+		t.Reply = t.Reply[:MaxReplyInState] + "\n" + TruncatedMarker
 	}
 	c.st.Tasks = append(c.st.Tasks, t)
 	if len(c.st.Tasks) > maxTaskSummaries {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os/user"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -150,10 +149,6 @@ func runSend(ctx context.Context, opts sendOptions) error {
 	return nil
 }
 
-// truncatedMarker ends a reply the workflow shortened to keep its state
-// small (maxReplyInState in workflows/conversation.go).
-const truncatedMarker = "[...truncated; the full reply was delivered]"
-
 // fullReply returns the whole text of the task's reply. The status query
 // carries at most 32 KiB of it, since workflow state must stay small, but
 // the local channel wrote all of it to the conversation's replies.jsonl on
@@ -161,7 +156,7 @@ const truncatedMarker = "[...truncated; the full reply was delivered]"
 // only the shortened copy is at hand, note says so and where the full
 // text is.
 func fullReply(cfg *config.Config, repo, conv string, t workflows.TaskSummary, hostQueue string) (text, note string) {
-	l, err := conversation.For(filepath.Join(cfg.StateDir, repo), conv)
+	l, err := conversation.For(cfg.RepoStateDir(repo), conv)
 	if err != nil {
 		// The ID was validated before sending; keep the status text.
 		return t.Reply, ""
@@ -175,14 +170,14 @@ func fullReply(cfg *config.Config, repo, conv string, t workflows.TaskSummary, h
 			return r.Text, ""
 		}
 	}
-	if !strings.HasSuffix(t.Reply, truncatedMarker) {
+	if !strings.HasSuffix(t.Reply, workflows.TruncatedMarker) {
 		return t.Reply, ""
 	}
 	host := "the worker host"
 	if id := strings.TrimPrefix(hostQueue, workflows.HostQueue("")); id != "" {
 		host = "worker host " + id
 	}
-	note = fmt.Sprintf("the reply above was shortened to 32 KiB; the full text is in %s (task %s) on %s", l.Replies(), t.TaskID, host)
+	note = fmt.Sprintf("the reply above was shortened to %d KiB; the full text is in %s (task %s) on %s", workflows.MaxReplyInState>>10, l.Replies(), t.TaskID, host)
 	if err != nil {
 		note += fmt.Sprintf(" (reading it here failed: %v)", err)
 	}

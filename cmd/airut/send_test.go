@@ -170,7 +170,7 @@ func TestSend(t *testing.T) {
 var longReply = strings.Repeat("All 412 tests pass; here is what changed.\n", 1200)
 
 // truncated is longReply as the workflow keeps it in its state.
-var truncated = longReply[:32<<10] + "\n" + truncatedMarker
+var truncated = longReply[:32<<10] + "\n" + workflows.TruncatedMarker
 
 func TestSendWait(t *testing.T) {
 	const conv = "0a1b2c3d"

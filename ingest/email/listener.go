@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/airut-go/airut/ingest"
@@ -276,13 +275,12 @@ func (l *Listener) prepare(ctx context.Context, m imapbox.Message) (*handoff, er
 // second conversation.
 func (l *Listener) conversation(ctx context.Context, p *Parsed) (string, bool, error) {
 	if id := ConversationID(p); id != "" {
-		_, err := l.Temporal.DescribeWorkflowExecution(ctx, workflows.WorkflowID(l.RepoID, id), "")
-		if err == nil {
-			return id, false, nil
+		ok, err := ingest.ConversationExists(ctx, l.Temporal, l.RepoID, id)
+		if err != nil {
+			return "", false, err
 		}
-		var nf *serviceerror.NotFound
-		if !errors.As(err, &nf) {
-			return "", false, fmt.Errorf("look up conversation %s: %w", id, err)
+		if ok {
+			return id, false, nil
 		}
 		// An ID of another repo, or one Temporal no longer knows: new.
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/airut-go/airut/ingest"
@@ -204,15 +202,7 @@ func (l *Listener) mentions(text string) bool {
 }
 
 func (l *Listener) exists(ctx context.Context, conv string) (bool, error) {
-	_, err := l.Temporal.DescribeWorkflowExecution(ctx, workflows.WorkflowID(l.RepoID, conv), "")
-	if err == nil {
-		return true, nil
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return false, nil
-	}
-	return false, fmt.Errorf("look up thread conversation: %w", err)
+	return ingest.ConversationExists(ctx, l.Temporal, l.RepoID, conv)
 }
 
 // process authorises a message and hands it to its thread's conversation.
@@ -235,7 +225,7 @@ func (l *Listener) process(ctx context.Context, in inbound) error {
 	}
 	conv := ConversationID(l.teamID, in.channel, in.threadTS)
 	body := l.readable(ctx, in.text)
-	title := firstLine(body, 60)
+	title := ingest.FirstLine(body, 60)
 	isNew := false
 	if in.mention && in.threadTS != in.ts {
 		engaged, err := l.exists(ctx, conv)
@@ -439,15 +429,4 @@ func (l *Listener) trustedFileHost(u *url.URL) bool {
 // else user name.
 func displayName(u *slack.User) string {
 	return cmp.Or(u.Profile.DisplayName, u.RealName, u.Name)
-}
-
-func firstLine(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if r := []rune(s); len(r) > n {
-		s = string(r[:n])
-	}
-	return s
 }
