@@ -36,8 +36,11 @@ base-image: deps
 run: build base-image
 	bin/airut run --init-repo $(REPO)
 
+# go vet, staticcheck (pinned as a go tool in go.mod; staticcheck.conf
+# says which checks) and the gofmt check.
 vet:
 	$(GO) vet -tags $(TAGS) ./...
+	$(GO) tool staticcheck -tags $(TAGS) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 test-unit:

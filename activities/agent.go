@@ -328,7 +328,7 @@ func (a *Activities) claudeBinary(ctx context.Context, cfg *config.Config, r *co
 	d := &claudebin.Downloader{BaseURL: cfg.ClaudeDownloadURL, CacheDir: cfg.ClaudeBinariesDir(), Log: a.Log}
 	bin, err = d.Ensure(ctx, r.ClaudeVersion)
 	if err != nil {
-		return "", fmt.Errorf("Failed to fetch Claude binary (%w). Please try again later", err)
+		return "", fmt.Errorf("fetch the Claude Code binary: %w (it is retried; if it keeps failing, set claude_binary or put claude on the PATH)", err)
 	}
 	return bin, nil
 }

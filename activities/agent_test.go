@@ -283,7 +283,7 @@ func TestClaudeBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err = a.claudeBinary(ctx, cfg, &config.Repo{ClaudeVersion: "2.0.0"})
-	if err == nil || workflows.IsKind(err, workflows.ErrConfig) || !strings.HasPrefix(err.Error(), "Failed to fetch Claude binary") {
+	if err == nil || workflows.IsKind(err, workflows.ErrConfig) || !strings.HasPrefix(err.Error(), "fetch the Claude Code binary") {
 		t.Errorf("download failed: %v, want a transient error", err)
 	}
 }

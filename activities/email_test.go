@@ -16,7 +16,7 @@ import (
 	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
-	"github.com/airut-go/airut/internal/smtptest"
+	"github.com/airut-go/airut/internal/testing/smtptest"
 	"github.com/airut-go/airut/workflows"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/internal/githubtest"
+	"github.com/airut-go/airut/internal/testing/githubtest"
 	"github.com/airut-go/airut/workflows"
 )
 

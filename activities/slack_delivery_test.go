@@ -14,7 +14,7 @@ import (
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/slackclient"
-	"github.com/airut-go/airut/internal/slacktest"
+	"github.com/airut-go/airut/internal/testing/slacktest"
 	"github.com/airut-go/airut/workflows"
 )
 

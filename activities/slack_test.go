@@ -9,7 +9,7 @@ import (
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
-	"github.com/airut-go/airut/internal/slacktest"
+	"github.com/airut-go/airut/internal/testing/slacktest"
 	"github.com/airut-go/airut/workflows"
 )
 

@@ -15,9 +15,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/airut-go/airut/ingest"
-	"github.com/airut-go/airut/internal/anthropictest"
-	"github.com/airut-go/airut/internal/dovecottest"
-	"github.com/airut-go/airut/internal/smtptest"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
+	"github.com/airut-go/airut/internal/testing/dovecottest"
+	"github.com/airut-go/airut/internal/testing/smtptest"
 	"github.com/airut-go/airut/workflows"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airut-go/airut/internal/anthropictest"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
 	"github.com/airut-go/airut/workflows"
 )
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airut-go/airut/internal/anthropictest"
-	"github.com/airut-go/airut/internal/dovecottest"
-	"github.com/airut-go/airut/internal/smtptest"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
+	"github.com/airut-go/airut/internal/testing/dovecottest"
+	"github.com/airut-go/airut/internal/testing/smtptest"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -199,9 +199,9 @@ func TestEmailCrashAtEveryStepOfTheHandOff(t *testing.T) {
 			}
 			s.env = nil
 			s.start("run")
-			msgs := s.smtp.WaitFor(t, 2, 3*time.Minute)
+			s.smtp.WaitFor(t, 2, 3*time.Minute)
 			time.Sleep(3 * time.Second) // a second run, if any, would answer now
-			msgs = s.smtp.Messages()
+			msgs := s.smtp.Messages()
 			replies := containing(msgs, "done once")
 			if len(msgs) != 2 || replies != 1 {
 				t.Errorf("sent %d mails (%d replies), want one ack and one reply", len(msgs), replies)
@@ -261,9 +261,9 @@ func TestReplyInterruptedByWorkerCrash(t *testing.T) {
 	p.kill()
 	release()
 	s.start("run")
-	msgs := s.smtp.WaitFor(t, 2, time.Minute)
+	s.smtp.WaitFor(t, 2, time.Minute)
 	time.Sleep(3 * time.Second) // a duplicate, if any, would arrive now
-	msgs = s.smtp.Messages()
+	msgs := s.smtp.Messages()
 	replies := containing(msgs, "answered after the crash")
 	if len(msgs) != 2 || replies != 1 {
 		t.Errorf("sent %d mails (%d replies), want the ack and one reply", len(msgs), replies)

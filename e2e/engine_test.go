@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airut-go/airut/internal/anthropictest"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -208,7 +208,7 @@ func TestRepoDockerfileIsBuiltAndItsFailureReported(t *testing.T) {
 
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testImage+"\nRUN echo about to fail && exit 7\n"), 0o644)
 	gitRun(t, up, "commit", "-qam", "broken image")
-	out, errOut, err = s.airut(5*time.Minute, "send", "--wait", "--conversation", conv, "Again.\nREPLY: unreachable")
+	out, _, err = s.airut(5*time.Minute, "send", "--wait", "--conversation", conv, "Again.\nREPLY: unreachable")
 	if err == nil {
 		t.Fatalf("send succeeded with a broken Dockerfile: %s", out)
 	}

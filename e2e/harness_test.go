@@ -26,9 +26,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/airut-go/airut/internal/anthropictest"
 	"github.com/airut-go/airut/internal/conversation"
-	"github.com/airut-go/airut/internal/syncbuf"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
+	"github.com/airut-go/airut/internal/testing/syncbuf"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -427,8 +427,15 @@ func eventually(t testing.TB, timeout time.Duration, what string, f func() bool)
 // set, for the replay tests that guard determinism.
 func (s *site) recordHistory(conv, name string) {
 	s.t.Helper()
-	if os.Getenv("AIRUT_RECORD_HISTORIES") == "" {
+	// AIRUT_RECORD_HISTORIES=1 writes <name>-<n>.json; any other value is
+	// a tag (<name>-<tag>-<n>.json), to add histories of a new workflow
+	// version beside those of the previous ones, which must keep replaying.
+	tag := os.Getenv("AIRUT_RECORD_HISTORIES")
+	if tag == "" {
 		return
+	}
+	if tag != "1" {
+		name += "-" + tag
 	}
 	c, err := client.Dial(client.Options{HostPort: s.temporal})
 	if err != nil {

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airut-go/airut/internal/anthropictest"
 	"github.com/airut-go/airut/internal/conversation"
-	"github.com/airut-go/airut/internal/githubtest"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
+	"github.com/airut-go/airut/internal/testing/githubtest"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -42,7 +42,7 @@ func TestPullRequestLoopAcrossWorkerRestart(t *testing.T) {
 	eventually(t, time.Minute, "the CI failure note", func() bool { return len(notes()) == 1 })
 
 	p.kill()
-	p = s.start("run")
+	s.start("run")
 	gh.PushHead("acme", "demo", n, "2222222bbbb")
 	gh.SetCheck("acme", "demo", "2222222bbbb", githubtest.Check{Name: "unit-tests", Status: "completed", Conclusion: "success"})
 	gh.AddReview("acme", "demo", n, "carol", "CHANGES_REQUESTED", "Please mention the license")

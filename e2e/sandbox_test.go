@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airut-go/airut/internal/anthropictest"
-	"github.com/airut-go/airut/internal/netnstest"
 	"github.com/airut-go/airut/internal/podman"
-	"github.com/airut-go/airut/internal/testcert"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
+	"github.com/airut-go/airut/internal/testing/netnstest"
+	"github.com/airut-go/airut/internal/testing/testcert"
 	"github.com/airut-go/airut/proxy"
 	"github.com/airut-go/airut/workflows"
 )

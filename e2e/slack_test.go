@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/airut-go/airut/ingest/slack"
-	"github.com/airut-go/airut/internal/anthropictest"
-	"github.com/airut-go/airut/internal/slacktest"
+	"github.com/airut-go/airut/internal/testing/anthropictest"
+	"github.com/airut-go/airut/internal/testing/slacktest"
 )
 
 // slackSite is an airut site whose repo has a Slack app on a fake Slack.

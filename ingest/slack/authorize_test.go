@@ -8,7 +8,7 @@ import (
 	slackingest "github.com/airut-go/airut/ingest/slack"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/slackclient"
-	"github.com/airut-go/airut/internal/slacktest"
+	"github.com/airut-go/airut/internal/testing/slacktest"
 )
 
 func TestAuthorizeRulesAndBaselineRejections(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 	slackingest "github.com/airut-go/airut/ingest/slack"
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/internal/slacktest"
+	"github.com/airut-go/airut/internal/testing/slacktest"
 	"github.com/airut-go/airut/workflows"
 )
 

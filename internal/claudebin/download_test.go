@@ -21,7 +21,7 @@ import (
 
 	"github.com/airut-go/airut/internal/claudebin"
 
-	"github.com/airut-go/airut/internal/syncbuf"
+	"github.com/airut-go/airut/internal/testing/syncbuf"
 )
 
 // fakeBinary is a small stand-in for a release binary.

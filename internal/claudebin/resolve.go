@@ -18,7 +18,7 @@ import (
 
 // ErrNotFound means no usable binary was found; the message says how to
 // get one.
-var ErrNotFound = errors.New("Claude Code binary not found")
+var ErrNotFound = errors.New("no Claude Code binary found")
 
 // Resolve returns the absolute, symlink-free path of the binary to mount.
 // configured is the repo's claude_binary ("" to search PATH). It never

@@ -28,7 +28,7 @@ func TestResolve(t *testing.T) {
 		{"symlink resolved", link, elf, ""},
 		{"script rejected", script, "", "not a native Linux executable"},
 		{"not executable", noexec, "", "not an executable file"},
-		{"missing", filepath.Join(dir, "nope"), "", "not found"},
+		{"missing", filepath.Join(dir, "nope"), "", "no Claude Code binary found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

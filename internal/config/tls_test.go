@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/internal/testcert"
+	"github.com/airut-go/airut/internal/testing/testcert"
 )
 
 func TestTLSWithCA(t *testing.T) {

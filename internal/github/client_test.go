@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/airut-go/airut/internal/github"
-	"github.com/airut-go/airut/internal/githubtest"
+	"github.com/airut-go/airut/internal/testing/githubtest"
 )
 
 const (

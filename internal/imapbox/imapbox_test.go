@@ -19,8 +19,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/airut-go/airut/internal/dovecottest"
 	"github.com/airut-go/airut/internal/imapbox"
+	"github.com/airut-go/airut/internal/testing/dovecottest"
 )
 
 const (

@@ -106,7 +106,7 @@ func Compose(r Reply) (msg []byte, attached []string, failed []string, err error
 	}
 	for _, ref := range r.References {
 		if !bracketedID(ref) {
-			return nil, nil, nil, fmt.Errorf("References entry %q is not a message ID in angle brackets", ref)
+			return nil, nil, nil, fmt.Errorf("header References: entry %q is not a message ID in angle brackets", ref)
 		}
 	}
 	if len(r.References) > 0 {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/airut-go/airut/internal/mailout"
-	"github.com/airut-go/airut/internal/smtptest"
+	"github.com/airut-go/airut/internal/testing/smtptest"
 )
 
 const (

@@ -33,7 +33,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/specgen"
 
-	"github.com/airut-go/airut/internal/syncbuf"
+	"github.com/airut-go/airut/internal/testing/syncbuf"
 )
 
 // testImage is the image the repository's agent containers run in: Debian

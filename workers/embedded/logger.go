@@ -98,6 +98,7 @@ func (l serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 		return
 	}
 	switch l.phase.Load() {
+	case phaseRunning:
 	case phaseStopping:
 		if level < slog.LevelError {
 			return

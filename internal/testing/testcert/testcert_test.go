@@ -5,7 +5,7 @@ import (
 	"crypto/x509"
 	"testing"
 
-	"github.com/airut-go/airut/internal/testcert"
+	"github.com/airut-go/airut/internal/testing/testcert"
 )
 
 func TestCertServesLoopbackTLS(t *testing.T) {

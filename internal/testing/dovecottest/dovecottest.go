@@ -38,7 +38,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/airut-go/airut/internal/testcert"
+	"github.com/airut-go/airut/internal/testing/testcert"
 )
 
 // Binary is where Debian's dovecot-core puts the server.

@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/airut-go/airut/internal/testcert"
+	"github.com/airut-go/airut/internal/testing/testcert"
 )
 
 // Server is a running SMTP sink. Its methods are safe for concurrent use.

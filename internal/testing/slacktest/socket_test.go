@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/airut-go/airut/internal/slacktest"
+	"github.com/airut-go/airut/internal/testing/slacktest"
 )
 
 const (

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/airut-go/airut/internal/githubtest"
+	"github.com/airut-go/airut/internal/testing/githubtest"
 )
 
 // get sends a request to the server and decodes a JSON answer into v (if

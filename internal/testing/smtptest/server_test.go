@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/airut-go/airut/internal/smtptest"
+	"github.com/airut-go/airut/internal/testing/smtptest"
 )
 
 const sample = "From: a@example.com\r\n" +
