@@ -166,12 +166,13 @@ type agentSetup struct {
 	masked []proxy.Secret
 }
 
-// Where the conversation's directories appear in the agent container.
+// Where the conversation's directories appear in the agent container:
+// the prompt tells the agent about the first four (workflows.Container*).
 const (
-	workspaceMount = "/workspace"
-	inboxMount     = "/inbox"
-	outboxMount    = "/outbox"
-	storageMount   = "/storage"
+	workspaceMount = workflows.ContainerWorkspace
+	inboxMount     = workflows.ContainerInbox
+	outboxMount    = workflows.ContainerOutbox
+	storageMount   = workflows.ContainerStorage
 	claudeMount    = "/root/.claude"
 )
 

@@ -38,6 +38,17 @@ func HostQueue(hostID string) string { return "airut-host-" + hostID }
 // workspaces and delivers replies.
 func RunQueue(hostQueue string) string { return hostQueue + "-run" }
 
+// Where the conversation's directories appear in the agent's container.
+// The prompts (prompt.go) tell the agent about them in words, and the
+// agent run mounts them there (TestPromptNamesTheContainerPaths keeps
+// the two in step).
+const (
+	ContainerWorkspace = "/workspace"
+	ContainerInbox     = "/inbox"
+	ContainerOutbox    = "/outbox"
+	ContainerStorage   = "/storage"
+)
+
 // WorkflowID is the ID of a conversation's workflow.
 func WorkflowID(repoID, conversationID string) string {
 	return fmt.Sprintf("airut/%s/%s", repoID, conversationID)

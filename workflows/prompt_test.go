@@ -1,6 +1,9 @@
 package workflows
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestFooter(t *testing.T) {
 	tests := []struct {
@@ -20,5 +23,14 @@ func TestFooter(t *testing.T) {
 				t.Errorf("Footer = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPromptNamesTheContainerPaths(t *testing.T) {
+	text := ComposePrompt(ChannelEmail, []Message{{Sender: "a", Body: "hi"}}, "", []string{"f.txt"}, "")
+	for _, p := range []string{ContainerWorkspace, ContainerInbox, ContainerOutbox, ContainerStorage} {
+		if !strings.Contains(text, p+" ") && !strings.Contains(text, p+"/") && !strings.Contains(text, p+",") {
+			t.Errorf("the prompt does not name %s, where the agent finds it:\n%s", p, text)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,14 +32,14 @@ func startListeners(ctx context.Context, cfg *config.Config, c client.Client, lo
 		if r.Email != nil {
 			runs = append(runs, (&email.Listener{
 				RepoID: id, Email: *r.Email, Temporal: c, Options: opts, Log: log,
-				AttachmentsDir: cfg.AttachmentsDir,
-				RejectedDir:    filepath.Join(cfg.StateDir, "rejected-mail"),
+				AttachmentsDir: cfg.RepoAttachmentsDir(id),
+				RejectedDir:    cfg.RejectedMailDir(),
 			}).Run)
 		}
 		if r.Slack != nil {
 			runs = append(runs, (&slack.Listener{
 				RepoID: id, Slack: *r.Slack, Temporal: c, Options: opts, Log: log,
-				AttachmentsDir: cfg.AttachmentsDir,
+				AttachmentsDir: cfg.RepoAttachmentsDir(id),
 			}).Run)
 		}
 		for _, run := range runs {

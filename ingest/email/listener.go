@@ -302,7 +302,7 @@ func (l *Listener) saveAttachments(p *Parsed) ([]workflows.Attachment, error) {
 		return nil, nil
 	}
 	sum := sha256.Sum256([]byte(p.MessageID))
-	dir := filepath.Join(l.AttachmentsDir, l.RepoID, hex.EncodeToString(sum[:8]))
+	dir := filepath.Join(l.AttachmentsDir, hex.EncodeToString(sum[:8]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("save attachments: %w", err)
 	}

@@ -382,7 +382,7 @@ func (l *Listener) download(ctx context.Context, in inbound) ([]workflows.Attach
 	if len(in.files) == 0 {
 		return nil, nil
 	}
-	dir := filepath.Join(l.AttachmentsDir, l.RepoID, "slack-"+strings.ReplaceAll(in.channel+"-"+in.ts, ".", "-"))
+	dir := filepath.Join(l.AttachmentsDir, "slack-"+strings.ReplaceAll(in.channel+"-"+in.ts, ".", "-"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("save slack files: %w", err)
 	}

@@ -125,6 +125,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"var to var", "config_version: 5\nvars:\n  a: x\n  b: !var a\n", []string{"airut.yaml:4: vars.b: a var cannot refer to another var"}},
 		{"old schema", "config_version: 3\n", []string{"config_version: version 3 needs migrating to 5"}},
 		{"bad repo id", "config_version: 5\nrepos:\n  \"a/b\":\n    repo_url: x\n", []string{"repos.a/b: repo id must be"}},
+		{"reserved repo id", "config_version: 5\nrepos:\n  ca:\n    repo_url: x\n", []string{"repos.ca: repo id \"ca\" is reserved"}},
 		{"duplicate key", "config_version: 5\nrepos: {}\nrepos: {}\n", []string{"airut.yaml:3: repos: key appears twice"}},
 		{"email without senders", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    email:\n      account: {username: a, from: a@x.org}\n      imap: {server: i}\n      smtp: {server: s}\n",
 			[]string{"repos.web.email.auth.authorized_senders: needs at least one address"}},

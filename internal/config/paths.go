@@ -28,6 +28,18 @@ func (c *Config) RepoAttachmentsDir(repoID string) string {
 	return filepath.Join(c.AttachmentsDir, repoID)
 }
 
+// RejectedMailDir keeps mail the listeners refused (per repo, capped), for
+// a person to inspect.
+func (c *Config) RejectedMailDir() string {
+	return filepath.Join(c.StateDir, "rejected-mail")
+}
+
+// reservedRepoIDs are the names of the state directory's own entries: a
+// repo with one of these IDs would share its directory with them.
+func reservedRepoIDs() []string {
+	return []string{"ca", "sandbox", "claude-binaries", "rejected-mail", "attachments"}
+}
+
 // CADir holds the network sandbox's certificate authority, created at the
 // first sandboxed run and shared by every conversation.
 func (c *Config) CADir() string {

@@ -202,8 +202,11 @@ func validate(c *Config) []*Error {
 	for _, id := range ids {
 		r := c.Repos[id]
 		k := "repos." + id
-		if !repoIDPattern.MatchString(id) {
+		switch {
+		case !repoIDPattern.MatchString(id):
 			bad(k, "repo id must be letters, digits, '.', '_' or '-' (it names a directory)")
+		case slices.Contains(reservedRepoIDs(), id):
+			bad(k, "repo id %q is reserved: the state directory keeps its own %s/ there; choose another", id, id)
 		}
 		if r.RepoURL == "" {
 			bad(k, "repo_url is required")
