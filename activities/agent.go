@@ -347,8 +347,15 @@ func heartbeat(ctx context.Context, progress func() Progress) {
 	every := min(max(timeout/4, 500*time.Millisecond), 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// The SDK sends throttled heartbeats later with the context of the call
+	// that opened the throttle window, and takes a failed send for a
+	// cancelled activity. ctx here ends when this heartbeating stops (a
+	// phase of the activity is over, not the activity), so the sends get
+	// the activity's context without that end: otherwise stopping one
+	// phase's heartbeat cancelled the whole activity a moment later.
+	hctx := context.WithoutCancel(ctx)
 	for {
-		activity.RecordHeartbeat(ctx, progress())
+		activity.RecordHeartbeat(hctx, progress())
 		select {
 		case <-ctx.Done():
 			return
