@@ -1,12 +1,10 @@
 package activities_test
 
 import (
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/airut-go/airut/internal/testing/importguard"
 )
 
 // Imports go one way: cmd → workers/ingest → activities → libraries.
@@ -22,31 +20,11 @@ var forbiddenPrefixes = []string{
 }
 
 func TestActivitiesImportOnlyDownward(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	checked := 0
-	for _, file := range files {
-		if strings.HasSuffix(file, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, file, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			for _, p := range forbiddenPrefixes {
-				if path == p || strings.HasPrefix(path, p+"/") {
-					t.Errorf("%s imports %s: activities may not import %s", file, path, p)
-				}
+	for _, imp := range importguard.Imports(t, ".") {
+		for _, p := range forbiddenPrefixes {
+			if imp.Path == p || strings.HasPrefix(imp.Path, p+"/") {
+				t.Errorf("%s imports %s: activities may not import %s", imp.File, imp.Path, p)
 			}
 		}
-		checked++
-	}
-	if checked == 0 {
-		t.Fatal("no activity source files found")
 	}
 }

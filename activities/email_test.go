@@ -58,6 +58,20 @@ func layout(t *testing.T, cfg *config.Config) conversation.Layout {
 	return l
 }
 
+// checkDeliveryError checks that a failed delivery says whether it is for
+// good (ErrDelivery) without deciding retries itself: the workflow's
+// retry policy does, by type.
+func checkDeliveryError(t *testing.T, err error, permanent bool) {
+	t.Helper()
+	if got := workflows.IsKind(err, workflows.ErrDelivery); got != permanent {
+		t.Errorf("error %v: of type %s = %v, want %v", err, workflows.ErrDelivery, got, permanent)
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.NonRetryable() {
+		t.Errorf("error %v is marked non-retryable; the workflow's retry policy decides by type", err)
+	}
+}
+
 // deliver runs DeliverReply as a worker would.
 func deliver(t *testing.T, cfg *config.Config, in workflows.ReplyInput) (workflows.ReplyResult, error) {
 	t.Helper()
@@ -254,13 +268,7 @@ func TestEmailDeliverReplyRefused(t *testing.T) {
 			if err == nil {
 				t.Fatal("DeliverReply succeeded, want an error")
 			}
-			if got := workflows.IsKind(err, workflows.ErrDelivery); got != tt.permanent {
-				t.Errorf("error %v: of type %s = %v, want %v", err, workflows.ErrDelivery, got, tt.permanent)
-			}
-			var app *temporal.ApplicationError
-			if errors.As(err, &app) && app.NonRetryable() {
-				t.Errorf("error %v is marked non-retryable; the workflow's retry policy decides by type", err)
-			}
+			checkDeliveryError(t, err, tt.permanent)
 			if tt.permanent {
 				want := "The mail server refused the reply to pat@example.org (SMTP " + strconv.Itoa(tt.code) + "); it was not sent."
 				if got := workflows.ProblemText(err); got != want {

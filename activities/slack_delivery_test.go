@@ -2,7 +2,6 @@ package activities_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	slackapi "github.com/slack-go/slack"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/slackclient"
@@ -235,13 +233,7 @@ func TestSlackDeliverReplyRefused(t *testing.T) {
 			if err == nil {
 				t.Fatal("DeliverReply succeeded, want an error")
 			}
-			if got := workflows.IsKind(err, workflows.ErrDelivery); got != tt.permanent {
-				t.Errorf("error %v: of type %s = %v, want %v", err, workflows.ErrDelivery, got, tt.permanent)
-			}
-			var app *temporal.ApplicationError
-			if errors.As(err, &app) && app.NonRetryable() {
-				t.Errorf("error %v is marked non-retryable; the workflow's retry policy decides by type", err)
-			}
+			checkDeliveryError(t, err, tt.permanent)
 			if tt.permanent {
 				if got := workflows.ProblemText(err); got != tt.text {
 					t.Errorf("the user reads %q, want %q", got, tt.text)

@@ -1,14 +1,11 @@
 package proxy_test
 
 import (
-	"go/parser"
-	"go/token"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/airut-go/airut/internal/testing/importguard"
 )
 
 // allowedDeps is every non-standard import each proxy package may have.
@@ -33,7 +30,6 @@ func TestProxyPackagesImportOnlyWhatTheyMay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fset := token.NewFileSet()
 	names := []string{"."}
 	for _, d := range dirs {
 		if d.IsDir() && d.Name() != "testdata" {
@@ -46,23 +42,11 @@ func TestProxyPackagesImportOnlyWhatTheyMay(t *testing.T) {
 			t.Errorf("proxy/%s is not listed in allowedDeps", name)
 			continue
 		}
-		files, _ := filepath.Glob(filepath.Join(name, "*.go"))
-		for _, file := range files {
-			if strings.HasSuffix(file, "_test.go") {
-				continue
+		for _, imp := range importguard.Imports(t, name) {
+			if importguard.Standard(imp.Path) || slices.Contains(allowed, imp.Path) {
+				continue // the standard library, or listed
 			}
-			f, err := parser.ParseFile(fset, file, nil, parser.ImportsOnly)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, imp := range f.Imports {
-				path, _ := strconv.Unquote(imp.Path.Value)
-				first, _, _ := strings.Cut(path, "/")
-				if !strings.Contains(first, ".") || slices.Contains(allowed, path) {
-					continue // the standard library, or listed
-				}
-				t.Errorf("%s imports %s, which proxy/%s may not", file, path, name)
-			}
+			t.Errorf("%s imports %s, which proxy/%s may not", imp.File, imp.Path, name)
 		}
 	}
 }

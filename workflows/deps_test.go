@@ -1,14 +1,13 @@
 package workflows_test
 
 import (
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/airut-go/airut/internal/testing/importguard"
 )
 
 // allowedImports is everything workflow code may import: the Temporal
@@ -34,30 +33,10 @@ var allowedImports = []string{
 }
 
 func TestWorkflowsImportNoIO(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	checked := 0
-	for _, file := range files {
-		if strings.HasSuffix(file, "_test.go") {
-			continue
+	for _, imp := range importguard.Imports(t, ".") {
+		if !slices.Contains(allowedImports, imp.Path) {
+			t.Errorf("%s imports %s: workflow code may import only %v", imp.File, imp.Path, allowedImports)
 		}
-		f, err := parser.ParseFile(fset, file, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			if !slices.Contains(allowedImports, path) {
-				t.Errorf("%s imports %s: workflow code may import only %v", file, path, allowedImports)
-			}
-		}
-		checked++
-	}
-	if checked == 0 {
-		t.Fatal("no workflow source files found")
 	}
 }
 
