@@ -268,12 +268,29 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 		if o.sandbox != nil && k == "ANTHROPIC_API_KEY" {
 			continue
 		}
+		// The product turns Claude Code's non-essential traffic off itself
+		// (claude.Env); setting it here would hide a reply footer full of
+		// blocked telemetry calls if it stopped doing so.
+		if productSetsTraffic[k] {
+			continue
+		}
 		fmt.Fprintf(&b, "      %s: %q\n", k, v)
 	}
 	if err := os.WriteFile(s.config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// productSetsTraffic are the switches of Claude Code's non-essential
+// traffic that anthropictest.ClientEnv sets for bare CLI runs and the
+// product must set for its own: CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC
+// and the ones it implies.
+var productSetsTraffic = map[string]bool{
+	"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": true,
+	"DISABLE_TELEMETRY":                        true,
+	"DISABLE_ERROR_REPORTING":                  true,
+	"DISABLE_AUTOUPDATER":                      true,
 }
 
 // process is a running `airut run|worker|server`.

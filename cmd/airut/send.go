@@ -39,8 +39,15 @@ func newSendCmd(a *app) *cobra.Command {
 		Short: "Start or continue a conversation from the command line",
 		Long: `Send a task to the agent. Without --conversation a new conversation starts
 and its ID is printed; with it, the message continues that conversation
-(and its Claude session). With --wait, the reply is printed when it comes.
-A prompt of "-" is read from standard input.`,
+(and its Claude session). A prompt of "-" is read from standard input.
+
+With --wait, the answer is printed on standard output when it comes: the
+whole reply, then, after a blank line, its footer (cost, web searches,
+requests the network sandbox blocked), then a line "attached: PATH" for
+each file the agent left in its outbox, where the file now is. Progress,
+the task's outcome and notes go to standard error, so
+"airut send --wait ... > answer.txt" keeps just the answer. The exit
+status is not 0 when the task did not succeed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Prompt = args[0]
@@ -137,10 +144,10 @@ func runSend(ctx context.Context, opts sendOptions) error {
 	if err != nil {
 		return withCode(exitRuntime, err)
 	}
-	text, note := fullReply(cfg, repo, conv, t, hostQueue)
-	fmt.Fprintln(stdout, text)
-	if note != "" {
-		fmt.Fprintln(stderr, note)
+	r := fullReply(cfg, repo, conv, t, hostQueue)
+	r.print(stdout)
+	if r.Note != "" {
+		fmt.Fprintln(stderr, r.Note)
 	}
 	fmt.Fprintf(stderr, "task %s: %s%s · conversation %s\n", t.TaskID, t.Outcome, costNote(t), conv)
 	if t.Outcome != workflows.OutcomeSuccess {
@@ -149,17 +156,45 @@ func runSend(ctx context.Context, opts sendOptions) error {
 	return nil
 }
 
-// fullReply returns the whole text of the task's reply. The status query
-// carries at most 32 KiB of it, since workflow state must stay small, but
-// the local channel wrote all of it to the conversation's replies.jsonl on
-// the worker host, which is this host when `airut run` runs here. When
-// only the shortened copy is at hand, note says so and where the full
-// text is.
-func fullReply(cfg *config.Config, repo, conv string, t workflows.TaskSummary, hostQueue string) (text, note string) {
+// sentReply is what the user was sent at the end of a task, as `airut
+// send --wait` and `airut status` print it.
+type sentReply struct {
+	Text   string
+	Footer string
+	// Files are where the files attached to the reply were saved.
+	Files []string
+	// Note, when set, says that part of the reply is not at hand here and
+	// where it is; it goes to stderr.
+	Note string
+}
+
+// print writes the reply as the email and Slack channels show it: the
+// text, then the footer after a blank line, then where each attached file
+// is.
+func (r sentReply) print(w io.Writer) {
+	fmt.Fprintln(w, strings.TrimRight(r.Text, "\n"))
+	if r.Footer != "" {
+		fmt.Fprintf(w, "\n%s\n", r.Footer)
+	}
+	if len(r.Files) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, f := range r.Files {
+		fmt.Fprintf(w, "attached: %s\n", f)
+	}
+}
+
+// fullReply returns the task's reply whole, with its footer and attached
+// files. The status query carries at most 32 KiB of the text and neither
+// of the others, since workflow state must stay small, but the local
+// channel wrote all of it to the conversation's replies.jsonl on the
+// worker host, which is this host when `airut run` runs here. When only
+// the status copy is at hand, Note says what is missing and where it is.
+func fullReply(cfg *config.Config, repo, conv string, t workflows.TaskSummary, hostQueue string) sentReply {
 	l, err := conversation.For(cfg.RepoStateDir(repo), conv)
 	if err != nil {
 		// The ID was validated before sending; keep the status text.
-		return t.Reply, ""
+		return sentReply{Text: t.Reply}
 	}
 	// A task ends with one reply or one error (AppendReply keeps one
 	// record per task and kind); its ack is not the answer.
@@ -167,21 +202,31 @@ func fullReply(cfg *config.Config, repo, conv string, t workflows.TaskSummary, h
 	for i := len(replies) - 1; i >= 0; i-- {
 		r := replies[i]
 		if r.TaskID == t.TaskID && (r.Kind == string(workflows.ReplyFinal) || r.Kind == string(workflows.ReplyError)) {
-			return r.Text, ""
+			return sentReply{Text: r.Text, Footer: r.Footer, Files: r.Files}
 		}
 	}
-	if !strings.HasSuffix(t.Reply, workflows.TruncatedMarker) {
-		return t.Reply, ""
-	}
 	host := "the worker host"
-	if id := strings.TrimPrefix(hostQueue, workflows.HostQueue("")); id != "" {
+	id := strings.TrimPrefix(hostQueue, workflows.HostQueue(""))
+	if id != "" {
 		host = "worker host " + id
 	}
-	note = fmt.Sprintf("the reply above was shortened to %d KiB; the full text is in %s (task %s) on %s", workflows.MaxReplyInState>>10, l.Replies(), t.TaskID, host)
-	if err != nil {
-		note += fmt.Sprintf(" (reading it here failed: %v)", err)
+	shortened := strings.HasSuffix(t.Reply, workflows.TruncatedMarker)
+	// A reply of this host that is not in its replies.jsonl was not
+	// delivered; the task's error says so.
+	elsewhere := id != "" && id != cfg.Worker.HostID
+	out := sentReply{Text: t.Reply}
+	switch {
+	case shortened:
+		out.Note = fmt.Sprintf("the reply above was shortened to %d KiB; the full text, its footer and any attached files are in %s (task %s) on %s", workflows.MaxReplyInState>>10, l.Replies(), t.TaskID, host)
+	case elsewhere:
+		out.Note = fmt.Sprintf("the reply's footer and any attached files are in %s (task %s) on %s", l.Replies(), t.TaskID, host)
+	default:
+		return out
 	}
-	return t.Reply, note
+	if err != nil {
+		out.Note += fmt.Sprintf(" (reading it here failed: %v)", err)
+	}
+	return out
 }
 
 func costNote(t workflows.TaskSummary) string {

@@ -179,6 +179,8 @@ func TestSendWait(t *testing.T) {
 		// replies are written to the conversation's replies.jsonl here, as
 		// the worker of `airut run` on this host does.
 		replies []conversation.Reply
+		// hostID is this host's worker.host_id.
+		hostID  string
 		outcome workflows.Outcome
 		reply   string // the task's reply in the status query
 		// running: the first status answer shows the task running.
@@ -191,10 +193,10 @@ func TestSendWait(t *testing.T) {
 	}{
 		{
 			name:    "long reply printed whole from replies.jsonl",
-			replies: []conversation.Reply{{TaskID: "t1", Kind: "ack", Text: "On it."}, {TaskID: "t1", Kind: "reply", Text: longReply, Footer: "$0.12"}},
+			replies: []conversation.Reply{{TaskID: "t1", Kind: "ack", Text: "On it."}, {TaskID: "t1", Kind: "reply", Text: longReply, Footer: "Cost: $0.1200"}},
 			outcome: workflows.OutcomeSuccess,
 			reply:   truncated,
-			stdout:  longReply + "\n",
+			stdout:  longReply + "\nCost: $0.1200\n",
 			stderr: []string{
 				"conversation 0a1b2c3d (repo web): waiting for the reply",
 				"task t1: success · $0.1200 · 7 turns · conversation 0a1b2c3d",
@@ -202,29 +204,59 @@ func TestSendWait(t *testing.T) {
 			notStderr: "shortened",
 		},
 		{
+			name: "footer and attached files after the reply",
+			replies: []conversation.Reply{{
+				TaskID: "t1", Kind: "reply", Text: "Here is the report.",
+				Footer: "Cost: $0.1200 · Network sandbox blocked 1 request(s): GET pypi.org/simple/ (allow them in .airut/network-allowlist.yaml)",
+				Files:  []string{"/var/lib/airut/web/0a1b2c3d/sent/t1/report.pdf", "/var/lib/airut/web/0a1b2c3d/sent/t1/data.csv"},
+			}},
+			outcome: workflows.OutcomeSuccess,
+			reply:   "Here is the report.",
+			stdout: "Here is the report.\n" +
+				"\n" +
+				"Cost: $0.1200 · Network sandbox blocked 1 request(s): GET pypi.org/simple/ (allow them in .airut/network-allowlist.yaml)\n" +
+				"\n" +
+				"attached: /var/lib/airut/web/0a1b2c3d/sent/t1/report.pdf\n" +
+				"attached: /var/lib/airut/web/0a1b2c3d/sent/t1/data.csv\n",
+			stderr:    []string{"task t1: success · $0.1200 · 7 turns · conversation 0a1b2c3d"},
+			notStderr: "attached",
+		},
+		{
 			name:    "long reply from a worker on another host",
 			outcome: workflows.OutcomeSuccess,
 			reply:   truncated,
 			stdout:  truncated + "\n",
 			stderr: []string{
-				"the reply above was shortened to 32 KiB; the full text is in %s (task t1) on worker host h2",
+				"the reply above was shortened to 32 KiB; the full text, its footer and any attached files are in %s (task t1) on worker host h2",
 				"task t1: success · $0.1200 · 7 turns · conversation 0a1b2c3d",
 			},
 		},
 		{
-			name:    "short reply from another host needs no note",
+			name:    "short reply from another host says where its footer and files are",
 			outcome: workflows.OutcomeSuccess,
 			reply:   "Done.",
 			stdout:  "Done.\n",
-			stderr:  []string{"task t1: success · $0.1200 · 7 turns · conversation 0a1b2c3d"},
+			stderr: []string{
+				"the reply's footer and any attached files are in %s (task t1) on worker host h2",
+				"task t1: success · $0.1200 · 7 turns · conversation 0a1b2c3d",
+			},
 			running: true,
 		},
 		{
+			name:      "short reply of this host without a record needs no note",
+			hostID:    "h2",
+			outcome:   workflows.OutcomeSuccess,
+			reply:     "Done.",
+			stdout:    "Done.\n",
+			stderr:    []string{"task t1: success · $0.1200 · 7 turns · conversation 0a1b2c3d"},
+			notStderr: "replies.jsonl",
+		},
+		{
 			name:       "failed task",
-			replies:    []conversation.Reply{{TaskID: "t1", Kind: "error", Text: "The agent failed: out of memory"}},
+			replies:    []conversation.Reply{{TaskID: "t1", Kind: "error", Text: "The agent failed: out of memory", Footer: "Network sandbox blocked 2 request(s): GET a.test/, GET b.test/ (allow them in .airut/network-allowlist.yaml)"}},
 			outcome:    workflows.OutcomeContainerFailed,
 			reply:      "The agent failed: out of memory",
-			stdout:     "The agent failed: out of memory\n",
+			stdout:     "The agent failed: out of memory\n\nNetwork sandbox blocked 2 request(s): GET a.test/, GET b.test/ (allow them in .airut/network-allowlist.yaml)\n",
 			stderr:     []string{"task t1: container_failed · $0.1200 · 7 turns · conversation 0a1b2c3d"},
 			code:       exitRuntime,
 			wantErrFmt: "task t1 ended container_failed; `airut retry 0a1b2c3d` runs it again",
@@ -232,6 +264,7 @@ func TestSendWait(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "web")
+			h.cfg.Worker.HostID = tc.hostID
 			l, err := conversation.For(filepath.Join(h.cfg.StateDir, "web"), conv)
 			if err != nil {
 				t.Fatal(err)
@@ -259,7 +292,11 @@ func TestSendWait(t *testing.T) {
 			err = runSend(context.Background(), sendOptions{deps: h.deps(), Conversation: conv, Prompt: "run the tests", Wait: true, Timeout: time.Minute})
 			checkExit(t, err, tc.code, tc.wantErrFmt)
 			if got := h.stdout.String(); got != tc.stdout {
-				t.Errorf("stdout: %d bytes ending %q, want %d bytes ending %q", len(got), tail(got), len(tc.stdout), tail(tc.stdout))
+				if len(got) < 1000 && len(tc.stdout) < 1000 {
+					t.Errorf("stdout:\n%s\nwant:\n%s", got, tc.stdout)
+				} else {
+					t.Errorf("stdout: %d bytes ending %q, want %d bytes ending %q", len(got), tail(got), len(tc.stdout), tail(tc.stdout))
+				}
 			}
 			stderr := h.stderr.String()
 			t.Logf("stderr:\n%s", stderr)

@@ -36,7 +36,14 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [CONVERSATION]",
 		Short: "Show one conversation, or list the open ones",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Without an ID, list the open conversations. With one, show the
+conversation: its state, a line per recent task with its outcome, cost and
+the start of its reply, and then the most recent task's reply whole, with
+its footer (cost, web searches, requests the network sandbox blocked) and a
+line "attached: PATH" for each file attached to it. The whole reply, footer
+and files are read from the conversation's replies.jsonl, kept on the
+worker host; run elsewhere, a note on standard error says where they are.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Conversation = args[0]
@@ -220,11 +227,21 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	printStatus(opts.IO.Out, st)
+	var last *sentReply
+	if n := len(st.Tasks); n > 0 {
+		r := fullReply(cfg, repo, conv, st.Tasks[n-1], st.HostQueue)
+		last = &r
+	}
+	printStatus(opts.IO.Out, st, last)
+	if last != nil && last.Note != "" {
+		fmt.Fprintln(opts.IO.ErrOut, last.Note)
+	}
 	return nil
 }
 
-func printStatus(w io.Writer, st workflows.Status) {
+// printStatus shows the conversation, a line per task and last, the
+// reply of the most recent task (nil: none finished).
+func printStatus(w io.Writer, st workflows.Status, last *sentReply) {
 	fmt.Fprintf(w, "conversation %s  repo %s  state %s\n", st.ConversationID, st.RepoID, st.State)
 	fmt.Fprintf(w, "model %s  session %s  host %s  queued %d\n", orDash(st.Model), orDash(st.SessionID), orDash(st.HostQueue), st.Queued)
 	if st.Current != nil {
@@ -247,7 +264,15 @@ func printStatus(w io.Writer, st workflows.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.TaskID, t.FinishedAt.Local().Format(time.DateTime), t.Outcome, cost, reply)
 	}
 	tw.Flush()
+	shown := last != nil && (last.Text != "" || last.Footer != "" || len(last.Files) > 0)
+	if shown {
+		fmt.Fprintf(w, "\nreply of task %s:\n", st.Tasks[len(st.Tasks)-1].TaskID)
+		last.print(w)
+	}
 	if st.CanRetry {
+		if shown {
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "the last task failed: `airut retry %s` runs it again\n", st.ConversationID)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -132,6 +135,108 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if got.ConversationID != want.ConversationID || got.State != want.State || len(got.Tasks) != 1 || got.Tasks[0].Reply != "ok" {
 		t.Errorf("JSON status %+v, want %+v", got, want)
+	}
+}
+
+// The most recent task's reply is shown whole after the task table, with
+// its footer and where its attached files were saved, as recorded in
+// replies.jsonl on this host; the table keeps only each reply's first line.
+func TestStatusLastReply(t *testing.T) {
+	finished := time.Date(2026, 3, 4, 10, 30, 0, 0, time.Local)
+	const conv = "0a1b2c3d"
+	for _, tc := range []struct {
+		name     string
+		replies  []conversation.Reply
+		task     workflows.TaskSummary
+		canRetry bool
+		stdout   string // after the conversation's two header lines
+		stderr   string
+	}{
+		{
+			name: "reply with footer and files",
+			replies: []conversation.Reply{
+				{TaskID: "t1", Kind: "reply", Text: "Older answer."},
+				{TaskID: "t2", Kind: "ack", Text: "On it."},
+				{TaskID: "t2", Kind: "reply", Text: longReply, Footer: "Cost: $0.5000 · Web searches: 2", Files: []string{"/srv/airut/web/0a1b2c3d/sent/t2/report.pdf"}},
+			},
+			task: workflows.TaskSummary{TaskID: "t2", FinishedAt: finished, Outcome: workflows.OutcomeSuccess, CostUSD: 0.5, Reply: truncated},
+			stdout: "TASK  FINISHED             OUTCOME  COST     REPLY\n" +
+				"t1    2026-03-04 10:30:00  success  -        Older answer.\n" +
+				"t2    2026-03-04 10:30:00  success  $0.5000  All 412 tests pass; here is what changed.\n" +
+				"\n" +
+				"reply of task t2:\n" +
+				longReply +
+				"\n" +
+				"Cost: $0.5000 · Web searches: 2\n" +
+				"\n" +
+				"attached: /srv/airut/web/0a1b2c3d/sent/t2/report.pdf\n",
+		},
+		{
+			name: "failed task's error reply, before the retry hint",
+			replies: []conversation.Reply{
+				{TaskID: "t2", Kind: "error", Text: "The agent failed: exit 1", Footer: "Network sandbox blocked 1 request(s): GET x.test/ (allow them in .airut/network-allowlist.yaml)"},
+			},
+			task:     workflows.TaskSummary{TaskID: "t2", FinishedAt: finished, Outcome: workflows.OutcomeContainerFailed, Reply: "The agent failed: exit 1", Error: "exit 1"},
+			canRetry: true,
+			stdout: "TASK  FINISHED             OUTCOME           COST  REPLY\n" +
+				"t1    2026-03-04 10:30:00  success           -     Older answer.\n" +
+				"t2    2026-03-04 10:30:00  container_failed  -     exit 1\n" +
+				"\n" +
+				"reply of task t2:\n" +
+				"The agent failed: exit 1\n" +
+				"\n" +
+				"Network sandbox blocked 1 request(s): GET x.test/ (allow them in .airut/network-allowlist.yaml)\n" +
+				"\n" +
+				"the last task failed: `airut retry 0a1b2c3d` runs it again\n",
+		},
+		{
+			name: "worker on another host",
+			task: workflows.TaskSummary{TaskID: "t2", FinishedAt: finished, Outcome: workflows.OutcomeSuccess, Reply: truncated},
+			stdout: "TASK  FINISHED             OUTCOME  COST  REPLY\n" +
+				"t1    2026-03-04 10:30:00  success  -     Older answer.\n" +
+				"t2    2026-03-04 10:30:00  success  -     All 412 tests pass; here is what changed.\n" +
+				"\n" +
+				"reply of task t2:\n" +
+				truncated + "\n",
+			stderr: "the reply above was shortened to 32 KiB; the full text, its footer and any attached files are in %s (task t2) on worker host h2\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "web")
+			l, err := conversation.For(filepath.Join(h.cfg.StateDir, "web"), conv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range tc.replies {
+				if _, err := l.AppendReply(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := workflows.Status{
+				RepoID: "web", ConversationID: conv, State: workflows.StateIdle, HostQueue: workflows.HostQueue("h2"), CanRetry: tc.canRetry,
+				Tasks: []workflows.TaskSummary{{TaskID: "t1", FinishedAt: finished, Outcome: workflows.OutcomeSuccess, Reply: "Older answer."}, tc.task},
+			}
+			h.exists("web", conv)
+			h.status("web", conv, func() workflows.Status { return st })
+			if err := runStatus(context.Background(), statusOptions{deps: h.deps(), Conversation: conv}); err != nil {
+				t.Fatal(err)
+			}
+			_, got, _ := strings.Cut(h.stdout.String(), "queued 0\n")
+			if got != tc.stdout {
+				if len(got) < 2000 {
+					t.Errorf("stdout after the header:\n%s\nwant:\n%s", got, tc.stdout)
+				} else {
+					t.Errorf("stdout after the header: %d bytes ending %q, want %d bytes ending %q", len(got), tail(got), len(tc.stdout), tail(tc.stdout))
+				}
+			}
+			wantErr := tc.stderr
+			if strings.Contains(wantErr, "%s") {
+				wantErr = fmt.Sprintf(wantErr, l.Replies())
+			}
+			if got := h.stderr.String(); got != wantErr {
+				t.Errorf("stderr %q, want %q", got, wantErr)
+			}
+		})
 	}
 }
 

@@ -28,7 +28,13 @@ func Env() map[string]string {
 	return map[string]string{
 		"IS_SANDBOX":                           "1",
 		"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
-		"DISABLE_AUTOUPDATER":                  "1",
+		// No telemetry, error reports, feature-flag fetches, update checks
+		// or release notes (it implies DISABLE_TELEMETRY,
+		// DISABLE_ERROR_REPORTING, DISABLE_AUTOUPDATER and
+		// DISABLE_BUG_COMMAND): the sandbox would block these calls and
+		// every reply's footer would list them as blocked requests.
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+		"DISABLE_AUTOUPDATER":                      "1",
 		// The plan shown in Slack is read from TodoWrite calls; newer
 		// versions use task tools unless told otherwise.
 		"CLAUDE_CODE_ENABLE_TASKS": "0",

@@ -111,3 +111,18 @@ func TestArgsPutPromptOnStdin(t *testing.T) {
 		}
 	}
 }
+
+// Claude Code's own telemetry, feature-flag and update calls would be
+// blocked by the sandbox and listed in every reply's footer; the agent
+// runs with them switched off.
+func TestEnvTurnsOffNonessentialTraffic(t *testing.T) {
+	env := claude.Env()
+	if got := env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"]; got != "1" {
+		t.Errorf("Env()[CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC] = %q, want \"1\"", got)
+	}
+	// Env is a fresh map each time: the caller adds the repo's secrets.
+	env["X"] = "y"
+	if _, ok := claude.Env()["X"]; ok {
+		t.Error("Env() returned a shared map; a caller's secrets leaked into the next run")
+	}
+}

@@ -109,7 +109,17 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"airut.yaml:5: repos.web.modle: unknown key (did you mean \"model\"?)"}},
 		{"unknown top key", "config_version: 5\nbogus: 1\n", []string{"airut.yaml:2: bogus: unknown key"}},
 		{"wrong type", "config_version: 5\nexecution:\n  max_concurrent: lots\n",
-			[]string{"airut.yaml:3: execution.max_concurrent:", "lots"}},
+			[]string{`airut.yaml:3: execution.max_concurrent: must be a whole number, got a string ("lots")`}},
+		{"fraction for a whole number", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    resource_limits: {timeout: 10.5}\n",
+			[]string{"airut.yaml:5: repos.web.resource_limits.timeout: must be a whole number, got the number 10.5"}},
+		{"string for a list", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    masked_secrets:\n      GH: {value: v, scopes: api.github.com}\n",
+			[]string{`airut.yaml:6: repos.web.masked_secrets.GH.scopes: must be a list of host names, got a string ("api.github.com"); a list of one is written [item]`}},
+		{"mapping for a string", "config_version: 5\nnetwork:\n  upstream_dns: {ip: 1.1.1.1}\n",
+			[]string{"airut.yaml:3: network.upstream_dns: must be a string, got a mapping"}},
+		{"bad list item", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    slack:\n      authorized: [{user_id: U1}, U2]\n",
+			[]string{`airut.yaml:6: repos.web.slack.authorized[1]: must be a mapping of names to values, got a string ("U2")`}},
+		{"secret not echoed", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    masked_secrets:\n      GH: ghp_s3cr3t\n",
+			[]string{"airut.yaml:6: repos.web.masked_secrets.GH: must be a mapping of keys to values, got a string"}},
 		{"timeout too small", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    resource_limits:\n      timeout: 5\n",
 			[]string{"airut.yaml:6: repos.web.resource_limits.timeout: must be at least 10 seconds (got 5)"}},
 		{"bad effort", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    effort: extreme\n",
@@ -120,7 +130,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"repos.web.resource_limits.memory: must be a non-zero size"}},
 		{"container path escape", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    container_path: ../x\n",
 			[]string{"repos.web.container_path: must be a relative path"}},
-		{"missing repo url", "config_version: 5\nrepos:\n  web:\n    model: opus\n", []string{"airut.yaml:3: repos.web: repo_url is required"}},
+		{"missing repo url", "config_version: 5\nrepos:\n  web:\n    model: opus\n", []string{"airut.yaml:3: repos.web.repo_url: is required"}},
 		{"unknown var", "config_version: 5\nrepos:\n  web:\n    repo_url: !var nope\n", []string{"airut.yaml:4: repos.web.repo_url: unknown var \"nope\""}},
 		{"var to var", "config_version: 5\nvars:\n  a: x\n  b: !var a\n", []string{"airut.yaml:4: vars.b: a var cannot refer to another var"}},
 		{"old schema", "config_version: 3\n", []string{"config_version: version 3 needs migrating to 5"}},
@@ -152,6 +162,64 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A file with several kinds of problem reports all of them in one run,
+// each with its line and key and in plain words: a value of the wrong
+// type, unknown keys, bad values and a missing required key. Leaving out a
+// value of the wrong type must not add complaints about the zero value
+// left in its place.
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	const file = `config_version: 5
+network:
+  upstream_dns: dns.example.com
+execution:
+  max_concurrent: lots
+  heartbeat_timout: 30
+repos:
+  web:
+    model: opus
+    effort: extreme
+    network:
+      upstream_dns: 1.1.1.1
+    email:
+      account: {username: bot, from: bot@example.com}
+      imap: {server: imap.example.com}
+      smtp: {server: smtp.example.com, port: "587"}
+      auth:
+        authorized_senders: you@example.com
+`
+	_, err := config.Parse("airut.yaml", []byte(file), env(nil))
+	if err == nil {
+		t.Fatal("Parse() succeeded")
+	}
+	want := []string{
+		`airut.yaml:3: network.upstream_dns: must be an IP address (got "dns.example.com")`,
+		`airut.yaml:5: execution.max_concurrent: must be a whole number, got a string ("lots")`,
+		`airut.yaml:6: execution.heartbeat_timout: unknown key (did you mean "heartbeat_timeout"?)`,
+		`airut.yaml:8: repos.web.repo_url: is required`,
+		`airut.yaml:10: repos.web.effort: must be one of low, medium, high, max (got "extreme")`,
+		`airut.yaml:12: repos.web.network.upstream_dns: unknown key`,
+		`airut.yaml:16: repos.web.email.smtp.port: must be a whole number, got a string ("587")`,
+		`airut.yaml:18: repos.web.email.auth.authorized_senders: must be a list of addresses or *@domain patterns, got a string ("you@example.com"); a list of one is written [item]`,
+	}
+	if got := err.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	var ce config.Errors
+	if !errors.As(err, &ce) || len(ce) != len(want) {
+		t.Fatalf("error is %T with %d problems, want config.Errors with %d", err, len(ce), len(want))
+	}
+	for _, e := range ce {
+		if e.Line == 0 || e.Key == "" {
+			t.Errorf("%q: want a line and a key", e)
+		}
+		for _, jargon := range []string{"source data", "cannot unmarshal", "mapstructure", "unconvertible", "expected type"} {
+			if strings.Contains(e.Error(), jargon) {
+				t.Errorf("%q: decoder jargon %q", e, jargon)
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -106,11 +107,11 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			root = m
 		}
 	}
+	// Unknown keys and values of the wrong type are reported and left
+	// out, and what remains is decoded and validated all the same: one run
+	// reports every problem in the file, not one after another is fixed.
 	p.root = root
-	p.checkKeys(root, reflect.TypeOf(Config{}), "")
-	if len(p.errs) > 0 {
-		return nil, p.sorted()
-	}
+	p.check(root, reflect.TypeOf(Config{}), "")
 	cfg := &Config{Path: path}
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: cfg, TagName: "mapstructure"})
 	if err != nil {
@@ -118,12 +119,16 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	}
 	if err := dec.Decode(root); err != nil {
 		p.decodeErrors(err)
-		return nil, p.sorted()
 	}
-	applyDefaults(cfg, func(key string) bool { _, ok := p.lines[key]; return ok })
+	applyDefaults(cfg, func(key string) bool { _, ok := p.lines[key]; return ok && !p.rejected[key] })
 	for _, e := range validate(cfg) {
+		// A value already reported as unreadable was left out; what the
+		// rules say of the zero value in its place would only confuse.
+		if p.underRejected(e.Key) {
+			continue
+		}
 		e.File = path
-		e.Line = p.lines[e.Key]
+		e.Line = p.lineOf(e.Key)
 		p.errs = append(p.errs, e)
 	}
 	if len(p.errs) > 0 {
@@ -141,10 +146,50 @@ type parser struct {
 	root  map[string]any
 	errs  Errors
 	unset map[string]string
+	// rejected are the keys whose values were reported and left out.
+	rejected map[string]bool
 }
 
 func (p *parser) fail(line int, key, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// reject reports the value at key and marks it left out.
+func (p *parser) reject(key, format string, args ...any) {
+	p.fail(p.lines[key], key, format, args...)
+	if p.rejected == nil {
+		p.rejected = map[string]bool{}
+	}
+	p.rejected[key] = true
+}
+
+// underRejected reports whether key is a rejected key or inside one.
+func (p *parser) underRejected(key string) bool {
+	for k := key; k != ""; k = parentKey(k) {
+		if p.rejected[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// lineOf is the line of key, or of the nearest enclosing key written in
+// the file when key itself is not (a required key that is missing).
+func (p *parser) lineOf(key string) int {
+	for k := key; k != ""; k = parentKey(k) {
+		if l, ok := p.lines[k]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+// parentKey strips the last ".name" or "[i]" of a dotted key.
+func parentKey(key string) string {
+	if i := strings.LastIndexAny(key, ".["); i >= 0 {
+		return key[:i]
+	}
+	return ""
 }
 
 func (p *parser) sorted() Errors {
@@ -251,27 +296,25 @@ func (p *parser) scalar(n *yaml.Node, key string) any {
 	return v
 }
 
-// checkKeys reports keys the schema does not have, with their lines, before
-// decoding: a typo must stop the start, not be ignored.
-func (p *parser) checkKeys(v any, t reflect.Type, key string) {
+// check compares the parsed values with the schema: keys the schema does
+// not have and values of the wrong type are reported with their lines, in
+// words a user knows ("must be a list of host names, got a string"), and
+// left out so that decoding the rest cannot fail on them. A typo must
+// stop the start, not be ignored. It reports whether v may stay.
+func (p *parser) check(v any, t reflect.Type, key string) bool {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		if s, isSlice := v.([]any); isSlice && t.Kind() == reflect.Slice {
-			for i, e := range s {
-				p.checkKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", key, i))
-			}
-		}
-		return
+	// An empty value, or an unset !env, decodes to the zero value.
+	if v == nil || t.Kind() == reflect.Interface {
+		return true
 	}
 	switch t.Kind() {
-	case reflect.Map:
-		for k, e := range m {
-			p.checkKeys(e, t.Elem(), join(key, k))
-		}
 	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return p.wrongType(key, t, v)
+		}
 		fields := map[string]reflect.Type{}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
@@ -282,12 +325,162 @@ func (p *parser) checkKeys(v any, t reflect.Type, key string) {
 		for k, e := range m {
 			ft, known := fields[k]
 			if !known {
-				p.fail(p.lines[join(key, k)], join(key, k), "unknown key%s", suggest(k, fields))
+				p.reject(join(key, k), "unknown key%s", suggest(k, fields))
+				delete(m, k)
 				continue
 			}
-			p.checkKeys(e, ft, join(key, k))
+			if !p.check(e, ft, join(key, k)) {
+				delete(m, k)
+			}
+		}
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return p.wrongType(key, t, v)
+		}
+		for k, e := range m {
+			if !p.check(e, t.Elem(), join(key, k)) {
+				delete(m, k)
+			}
+		}
+	case reflect.Slice:
+		s, ok := v.([]any)
+		if !ok {
+			return p.wrongType(key, t, v)
+		}
+		for i, e := range s {
+			// A bad item is left out as the zero value, keeping the
+			// positions of the others for their messages.
+			if !p.check(e, t.Elem(), fmt.Sprintf("%s[%d]", key, i)) {
+				s[i] = nil
+			}
+		}
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			return p.wrongType(key, t, v)
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			return p.wrongType(key, t, v)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		switch n := v.(type) {
+		case int, int64:
+		case float64:
+			// The decoder would drop the fraction without a word.
+			if n != math.Trunc(n) {
+				return p.wrongType(key, t, v)
+			}
+		default:
+			return p.wrongType(key, t, v)
+		}
+	case reflect.Float32, reflect.Float64:
+		switch v.(type) {
+		case int, int64, uint64, float64:
+		default:
+			return p.wrongType(key, t, v)
 		}
 	}
+	return true
+}
+
+// wrongType reports that the value at key is not of type t, and returns
+// false: the value is left out.
+func (p *parser) wrongType(key string, t reflect.Type, v any) bool {
+	msg := fmt.Sprintf("must be %s, got %s", p.expected(key, t), p.describe(key, v))
+	if _, one := v.(string); one && t.Kind() == reflect.Slice {
+		msg += "; a list of one is written [item]"
+	}
+	p.reject(key, "%s", msg)
+	return false
+}
+
+// listItems names what some lists hold, for messages; other lists are
+// named by the type of their items.
+var listItems = map[string]string{
+	"authorized_senders": "addresses or *@domain patterns",
+	"scopes":             "host names",
+	"headers":            "header names",
+	"allowed_channels":   "channel IDs",
+	"authorized":         "rules (workspace_members, user_group or user_id)",
+}
+
+// expected says in words what the schema wants at key.
+func (p *parser) expected(key string, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Struct:
+		return "a mapping of keys to values"
+	case reflect.Map:
+		return "a mapping of names to values"
+	case reflect.Slice:
+		name := key
+		if i := strings.LastIndexAny(key, ".["); i >= 0 {
+			name = key[i+1:]
+		}
+		if items, ok := listItems[name]; ok {
+			return "a list of " + items
+		}
+		elem := strings.TrimPrefix(p.expected("", t.Elem()), "a ")
+		switch elem {
+		case "mapping of keys to values", "mapping of names to values":
+			return "a list of mappings"
+		case "whole number", "number", "string":
+			return "a list of " + elem + "s"
+		}
+		return "a list"
+	}
+	return "a " + t.Kind().String()
+}
+
+// describe says in words what the file has at key. Strings are quoted
+// unless the key may hold a credential: messages end up in logs.
+func (p *parser) describe(key string, v any) string {
+	switch x := v.(type) {
+	case string:
+		if sensitive(key) || len(x) > 60 {
+			return "a string"
+		}
+		return fmt.Sprintf("a string (%q)", x)
+	case bool:
+		return fmt.Sprintf("%t", x)
+	case int, int64, uint64, float64:
+		return fmt.Sprintf("the number %v", x)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// sensitive reports whether key may hold a credential: a secret's value,
+// a password, token or key, anything under vars or the credentials maps.
+// A masked secret's scopes and headers are not secret.
+func sensitive(key string) bool {
+	parts := strings.Split(bracketKey.ReplaceAllString(key, ""), ".")
+	switch parts[len(parts)-1] {
+	case "scopes", "headers", "allow_foreign_credentials":
+		return false
+	}
+	for _, part := range parts {
+		switch part {
+		case "vars", "secrets", "masked_secrets", "signing_credentials", "github_app_credentials",
+			"password", "token", "bot_token", "app_token", "private_key", "api_key":
+			return true
+		}
+	}
+	return false
 }
 
 func suggest(k string, fields map[string]reflect.Type) string {
@@ -325,6 +518,10 @@ func editDistance(a, b string) int {
 
 var bracketKey = regexp.MustCompile(`\[([^\]]+)\]`)
 
+// decodeErrors reports what the decoder still refused after check left out
+// every value of the wrong type; it should be nothing. Its own wording
+// ("source data must be ...") means nothing to a user, so only the key and
+// the value are named.
 func (p *parser) decodeErrors(err error) {
 	var walk func(error)
 	walk = func(err error) {
@@ -337,15 +534,13 @@ func (p *parser) decodeErrors(err error) {
 		var de *mapstructure.DecodeError
 		if errors.As(err, &de) {
 			key := bracketKey.ReplaceAllString(de.Name(), ".$1")
-			msg := de.Unwrap().Error()
-			var ut *mapstructure.UnconvertibleTypeError
-			if errors.As(de.Unwrap(), &ut) {
-				msg = fmt.Sprintf("must be %s (got %#v)", kindName(ut.Expected.Kind()), p.lookup(key))
+			if p.underRejected(key) {
+				return
 			}
-			p.fail(p.lines[key], key, "%s", msg)
+			p.reject(key, "cannot be read as written (%s)", p.describe(key, p.lookup(key)))
 			return
 		}
-		p.fail(0, "", "%v", err)
+		p.fail(0, "", "could not be read as a configuration")
 	}
 	walk(err)
 }
@@ -361,24 +556,6 @@ func (p *parser) lookup(key string) any {
 		cur = m[part]
 	}
 	return cur
-}
-
-func kindName(k reflect.Kind) string {
-	switch k {
-	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
-		return "a whole number"
-	case reflect.Float64, reflect.Float32:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.String:
-		return "a string"
-	case reflect.Map, reflect.Struct:
-		return "a mapping"
-	case reflect.Slice:
-		return "a list"
-	}
-	return k.String()
 }
 
 // loadDotEnv sets KEY=VALUE lines from path into the environment unless

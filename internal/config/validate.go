@@ -209,7 +209,7 @@ func validate(c *Config) []*Error {
 			bad(k, "repo id %q is reserved: the state directory keeps its own %s/ there; choose another", id, id)
 		}
 		if r.RepoURL == "" {
-			bad(k, "repo_url is required")
+			bad(k+".repo_url", "is required")
 		}
 		if r.Effort != "" && !slices.Contains(validEfforts, r.Effort) {
 			bad(k+".effort", "must be one of %s (got %q)", strings.Join(validEfforts, ", "), r.Effort)
