@@ -1,7 +1,9 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/internal/claude"
 	"github.com/airut-go/airut/internal/claudebin"
@@ -31,7 +34,10 @@ type Progress struct {
 // RunAgent runs Claude Code in the repo's image with the conversation's
 // directories mounted, streams its stream-json output to events.jsonl as it
 // arrives and heartbeats progress. A cancelled activity (stop) or an
-// expired time limit kills the container.
+// expired time limit kills the container. A stopped run, wherever the
+// stop found it, answers with an OutcomeCancelled result (not an error):
+// the session the agent ran in, so that the next message resumes it, and
+// what it had used.
 func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
 	log := a.log(in.ConversationID, in.TaskID)
 	cfg, r, l, err := a.conversation(in.RepoID, in.ConversationID)
@@ -41,13 +47,44 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	if !l.HasWorkspace() {
 		return workflows.AgentResult{}, workflows.Fail(workflows.ErrWorkspace, "workspace missing on this host", nil)
 	}
+	// A retry after a crash continues the interrupted attempt (recovery.go).
+	marker := markerPath(cfg, a.HostID, in.RepoID, in.ConversationID)
+	d, err := continueInterrupted(marker, l, in, log)
+	if err != nil {
+		return workflows.AgentResult{}, err
+	}
+	if d.result != nil {
+		os.Remove(marker)
+		return *d.result, nil
+	}
+	in = d.in
+	offset := fileSize(l.Events())
 	events, err := openEventLog(l.Events())
 	if err != nil {
 		return workflows.AgentResult{}, err
 	}
 	defer events.Close()
+	unmark, err := markRunning(ctx, marker, in.TaskID, offset)
+	if err != nil {
+		return workflows.AgentResult{}, err
+	}
+	defer func() {
+		select {
+		case <-activity.GetWorkerStopChannel(ctx):
+			// The worker is shutting down mid-run: the marker stays, so
+			// the retry resumes this attempt instead of redoing it.
+		default:
+			unmark()
+		}
+	}()
 	p, err := a.prepareRun(ctx, cfg, r, l, in, log)
 	if err != nil {
+		if stopped(ctx) {
+			// The stop killed whatever was running (an image build, git):
+			// its error is the stop's, not a failure to report.
+			log.Info("agent stopped before it started", "error", err)
+			return stoppedResult(in, nil), nil
+		}
 		return workflows.AgentResult{}, err
 	}
 	defer p.close()
@@ -59,8 +96,13 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	run, err := runContainer(ctx, a.Podman.Run, p.spec, r.ResourceLimits.TimeoutDuration(), events, func(line []byte) { plan.observe(ctx, line) })
 	plan.update(ctx, "", true)
 	if err != nil {
+		if stopped(ctx) {
+			out := stoppedResult(in, &run)
+			log.Info("agent stopped", "after", run.took.Round(100*time.Millisecond), "session", out.SessionID)
+			return out, nil
+		}
 		if ctx.Err() != nil {
-			log.Info("agent stopped", "after", run.took.Round(time.Second))
+			log.Info("agent interrupted", "after", run.took.Round(time.Second), "cause", context.Cause(ctx))
 		}
 		return workflows.AgentResult{}, err
 	}
@@ -75,6 +117,78 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	log.Info("agent finished", "outcome", out.Outcome, "exit", out.ExitCode, "cost_usd", fmt.Sprintf("%.4f", out.CostUSD),
 		"turns", out.NumTurns, "took", run.took.Round(100*time.Millisecond))
 	return out, nil
+}
+
+// stopped reports whether ctx ended because the workflow cancelled the
+// activity (the stop update). A worker shutting down, a paused activity or
+// one the server no longer knows end ctx with other causes: those runs
+// are not over for good, and answer with an error so they are retried.
+func stopped(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled) && temporal.IsCanceledError(context.Cause(ctx))
+}
+
+// stoppedResult is the answer of a stopped run: cancelled, in the session
+// the agent's stream named (else the one it was asked to resume), with
+// the tokens, turns and time it had used. The CLI reports cost only in
+// its final result, which a killed run never prints: cost stays 0 then.
+func stoppedResult(in workflows.AgentInput, run *finishedRun) workflows.AgentResult {
+	out := workflows.AgentResult{Outcome: workflows.OutcomeCancelled, SessionID: in.SessionID}
+	if run == nil || run.output == nil {
+		return out
+	}
+	totals, _ := run.output.Result()
+	if totals.SessionID != "" {
+		out.SessionID = totals.SessionID
+	}
+	cost, usage, dur, turns := totals.Final()
+	out.CostUSD, out.Usage, out.DurationMS, out.NumTurns = cost, workflows.Usage(usage), dur, turns
+	if out.Usage == (workflows.Usage{}) && run.spent != nil {
+		out.Usage = run.spent.total()
+	}
+	if out.DurationMS == 0 {
+		out.DurationMS = run.took.Milliseconds()
+	}
+	out.WebSearches, out.WebFetches = totals.WebSearches, totals.WebFetches
+	return out
+}
+
+// streamUsage adds up the token usage of the assistant messages in a
+// stream, for a run killed before its final result (which has the
+// totals). The CLI prints a message once per content block, each with
+// the message's usage so far: the last one of each message counts.
+type streamUsage struct {
+	byMessage map[string]workflows.Usage
+}
+
+func (s *streamUsage) add(line []byte) {
+	if !bytes.Contains(line, []byte(`"assistant"`)) {
+		return
+	}
+	var e struct {
+		Type    string `json:"type"`
+		Message struct {
+			ID    string        `json:"id"`
+			Usage *claude.Usage `json:"usage"`
+		} `json:"message"`
+	}
+	if json.Unmarshal(line, &e) != nil || e.Type != "assistant" || e.Message.Usage == nil {
+		return
+	}
+	if s.byMessage == nil {
+		s.byMessage = map[string]workflows.Usage{}
+	}
+	s.byMessage[e.Message.ID] = workflows.Usage(*e.Message.Usage)
+}
+
+func (s *streamUsage) total() workflows.Usage {
+	var u workflows.Usage
+	for _, m := range s.byMessage {
+		u.InputTokens += m.InputTokens
+		u.OutputTokens += m.OutputTokens
+		u.CacheCreationInputTokens += m.CacheCreationInputTokens
+		u.CacheReadInputTokens += m.CacheReadInputTokens
+	}
+	return u
 }
 
 // preparedRun is an agent container ready to run.
@@ -230,6 +344,8 @@ type finishedRun struct {
 	took   time.Duration
 	// err is the run's error when it was cut short (timeout, long line).
 	err error
+	// spent is the usage the stream reported message by message.
+	spent *streamUsage
 }
 
 func (f finishedRun) result() workflows.AgentResult {
@@ -246,7 +362,8 @@ func (f finishedRun) result() workflows.AgentResult {
 func runContainer(ctx context.Context, run containerRun, spec podman.RunSpec, timeout time.Duration, events io.Writer, observe func([]byte)) (finishedRun, error) {
 	stopCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
-	output := claude.NewCapture(events, observe, func() { stopRun(claude.ErrLineTooLong) })
+	spent := &streamUsage{}
+	output := claude.NewCapture(events, func(line []byte) { spent.add(line); observe(line) }, func() { stopRun(claude.ErrLineTooLong) })
 	spec.Stdout, spec.Stderr = output.Stdout, output.Stderr
 	runCtx, cancel := context.WithTimeout(stopCtx, timeout)
 	defer cancel()
@@ -259,7 +376,7 @@ func runContainer(ctx context.Context, run containerRun, spec podman.RunSpec, ti
 	cancel()
 	stopHB()
 	output.Flush()
-	f := finishedRun{res: res, output: output, took: time.Since(started), err: err}
+	f := finishedRun{res: res, output: output, took: time.Since(started), err: err, spent: spent}
 	f.end.timedOut = errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	// The cause is set only by the line limit: a stop or a timeout that
 	// came first leaves its own, and a stop still ends the run as a stop.
@@ -334,17 +451,25 @@ func (a *Activities) claudeBinary(ctx context.Context, cfg *config.Config, r *co
 	return bin, nil
 }
 
+// heartbeatEvery is the longest time between two heartbeats. A stop
+// reaches an activity only in the answer to a heartbeat its worker sends,
+// so this bounds how long a stopped agent keeps running; the run worker
+// sends heartbeats at this pace too (its MaxHeartbeatThrottleInterval, in
+// workers.go), instead of the SDK's 80% of the heartbeat timeout. Other
+// workers still throttle to that: the pace costs them nothing.
+const heartbeatEvery = time.Second
+
 // heartbeat reports progress until ctx ends, often enough that a live
 // worker is never mistaken for a dead one and a stop request (delivered
-// with a heartbeat response) is seen within seconds. The pace follows the
-// heartbeat timeout the workflow set on this activity; without one there
-// is nothing to report to.
+// with a heartbeat response) is seen within about a second: every
+// heartbeatEvery, or a quarter of a shorter heartbeat timeout. Without a
+// heartbeat timeout there is nothing to report to.
 func heartbeat(ctx context.Context, progress func() Progress) {
 	timeout := activity.GetInfo(ctx).HeartbeatTimeout
 	if timeout <= 0 {
 		return
 	}
-	every := min(max(timeout/4, 500*time.Millisecond), 5*time.Second)
+	every := heartbeatPace(timeout)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	// The SDK sends throttled heartbeats later with the context of the call
@@ -362,6 +487,11 @@ func heartbeat(ctx context.Context, progress func() Progress) {
 		case <-t.C:
 		}
 	}
+}
+
+// heartbeatPace is the time between heartbeats for a heartbeat timeout.
+func heartbeatPace(timeout time.Duration) time.Duration {
+	return min(max(timeout/4, 250*time.Millisecond), heartbeatEvery)
 }
 
 // keepAlive heartbeats, with progress (nil: none to report), until the

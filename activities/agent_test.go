@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/airut-go/airut/internal/claude"
@@ -206,6 +207,84 @@ func TestRunContainer(t *testing.T) {
 				t.Error("the plan observer saw no line")
 			}
 		})
+	}
+}
+
+// A stopped run answers with what it knew: the session its stream named
+// (so the next message resumes it; else the one it was asked to resume)
+// and the tokens it had used. A run whose context ended for another
+// reason (the worker shutting down) is no stop: it stays an error, and is
+// retried.
+func TestStoppedRunReportsItsSession(t *testing.T) {
+	const (
+		initLine = `{"type":"system","subtype":"init","session_id":"s-new"}` + "\n"
+		// One message printed block by block, with its usage so far;
+		// then a second message.
+		block1 = `{"type":"assistant","message":{"id":"m1","content":[{"type":"text","text":"Looking."}],"usage":{"input_tokens":100,"output_tokens":1}}}` + "\n"
+		block2 = `{"type":"assistant","message":{"id":"m1","content":[{"type":"tool_use","name":"Bash","id":"t1","input":{}}],"usage":{"input_tokens":100,"output_tokens":20}}}` + "\n"
+		second = `{"type":"assistant","message":{"id":"m2","content":[{"type":"text","text":"Still going."}],"usage":{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":300}}}` + "\n"
+	)
+	in := workflows.AgentInput{SessionID: "s-old"}
+	tests := []struct {
+		name        string
+		stdout      string
+		cause       error
+		wantStopped bool
+		session     string
+		usage       workflows.Usage
+	}{
+		{"stop mid-run", initLine + block1 + block2 + second, temporal.NewCanceledError(), true, "s-new",
+			workflows.Usage{InputTokens: 105, OutputTokens: 27, CacheReadInputTokens: 300}},
+		{"stop before the session began", "", temporal.NewCanceledError(), true, "s-old", workflows.Usage{}},
+		{"worker shutting down", initLine, errors.New("worker is now shutdown"), false, "", workflows.Usage{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := inActivity(t, func(ctx context.Context) error {
+				ctx, cancel := context.WithCancelCause(ctx)
+				defer cancel(nil)
+				c := fakeContainer{stdout: tt.stdout, untilKilled: true, onStart: func() { cancel(tt.cause) }}
+				run, err := runContainer(ctx, c.run, podman.RunSpec{}, time.Minute, io.Discard, func([]byte) {})
+				if !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("runContainer error = %v, want the stop's", err)
+				}
+				if got := stopped(ctx); got != tt.wantStopped {
+					return fmt.Errorf("stopped = %v, want %v", got, tt.wantStopped)
+				}
+				if !tt.wantStopped {
+					return nil
+				}
+				out := stoppedResult(in, &run)
+				if out.Outcome != workflows.OutcomeCancelled || out.SessionID != tt.session || out.Usage != tt.usage || out.DurationMS < 0 {
+					return fmt.Errorf("result = %+v, want cancelled in session %s with usage %+v", out, tt.session, tt.usage)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// Stopped before the container ran (building the image, say).
+	if out := stoppedResult(in, nil); out.Outcome != workflows.OutcomeCancelled || out.SessionID != "s-old" {
+		t.Errorf("stopped before the run = %+v, want cancelled in s-old", out)
+	}
+}
+
+// A stop reaches the activity only in the answer to a heartbeat, so the
+// run heartbeats about every second, however long the heartbeat timeout
+// (30 s used to mean every 5 s, and a stop took that long to arrive).
+func TestHeartbeatPace(t *testing.T) {
+	for _, tt := range []struct{ timeout, want time.Duration }{
+		{30 * time.Second, time.Second},
+		{10 * time.Minute, time.Second},
+		{4 * time.Second, time.Second},
+		{2 * time.Second, 500 * time.Millisecond},
+		{200 * time.Millisecond, 250 * time.Millisecond},
+	} {
+		if got := heartbeatPace(tt.timeout); got != tt.want {
+			t.Errorf("heartbeatPace(%v) = %v, want %v", tt.timeout, got, tt.want)
+		}
 	}
 }
 

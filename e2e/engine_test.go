@@ -139,8 +139,8 @@ func TestUnreachableTemporalIsExplained(t *testing.T) {
 	}
 }
 
-// airut stop kills the running agent and tells the user; airut retry runs
-// the stopped task again.
+// airut stop kills the running agent and tells the user; the conversation
+// is "stopped", and airut retry runs the stopped task again.
 func TestStopThenRetryFromTheCommandLine(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	s := newSite(t, api, siteOptions{repoURL: upstream(t), heartbeat: 4})
@@ -159,11 +159,11 @@ func TestStopThenRetryFromTheCommandLine(t *testing.T) {
 	if took := time.Since(began); took > 15*time.Second {
 		t.Errorf("stop took %v to reach the user", took)
 	}
-	if r := s.replies(conv, "error")[0]; r.Text != workflows.StoppedText {
+	if r := s.replies(conv, "error")[0]; r.Text != workflows.StoppedText(conv) {
 		t.Errorf("stop reply = %q", r.Text)
 	}
 	st := s.status(conv)
-	if st.State != workflows.StateFailed || !st.CanRetry || st.Tasks[0].Outcome != workflows.OutcomeCancelled {
+	if st.State != workflows.StateStopped || !st.CanRetry || st.Tasks[0].Outcome != workflows.OutcomeCancelled {
 		t.Errorf("status after stop = %+v", st)
 	}
 	if left := leftovers(t, conv); len(left) > 0 {

@@ -45,7 +45,9 @@ type Host struct {
 
 // Start removes the containers, sandbox networks and sandbox files (which
 // hold real secret values) a previous, dead worker of this host left
-// behind, then starts polling the shared, host and run queues.
+// behind, hands the agent runs it was in the middle of back to Temporal
+// for an immediate retry (they resume), then starts polling the shared,
+// host and run queues.
 func Start(ctx context.Context, opts Options) (*Host, error) {
 	cfg := opts.Config()
 	hostID := cfg.Worker.HostID
@@ -70,6 +72,12 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if err := os.RemoveAll(cfg.SandboxDir(hostID)); err != nil {
 		return nil, fmt.Errorf("remove orphaned sandbox files: %w", err)
 	}
+	// Agent runs the dead predecessor was in the middle of are handed back
+	// now, so they resume within seconds rather than after their
+	// heartbeat timeout.
+	if _, err := activities.FailOrphanedRuns(ctx, opts.Client, cfg.Temporal.Namespace, cfg.RunningDir(hostID), log); err != nil {
+		log.Warn("interrupted agent runs not handed back; they resume after their heartbeat timeout", "error", err)
+	}
 	acts := &activities.Activities{Config: opts.Config, Podman: opts.Podman, HostID: hostID, Log: log}
 	hostQueue := workflows.HostQueue(hostID)
 
@@ -82,7 +90,12 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	register(shared, acts.DeliverReply, workflows.ActivityDeliverReply)
 	register(shared, acts.PollPullRequest, workflows.ActivityPollPullRequest)
 
-	host := worker.New(opts.Client, hostQueue, worker.Options{})
+	// A stop during workspace preparation reaches the host the same way
+	// (see the run worker below).
+	host := worker.New(opts.Client, hostQueue, worker.Options{
+		MaxHeartbeatThrottleInterval:     time.Second,
+		DefaultHeartbeatThrottleInterval: time.Second,
+	})
 	register(host, acts.PrepareWorkspace, workflows.ActivityPrepareWorkspace)
 	register(host, acts.DeliverReply, workflows.ActivityDeliverReply)
 	register(host, acts.CleanupWorkspace, workflows.ActivityCleanup)
@@ -93,6 +106,14 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 		// On shutdown, running agents get this long to finish; the rest
 		// are cancelled (their containers killed) and retried on restart.
 		WorkerStopTimeout: time.Duration(cfg.Execution.ShutdownTimeout) * time.Second,
+		// A stop reaches a running agent only in the answer to a
+		// heartbeat. The SDK sends one at most every 80% of the heartbeat
+		// timeout (24 s for 30 s), which left stopped containers running
+		// that long; the runs heartbeat every second (activities'
+		// heartbeatEvery) and are sent at that pace, so a stop arrives
+		// within about a second, whatever the heartbeat timeout.
+		MaxHeartbeatThrottleInterval:     time.Second,
+		DefaultHeartbeatThrottleInterval: time.Second,
 	})
 	register(run, acts.RunAgent, workflows.ActivityRunAgent)
 

@@ -22,6 +22,10 @@ import (
 //	FindPullRequest       host         2 min               3 attempts
 //	PollPullRequest       shared       2 min               3 attempts
 //
+// A stop cancels whichever of ClaimHost, PrepareWorkspace and RunAgent
+// the task is in (versionStopTask). Only RunAgent is waited for
+// (WaitForCancellation): it answers with the session it ran in.
+//
 // Host-bound activities give up waiting for their host after the
 // configured host timeout (ScheduleToStart), which is how a dead host is
 // noticed. Every activity heartbeats, so a worker killed mid-activity is

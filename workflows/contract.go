@@ -70,10 +70,14 @@ func SearchAttributeNames() []string {
 
 // Conversation status values (AirutStatus and Status.State).
 const (
-	StateQueued  = "queued"
-	StateBusy    = "busy"
-	StateIdle    = "idle"
-	StateFailed  = "failed"
+	StateQueued = "queued"
+	StateBusy   = "busy"
+	StateIdle   = "idle"
+	StateFailed = "failed"
+	// StateStopped: the last task was stopped (`airut stop`); like a
+	// failed one it can be retried, and the next message resumes its
+	// session.
+	StateStopped = "stopped"
 	StateExpired = "expired"
 )
 

@@ -56,9 +56,13 @@ type State struct {
 	Seen    []string
 	Pending []Message
 	Tasks   []TaskSummary
-	// LastFailed are the messages of the last task if it failed, for retry.
+	// LastFailed are the messages of the last task if it failed or was
+	// stopped, for retry.
 	LastFailed []Message
-	TaskCount  int
+	// LastStopped: LastFailed are those of a task that was stopped, not
+	// one that failed (the state is then "stopped").
+	LastStopped bool `json:",omitempty"`
+	TaskCount   int
 	// LastReply is the last successful reply, for the recovery prompt.
 	LastReply string
 	Expired   bool
@@ -130,7 +134,14 @@ type conversation struct {
 	// current is the running task's summary; nil while not busy.
 	current     *TaskSummary
 	cancelAgent workflow.CancelFunc
-	runTasks    int
+	// cancelTask cancels the running phase of the current task (placement,
+	// workspace, agent) while it is in it; nil in runs before
+	// versionStopTask, whose stop cancelled the agent run only.
+	cancelTask workflow.CancelFunc
+	// stopping: the stop update cancelled the current task (set only
+	// under versionStopTask).
+	stopping bool
+	runTasks int
 	// prLoop: this run follows pull requests (see versionPRLoop).
 	prLoop bool
 }
@@ -302,7 +313,13 @@ func (c *conversation) registerHandlers(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandler(ctx, UpdateStop, func(ctx workflow.Context) (StopResult, error) {
 		res := StopResult{Queued: len(c.st.Pending)}
-		if c.current != nil && c.cancelAgent != nil {
+		switch {
+		case c.current == nil:
+		case c.cancelTask != nil:
+			c.stopping = true
+			c.cancelTask()
+			res.Stopped, res.TaskID = true, c.current.TaskID
+		case c.cancelAgent != nil:
 			c.cancelAgent()
 			res.Stopped, res.TaskID = true, c.current.TaskID
 		}
@@ -316,7 +333,7 @@ func (c *conversation) registerHandlers(ctx workflow.Context) error {
 			m.Retry = true
 			msgs[i] = m
 		}
-		c.st.LastFailed = nil
+		c.st.LastFailed, c.st.LastStopped = nil, false
 		c.st.Pending = append(msgs, c.st.Pending...)
 		return RetryResult{Messages: len(msgs)}, nil
 	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
@@ -324,7 +341,7 @@ func (c *conversation) registerHandlers(ctx workflow.Context) error {
 		case c.current != nil:
 			return errors.New("a task is running; stop it first or wait for it to finish")
 		case len(c.st.LastFailed) == 0:
-			return errors.New("nothing to retry: the last task did not fail")
+			return errors.New("nothing to retry: the last task did not fail and was not stopped")
 		}
 		return nil
 	}})
@@ -375,6 +392,8 @@ func (c *conversation) stateName() string {
 		return StateExpired
 	case len(c.st.Pending) > 0:
 		return StateQueued
+	case len(c.st.LastFailed) > 0 && c.st.LastStopped:
+		return StateStopped
 	case len(c.st.LastFailed) > 0:
 		return StateFailed
 	}

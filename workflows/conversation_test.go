@@ -218,6 +218,8 @@ func TestStopCancelsRunningAgent(t *testing.T) {
 		}
 	}
 	h.signalAt(0, msg("m1", "long job"))
+	var stopped workflows.Status
+	h.env.RegisterDelayedCallback(func() { stopped = h.status(t) }, 10*time.Second)
 	var stop workflows.StopResult
 	var stopErr error
 	h.env.RegisterDelayedCallback(func() {
@@ -245,8 +247,141 @@ func TestStopCancelsRunningAgent(t *testing.T) {
 		t.Fatal("the agent activity never saw cancellation")
 	}
 	finals := h.act.finalReplies()
-	if len(finals) != 1 || finals[0].Text != workflows.StoppedText {
+	if len(finals) != 1 || finals[0].Text != workflows.StoppedText("1a2b3c4d") {
 		t.Fatalf("replies = %+v, want the stopped text", finals)
+	}
+	if st := stopped; st.State != workflows.StateStopped || !st.CanRetry || st.Tasks[0].Outcome != workflows.OutcomeCancelled {
+		t.Errorf("status after stop = state %q canRetry %v outcome %q; want stopped, retryable, cancelled", st.State, st.CanRetry, st.Tasks[0].Outcome)
+	}
+}
+
+// The stopped reply tells both ways on: a reply resumes the session, the
+// retry command (with this conversation's ID) runs the task again.
+func TestStoppedTextSaysHowToContinue(t *testing.T) {
+	text := workflows.StoppedText("1a2b3c4d")
+	for _, want := range []string{"stopped", "Reply to continue in the same session", "`airut retry 1a2b3c4d`"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("StoppedText lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// stopAt sends the stop update after d and returns where its answer goes.
+func (h *harness) stopAt(d time.Duration) *workflows.StopResult {
+	var res workflows.StopResult
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(workflows.UpdateStop, "stop", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { panic(err) },
+			OnComplete: func(v any, err error) { res, _ = v.(workflows.StopResult) },
+		})
+	}, d)
+	return &res
+}
+
+// A stop while the workspace is being prepared (a long clone, say) ends
+// the task as stopped, not as a workspace failure, without running the
+// agent; retry then runs it.
+func TestStopDuringPrepareEndsStopped(t *testing.T) {
+	h := newHarness(t)
+	h.env.OnActivity(workflows.ActivityPrepareWorkspace, mockAny, mockAny).After(10 * time.Minute).Return(h.act.Prepare)
+	h.signalAt(0, msg("m1", "clone the big repo"))
+	stop := h.stopAt(time.Minute)
+	var stopped, retried workflows.Status
+	h.env.RegisterDelayedCallback(func() { retried = h.status(t) }, 20*time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		stopped = h.status(t)
+		h.env.UpdateWorkflow(workflows.UpdateRetry, "r1", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { t.Errorf("retry of the stopped task refused: %v", err) },
+			OnComplete: func(any, error) {},
+		})
+	}, 2*time.Minute)
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !stop.Stopped {
+		t.Fatalf("stop = %+v, want stopped", stop)
+	}
+	if stopped.State != workflows.StateStopped || !stopped.CanRetry || len(stopped.Tasks) != 1 ||
+		stopped.Tasks[0].Outcome != workflows.OutcomeCancelled || stopped.Tasks[0].Error != "" {
+		t.Fatalf("status after the stop = %+v, want state stopped, retryable, one cancelled task without error", stopped)
+	}
+	finals := h.act.finalReplies()
+	if len(finals) != 2 || finals[0].Text != workflows.StoppedText("1a2b3c4d") || finals[1].Text != "done" {
+		t.Errorf("replies = %+v, want the stopped text, then the retried task's reply", finals)
+	}
+	if len(h.act.runs) != 1 {
+		t.Errorf("agent runs = %d, want only the retried task's", len(h.act.runs))
+	}
+	if st := retried; st.State != workflows.StateIdle || st.CanRetry {
+		t.Errorf("after the retry: state %q canRetry %v, want idle", st.State, st.CanRetry)
+	}
+}
+
+// A stop while the conversation waits for a host with a free slot
+// (ClaimHost retried on the shared queue) ends the wait.
+func TestStopWhileWaitingForAHost(t *testing.T) {
+	h := newHarness(t)
+	h.act.claim = func(context.Context, workflows.ClaimInput) (workflows.ClaimResult, error) {
+		return workflows.ClaimResult{}, temporal.NewApplicationError("host is at capacity", workflows.ErrHostBusy)
+	}
+	h.signalAt(0, msg("m1", "busy day"))
+	stop := h.stopAt(10 * time.Second)
+	var st workflows.Status
+	h.env.RegisterDelayedCallback(func() { st = h.status(t) }, time.Minute)
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if st.State != workflows.StateStopped {
+		t.Errorf("state after the stop = %q, want stopped", st.State)
+	}
+	if !stop.Stopped || st.Tasks[0].Outcome != workflows.OutcomeCancelled {
+		t.Fatalf("stop = %+v, task = %+v; want the waiting task stopped", stop, st.Tasks[0])
+	}
+	if f := h.act.finalReplies(); len(f) != 1 || f[0].Text != workflows.StoppedText("1a2b3c4d") {
+		t.Errorf("replies = %+v, want the stopped text", f)
+	}
+	if h.act.prepares != nil || h.act.runs != nil {
+		t.Errorf("prepared %d, ran %d after a stop during placement", len(h.act.prepares), len(h.act.runs))
+	}
+}
+
+// A stopped agent run answers with the session it ran in (the server
+// waits for that answer: the run has WaitForCancellation; the test
+// environment does not wait, so the activity answers as a stopped run
+// does). The conversation keeps that session, even on its first task,
+// and the next message resumes it.
+func TestStoppedRunsSessionIsResumed(t *testing.T) {
+	h := newHarness(t)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		if in.SessionID == "" {
+			return workflows.AgentResult{Outcome: workflows.OutcomeCancelled, SessionID: "sess-stopped",
+				Usage: workflows.Usage{InputTokens: 900, OutputTokens: 40}}, nil
+		}
+		return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: in.SessionID, Text: "picked up"}, nil
+	}
+	h.signalAt(0, msg("m1", "start the migration"))
+	var stopped, resumed workflows.Status
+	h.env.RegisterDelayedCallback(func() { stopped = h.status(t) }, time.Minute)
+	h.signalAt(2*time.Minute, msg("m2", "go on"))
+	h.env.RegisterDelayedCallback(func() { resumed = h.status(t) }, 3*time.Minute)
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if stopped.State != workflows.StateStopped || stopped.SessionID != "sess-stopped" || stopped.Tasks[0].Usage.InputTokens != 900 {
+		t.Errorf("status after the stopped run = state %q session %q usage %+v; want stopped in sess-stopped with its usage",
+			stopped.State, stopped.SessionID, stopped.Tasks[0].Usage)
+	}
+	if len(h.act.runs) != 2 || h.act.runs[1].SessionID != "sess-stopped" {
+		t.Fatalf("runs = %+v, want the second to resume sess-stopped", h.act.runs)
+	}
+	if strings.Contains(h.act.runs[1].Prompt, "start the migration") {
+		t.Errorf("the next message re-sent the stopped task's message:\n%s", h.act.runs[1].Prompt)
+	}
+	if st := resumed; st.State != workflows.StateIdle || st.CanRetry {
+		t.Errorf("after the next message: state %q canRetry %v, want idle and nothing to retry", st.State, st.CanRetry)
 	}
 }
 

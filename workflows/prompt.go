@@ -127,9 +127,17 @@ func BlockedNote(r AgentResult) string {
 const (
 	AckText       = "I've started working on this and will reply shortly."
 	EmptyText     = "Your message appears to be empty. Please send a new message with instructions."
-	StoppedText   = "The task was stopped. Work done so far has been saved.\n\nReply to continue."
 	genericFailed = "An error occurred while processing your message. To retry, send your message again."
 )
+
+// StoppedText is the reply to a task stopped by `airut stop`: the two ways
+// on are a reply, which resumes the stopped session (the workflow keeps
+// the session the run reported), and the retry update, which runs the
+// stopped task's messages again.
+func StoppedText(conversationID string) string {
+	return "The task was stopped. The files in the workspace are kept.\n\n" +
+		"Reply to continue in the same session, or run `airut retry " + conversationID + "` to run the stopped task again."
+}
 
 // TimeoutText is the reply when the task's time limit ran out.
 func TimeoutText(seconds int) string {

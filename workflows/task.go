@@ -19,6 +19,12 @@ import (
 // by retrying PrepareWorkspace itself on the shared queue for up to a day.
 const versionClaimHost = "claim-host"
 
+// versionStopTask: the stop update cancels whatever the task is doing
+// (ClaimHost, PrepareWorkspace, the agent run), and a task stopped before
+// its agent ran ends as stopped. Runs recorded before it cancelled the
+// agent run only, so a stop during preparation asked for no cancellation.
+const versionStopTask = "stop-task"
+
 // task is the one running now: its summary (what the status query shows
 // and history keeps) and what the workflow needs while it runs.
 type task struct {
@@ -72,6 +78,7 @@ func (c *conversation) begin(ctx workflow.Context, batch []Message) *task {
 		t.sum.MessageIDs = append(t.sum.MessageIDs, m.ID)
 	}
 	c.current = t.sum
+	c.stopping = false
 	c.setStatus(ctx)
 	c.st.TaskCount++
 	if t.first && c.st.Subject == "" {
@@ -97,7 +104,20 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 	if strings.TrimSpace(joinBodies(t.batch)) == "" && (!t.first || c.st.Subject == "") {
 		return AgentResult{}, PrepareResult{}, &failure{outcome: OutcomeEmpty, reply: outgoing{Kind: ReplyError, Text: EmptyText}}
 	}
-	prep, rehomed, err := c.prepare(ctx, t)
+	// The running phase runs under a context the stop update cancels.
+	// Acknowledgements and replies use the task's own context: a stop must
+	// not cut a message to the user in half.
+	rctx := ctx
+	if workflow.GetVersion(ctx, versionStopTask, workflow.DefaultVersion, 1) >= 1 {
+		var cancel workflow.CancelFunc
+		rctx, cancel = workflow.WithCancel(ctx)
+		c.cancelTask = cancel
+		defer func() { c.cancelTask = nil }()
+	}
+	prep, rehomed, err := c.prepare(rctx, t)
+	if c.stopping {
+		return AgentResult{}, prep, c.stopped()
+	}
 	if err != nil {
 		problem := ProblemText(err)
 		return AgentResult{}, prep, &failure{outcome: OutcomeInternalError, problem: problem, retryable: true,
@@ -117,6 +137,9 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 	if t.first && !t.batch[0].Retry {
 		c.reply(ctx, t, outgoing{Kind: ReplyAck, Text: AckText})
 	}
+	if c.stopping {
+		return AgentResult{}, prep, c.stopped()
+	}
 
 	subject, notice := "", ""
 	if t.first {
@@ -127,11 +150,16 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 	}
 	prompt := ComposePrompt(c.in.Channel, t.batch, subject, prep.Inbox, notice)
 	resumed := c.st.SessionID != ""
-	res, err := c.runAgent(ctx, t, prep, prompt, c.st.SessionID)
-	if err == nil && resumed && res.Outcome.Unresumable() {
+	res, err := c.runAgent(rctx, t, prep, prompt, c.st.SessionID)
+	if err == nil && resumed && res.Outcome.Unresumable() && !c.stopping {
 		workflow.GetLogger(ctx).Info("resumed session unusable; retrying once with a fresh session", "task", t.sum.TaskID, "outcome", res.Outcome)
 		t.sum.Recovered = true
-		res, err = c.runAgent(ctx, t, prep, RecoveryPrompt(c.in.Channel, t.batch, c.st.LastReply), "")
+		res, err = c.runAgent(rctx, t, prep, RecoveryPrompt(c.in.Channel, t.batch, c.st.LastReply), "")
+	}
+	if err != nil && c.stopping {
+		// The run was stopped on its way (an activity of an older worker
+		// reports the kill as its own failure): a stop, not an error.
+		return AgentResult{}, prep, c.stopped()
 	}
 	if err != nil {
 		// The activity itself failed (image build, missing binary, a
@@ -144,11 +172,18 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 	return res, prep, nil
 }
 
+// stopped is the end of a task the stop update cancelled before its agent
+// gave a result: it can be retried, and the session stays as it was.
+func (c *conversation) stopped() *failure {
+	return &failure{outcome: OutcomeCancelled, retryable: true,
+		reply: outgoing{Kind: ReplyError, Text: StoppedText(c.in.ConversationID)}}
+}
+
 // fail ends a task that produced no agent result.
 func (c *conversation) fail(ctx workflow.Context, t *task, f failure) {
 	t.sum.Outcome, t.sum.Error = f.outcome, f.problem
 	if f.retryable {
-		c.st.LastFailed = t.batch
+		c.st.LastFailed, c.st.LastStopped = t.batch, f.outcome == OutcomeCancelled
 	}
 	c.reply(ctx, t, f.reply)
 }
@@ -165,7 +200,7 @@ func (c *conversation) finishing(ctx workflow.Context, t *task, prep PrepareResu
 		c.st.SessionID = res.SessionID
 	}
 	if res.Outcome == OutcomeSuccess {
-		c.st.LastFailed = nil
+		c.st.LastFailed, c.st.LastStopped = nil, false
 		c.st.LastReply = res.Text
 		text := res.Text
 		if c.prLoop {
@@ -176,12 +211,12 @@ func (c *conversation) finishing(ctx workflow.Context, t *task, prep PrepareResu
 		c.reply(ctx, t, outgoing{Kind: ReplyFinal, Text: text, Footer: Footer(res), Outbox: true})
 		return
 	}
-	c.st.LastFailed = t.batch
+	c.st.LastFailed, c.st.LastStopped = t.batch, res.Outcome == OutcomeCancelled
 	switch res.Outcome {
 	case OutcomeTimeout:
 		c.reply(ctx, t, outgoing{Kind: ReplyError, Text: TimeoutText(prep.TimeoutSeconds), Footer: BlockedNote(res)})
 	case OutcomeCancelled:
-		c.reply(ctx, t, outgoing{Kind: ReplyError, Text: StoppedText})
+		c.reply(ctx, t, outgoing{Kind: ReplyError, Text: StoppedText(c.in.ConversationID)})
 	default:
 		if res.Outcome.Unresumable() {
 			// A fresh session that still fails must not be resumed.
@@ -268,9 +303,13 @@ func hostGone(err error) bool {
 	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
-// runAgent runs the agent on the host's run queue. The activity heartbeats,
-// so a stop (cancel) reaches it within a heartbeat interval and a dead
-// worker is noticed within the heartbeat timeout, not the task timeout.
+// runAgent runs the agent on the host's run queue. The activity heartbeats
+// every second and its worker sends them at that pace, so a stop (cancel)
+// reaches it within about a second, and a dead worker is noticed within
+// the heartbeat timeout, not the task timeout. A stopped run answers with
+// an OutcomeCancelled result carrying the session it ran in (so the next
+// message resumes it); one that could not (an older worker) is cancelled,
+// and the task then keeps the session it started with.
 func (c *conversation) runAgent(ctx workflow.Context, t *task, prep PrepareResult, prompt, session string) (AgentResult, error) {
 	actx, cancel := workflow.WithCancel(ctx)
 	c.cancelAgent = cancel

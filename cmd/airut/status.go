@@ -273,7 +273,11 @@ func printStatus(w io.Writer, st workflows.Status, last *sentReply) {
 		if shown {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "the last task failed: `airut retry %s` runs it again\n", st.ConversationID)
+		what := "failed"
+		if st.State == workflows.StateStopped {
+			what = "was stopped"
+		}
+		fmt.Fprintf(w, "the last task %s: `airut retry %s` runs it again\n", what, st.ConversationID)
 	}
 }
 

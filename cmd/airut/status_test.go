@@ -58,6 +58,20 @@ func TestStatus(t *testing.T) {
 			},
 		},
 		{
+			name: "a stopped conversation says so",
+			opts: statusOptions{Conversation: "0a1b2c3d", Repo: "web"},
+			setup: func(h *harness) {
+				h.exists("web", "0a1b2c3d")
+				stopped := st
+				stopped.State = workflows.StateStopped
+				h.status("web", "0a1b2c3d", func() workflows.Status { return stopped })
+			},
+			stdout: []string{
+				"conversation 0a1b2c3d  repo web  state stopped",
+				"the last task was stopped: `airut retry 0a1b2c3d` runs it again",
+			},
+		},
+		{
 			name: "one conversation, repo given",
 			opts: statusOptions{Conversation: "0a1b2c3d", Repo: "web"},
 			setup: func(h *harness) {

@@ -37,7 +37,7 @@ func (c *Config) RejectedMailDir() string {
 // reservedRepoIDs are the names of the state directory's own entries: a
 // repo with one of these IDs would share its directory with them.
 func reservedRepoIDs() []string {
-	return []string{"ca", "sandbox", "claude-binaries", "rejected-mail", "attachments"}
+	return []string{"ca", "sandbox", "claude-binaries", "rejected-mail", "attachments", "running"}
 }
 
 // CADir holds the network sandbox's certificate authority, created at the
@@ -51,6 +51,15 @@ func (c *Config) CADir() string {
 // it: a run still there belonged to a dead predecessor.
 func (c *Config) SandboxDir(hostID string) string {
 	return filepath.Join(c.StateDir, "sandbox", hostID)
+}
+
+// RunningDir holds a marker per agent run in progress on a host: which
+// workflow, activity attempt and task it is, and where its stream began.
+// A run that ends removes its marker; a worker starting on the host finds
+// those of its dead predecessor, fails their attempts at once and the
+// retries resume them.
+func (c *Config) RunningDir(hostID string) string {
+	return filepath.Join(c.StateDir, "running", hostID)
 }
 
 // ClaudeBinariesDir caches the Claude Code binaries downloaded for repos

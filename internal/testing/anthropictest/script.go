@@ -112,6 +112,10 @@ func isPrompt(m Message) bool {
 
 const maxToolOutput = 2000
 
+// ResumeNotePrefix begins the prompt of an agent run resumed after a crash
+// (activities.InterruptedNote; the e2e crash tests fail if they part).
+const ResumeNotePrefix = "Your previous run on this task was interrupted"
+
 // scriptTurn answers a main-loop request from the newest prompt's script and
 // the tool calls made since that prompt.
 func scriptTurn(msgs []Message, tools []string) modelTurn {
@@ -121,6 +125,22 @@ func scriptTurn(msgs []Message, tools []string) modelTurn {
 			p = i
 			break
 		}
+	}
+	// A run resumed after a crash gets a note as its prompt; the model
+	// carries on with the task it was given before, counting the tool
+	// calls it already made for it (those of the interrupted run).
+	for p > 0 && strings.HasPrefix(promptText(msgs[p]), ResumeNotePrefix) {
+		prev := -1
+		for i := p - 1; i >= 0; i-- {
+			if isPrompt(msgs[i]) {
+				prev = i
+				break
+			}
+		}
+		if prev < 0 {
+			break
+		}
+		p = prev
 	}
 	var sc script
 	if p >= 0 {

@@ -1,0 +1,222 @@
+package activities
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/airut-go/airut/internal/claude"
+	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/workflows"
+)
+
+// Resume, don't redo. A worker that dies mid-run leaves the run's marker
+// behind (markers of runs that end are removed). The worker that starts
+// next on the host fails those attempts through Temporal at once, so they
+// are retried within seconds instead of after the heartbeat timeout; the
+// retry reads what the interrupted attempt streamed and either takes its
+// final result (the agent had finished) or resumes its Claude Code
+// session with a note to check what it already did, rather than running
+// the original prompt again in a new session.
+
+// runMarker is one agent run in progress on this host.
+type runMarker struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	ActivityID string `json:"activity_id"`
+	Attempt    int32  `json:"attempt"`
+	TaskID     string `json:"task_id"`
+	// EventsOffset is where the run's lines begin in events.jsonl.
+	EventsOffset int64 `json:"events_offset"`
+}
+
+// ErrWorkerRestarted is the error type of an attempt failed by the worker
+// that replaced the dead one running it; retried like any transient
+// failure.
+const ErrWorkerRestarted = "WorkerRestarted"
+
+// InterruptedNote is the prompt of a resumed run: the session already
+// holds the user's message and whatever the agent did for it.
+const InterruptedNote = "Your previous run on this task was interrupted before it finished (the machine running it stopped). " +
+	"The conversation so far is intact. First check what you already did: `git status` and `git log` in /workspace, the files in /outbox, " +
+	"and anything you started outside the workspace (pushes, pull requests, comments). Do not repeat what already took effect. " +
+	"Then finish the task and give your final reply to the user's last message as usual."
+
+func markerPath(cfg *config.Config, host, repoID, convID string) string {
+	return filepath.Join(cfg.RunningDir(host), repoID+"-"+convID+".json")
+}
+
+// markRunning records this attempt as running, until the returned done
+// is called.
+func markRunning(ctx context.Context, path string, taskID string, eventsOffset int64) (done func(), err error) {
+	info := activity.GetInfo(ctx)
+	m := runMarker{
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		ActivityID: info.ActivityID, Attempt: info.Attempt, TaskID: taskID, EventsOffset: eventsOffset,
+	}
+	data, _ := json.Marshal(m)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("record running agent: %w", err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, fmt.Errorf("record running agent: %w", err)
+	}
+	return func() { os.Remove(path) }, nil
+}
+
+// readMarker reads the marker at path; ok is false when there is none.
+func readMarker(path string) (runMarker, bool, error) {
+	var m runMarker
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("read run marker: %w", err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		// A marker cut short by the crash says nothing usable.
+		return m, false, nil
+	}
+	return m, true, nil
+}
+
+// interrupted is what an interrupted earlier attempt of this task left:
+// its stream from where it began.
+func interrupted(eventsPath string, m runMarker) (claude.Totals, error) {
+	var t claude.Totals
+	f, err := os.Open(eventsPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return t, fmt.Errorf("read the interrupted run's events: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(m.EventsOffset, io.SeekStart); err != nil {
+		return t, fmt.Errorf("read the interrupted run's events: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), claude.MaxLineBytes+1)
+	for sc.Scan() {
+		t.Add(sc.Bytes())
+	}
+	// A last line cut by the crash is not an event; what came before is.
+	return t, nil
+}
+
+// resumeDecision is what to do about an interrupted earlier attempt.
+type resumeDecision struct {
+	// result is set when the interrupted attempt had finished: use it.
+	result *workflows.AgentResult
+	// in is the input to run now (the interrupted session with the note,
+	// or unchanged when nothing had started).
+	in workflows.AgentInput
+}
+
+// resume decides how this attempt continues an interrupted one of the
+// same task (m), from what that attempt streamed.
+func resume(in workflows.AgentInput, m runMarker, t claude.Totals) resumeDecision {
+	if done, isError := t.Finished(); done {
+		exit := 0
+		if isError {
+			exit = 1
+		}
+		res := agentResult(&t, podman.Result{ExitCode: exit}, runEnd{}, "")
+		return resumeDecision{result: &res, in: in}
+	}
+	if t.SessionID == "" {
+		// The agent had not started a session: nothing happened yet.
+		return resumeDecision{in: in}
+	}
+	in.SessionID = t.SessionID
+	in.Prompt = InterruptedNote
+	return resumeDecision{in: in}
+}
+
+// continueInterrupted looks for an interrupted attempt of this task on
+// this host and says how to go on.
+func continueInterrupted(markerFile string, l conversation.Layout, in workflows.AgentInput, log *slog.Logger) (resumeDecision, error) {
+	m, ok, err := readMarker(markerFile)
+	if err != nil || !ok || m.TaskID != in.TaskID {
+		// No marker, or one of an earlier task (its worker died and the
+		// task was given up on): this run starts as asked.
+		return resumeDecision{in: in}, err
+	}
+	t, err := interrupted(l.Events(), m)
+	if err != nil {
+		return resumeDecision{in: in}, err
+	}
+	d := resume(in, m, t)
+	switch {
+	case d.result != nil:
+		log.Info("the interrupted attempt had finished; its result is used and the agent does not run again",
+			"interrupted_attempt", m.Attempt, "outcome", d.result.Outcome)
+	case d.in.SessionID != in.SessionID:
+		log.Info("resuming the interrupted attempt's session", "interrupted_attempt", m.Attempt, "session", d.in.SessionID)
+	}
+	return d, nil
+}
+
+// FailOrphanedRuns fails, through Temporal, the agent attempts that a dead
+// worker of this host was running (their markers are still there), so
+// Temporal retries them now rather than when their heartbeat times out.
+// The markers stay: the retry reads them to resume. Attempts Temporal no
+// longer knows (already timed out and retried) are skipped.
+func FailOrphanedRuns(ctx context.Context, c client.Client, namespace, dir string, log *slog.Logger) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list interrupted agent runs: %w", err)
+	}
+	failed := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		m, ok, err := readMarker(filepath.Join(dir, e.Name()))
+		if err != nil || !ok {
+			continue
+		}
+		cause := temporal.NewApplicationError("the worker running this attempt stopped; a new worker on the host resumes it", ErrWorkerRestarted)
+		err = c.CompleteActivityByID(ctx, namespace, m.WorkflowID, m.RunID, m.ActivityID, nil, cause)
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			log.Debug("interrupted agent run already retried", "workflow", m.WorkflowID, "attempt", m.Attempt)
+		case err != nil:
+			log.Warn("could not hand back an interrupted agent run; it is retried after its heartbeat timeout",
+				"workflow", m.WorkflowID, "attempt", m.Attempt, "error", err)
+		default:
+			failed++
+			log.Info("handed back an interrupted agent run for retry", "workflow", m.WorkflowID, "task", m.TaskID, "attempt", m.Attempt)
+		}
+	}
+	return failed, nil
+}
+
+// fileSize is the size of path, 0 when it does not exist yet.
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
