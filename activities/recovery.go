@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
@@ -44,11 +45,6 @@ type runMarker struct {
 	// EventsOffset is where the run's lines begin in events.jsonl.
 	EventsOffset int64 `json:"events_offset"`
 }
-
-// ErrWorkerRestarted is the error type of an attempt failed by the worker
-// that replaced the dead one running it; retried like any transient
-// failure.
-const ErrWorkerRestarted = "WorkerRestarted"
 
 // InterruptedNote is the prompt of a resumed run: the session already
 // holds the user's message and whatever the agent did for it.
@@ -195,7 +191,9 @@ func FailOrphanedRuns(ctx context.Context, c client.Client, namespace, dir strin
 		if err != nil || !ok {
 			continue
 		}
-		cause := temporal.NewApplicationError("the worker running this attempt stopped; a new worker on the host resumes it", ErrWorkerRestarted)
+		// Retried at once: nothing is wrong that waiting would fix.
+		cause := temporal.NewApplicationErrorWithOptions("the worker running this attempt stopped; a new worker on the host resumes it",
+			workflows.ErrWorkerRestarted, temporal.ApplicationErrorOptions{NextRetryDelay: time.Millisecond})
 		err = c.CompleteActivityByID(ctx, namespace, m.WorkflowID, m.RunID, m.ActivityID, nil, cause)
 		var nf *serviceerror.NotFound
 		switch {

@@ -180,3 +180,38 @@ func BenchmarkEmailIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(batch*b.N)/total.Seconds(), "msgs/s")
 }
+
+// BenchmarkCrashRecovery measures kill → agent running again: `airut run`
+// is killed (SIGKILL) while the real Claude Code CLI runs a long command,
+// then restarted; the clock stops when the resumed run's first request
+// reaches the scripted API. Goal: under 5 s. The same run reports the
+// restart alone (kill → ready) as the floor, and the heartbeat timeout,
+// which is what recovery waited for before interrupted runs were handed
+// back at worker start.
+func BenchmarkCrashRecovery(b *testing.B) {
+	const heartbeat = 60
+	api := anthropictest.NewServer(b)
+	s := newSite(b, api, siteOptions{repoURL: upstream(b), heartbeat: heartbeat})
+	p := s.start("run")
+	var recovery, restart time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		conv := strings.TrimSpace(s.mustAirut(time.Minute, "send", fmt.Sprintf("Nap %d.\nRUN: sleep 30\nREPLY: napped", i)))
+		s.waitForCall(conv, "sleep 30")
+		before := len(api.Requests())
+		b.StartTimer()
+		p.kill()
+		killed := time.Now()
+		p = s.start("run")
+		restart += time.Since(killed)
+		eventually(b, time.Minute, "the agent to run again", func() bool { return len(api.Requests()) > before })
+		recovery += time.Since(killed)
+		b.StopTimer()
+		s.mustAirut(time.Minute, "stop", conv)
+		b.StartTimer()
+	}
+	p.kill()
+	b.ReportMetric(recovery.Seconds()/float64(b.N), "s-kill-to-agent-running")
+	b.ReportMetric(restart.Seconds()/float64(b.N), "s-kill-to-ready")
+	b.ReportMetric(heartbeat, "s-heartbeat-timeout")
+}

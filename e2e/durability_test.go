@@ -79,7 +79,7 @@ func TestTwoWorkersShareConversationsAndKeepAffinity(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			out, errOut, err := client.airut(5*time.Minute, "send", "--wait", fmt.Sprintf("Job %d\nRUN: sleep 3\nREPLY: done %d", i, i))
-			if err != nil || strings.TrimSpace(out) != fmt.Sprintf("done %d", i) {
+			if err != nil || replyText(out) != fmt.Sprintf("done %d", i) {
 				t.Errorf("job %d: %v %q %s", i, err, out, errOut)
 				return
 			}

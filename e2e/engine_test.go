@@ -33,7 +33,7 @@ func TestSendRunsAgentInContainerAndResumesSession(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send: %v\nstdout: %s\nstderr: %s", err, out, errOut)
 	}
-	if strings.TrimSpace(out) != "committed the visit" {
+	if replyText(out) != "committed the visit" {
 		t.Fatalf("reply = %q, want the agent's final text", out)
 	}
 	conv := strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
@@ -267,7 +267,7 @@ func TestStaleRepoImageIsRebuilt(t *testing.T) {
 			t.Fatalf("send: %v\n%s\n%s", err, out, errOut)
 		}
 		conv = strings.Fields(strings.TrimPrefix(errOut, "conversation "))[0]
-		built = append(built, strings.TrimSpace(out))
+		built = append(built, replyText(out))
 	}
 	if built[0] == "" || built[0] == built[1] {
 		t.Errorf("build stamps %q, want two different builds", built)
@@ -307,7 +307,7 @@ func TestAgentBinaryIsDownloadedWhenNotOnPath(t *testing.T) {
 	s.start("run")
 	for i := 0; i < 2; i++ {
 		out, errOut, err := s.airut(5*time.Minute, "send", "--wait", "hello")
-		if err != nil || strings.TrimSpace(out) != "ok" {
+		if err != nil || replyText(out) != "ok" {
 			t.Fatalf("send %d: %v %q\n%s", i, err, out, errOut)
 		}
 	}

@@ -506,3 +506,18 @@ func leftovers(t testing.TB, conv string) []string {
 	}
 	return out
 }
+
+// replyText is the reply in `airut send --wait`'s output, without the
+// footer paragraph (cost, blocked requests) and the attached-file lines
+// that follow it.
+func replyText(out string) string {
+	paras := strings.Split(strings.TrimSpace(out), "\n\n")
+	for len(paras) > 1 {
+		last := paras[len(paras)-1]
+		if !strings.HasPrefix(last, "Cost:") && !strings.HasPrefix(last, "Network sandbox") && !strings.HasPrefix(last, "attached:") {
+			break
+		}
+		paras = paras[:len(paras)-1]
+	}
+	return strings.Join(paras, "\n\n")
+}

@@ -17,6 +17,7 @@ import (
 //	PrepareWorkspace      host         15 min              3 attempts
 //	PrepareWorkspace*     shared       24 h                until a host has a free slot (*runs before versionClaimHost)
 //	RunAgent              host's run   task timeout+5 min  3 attempts; a stop cancels it
+//	                                                       (all 3 lost to dead workers: runs again, resuming; up to 10 times)
 //	DeliverReply          host/shared  2 min               10 attempts over ~15 min (ack: 3)
 //	CleanupWorkspace      host         5 min               3 attempts
 //	FindPullRequest       host         2 min               3 attempts

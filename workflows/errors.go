@@ -23,6 +23,10 @@ const (
 	// ErrHostBusy: the host that picked up ClaimHost has no free agent
 	// slot; retried (on the shared queue) until some host has one.
 	ErrHostBusy = "HostBusy"
+	// ErrWorkerRestarted: the worker running an agent attempt died; the
+	// worker that replaced it on the host hands the attempt back so it is
+	// retried (and resumes) at once.
+	ErrWorkerRestarted = "WorkerRestarted"
 )
 
 // Problem is what a person reads about a failed activity. It travels as

@@ -321,11 +321,41 @@ func (c *conversation) runAgent(ctx workflow.Context, t *task, prep PrepareResul
 		Channel: c.in.Channel, ReplyTo: c.st.ReplyTo,
 	}
 	var res AgentResult
-	err := workflow.ExecuteActivity(actx, ActivityRunAgent, in).Get(ctx, &res)
-	if err != nil && temporal.IsCanceledError(err) {
-		return AgentResult{Outcome: OutcomeCancelled, SessionID: session}, nil
+	var err error
+	for restarts := 0; ; restarts++ {
+		res = AgentResult{}
+		err = workflow.ExecuteActivity(actx, ActivityRunAgent, in).Get(ctx, &res)
+		if err != nil && temporal.IsCanceledError(err) {
+			return AgentResult{Outcome: OutcomeCancelled, SessionID: session}, nil
+		}
+		// A run whose workers kept dying under it has used up its
+		// attempts without failing: it runs again (and resumes where the
+		// last attempt stopped), up to maxAgentRestarts times.
+		if !interruptedRun(err) || restarts >= maxAgentRestarts ||
+			workflow.GetVersion(ctx, versionResumeRuns, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return res, err
+		}
+		workflow.GetLogger(ctx).Warn("agent run interrupted on every attempt; running it again, resuming", "task", t.sum.TaskID, "restarts", restarts+1)
 	}
-	return res, err
+}
+
+// versionResumeRuns: an agent run whose attempts all ended with their
+// worker gone is run again (it resumes) instead of failing the task.
+const versionResumeRuns = "resume-runs"
+
+// maxAgentRestarts bounds the runs again of an agent run interrupted on
+// every attempt (each run has agentOptions' three attempts).
+const maxAgentRestarts = 10
+
+// interruptedRun reports whether err says the run's worker went away (a
+// new worker on the host handed it back, or its heartbeats stopped),
+// rather than that the run failed.
+func interruptedRun(err error) bool {
+	if IsKind(err, ErrWorkerRestarted) {
+		return true
+	}
+	var te *temporal.TimeoutError
+	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_HEARTBEAT
 }
 
 // reply delivers a message about task t (nil batch for the PR loop's
