@@ -73,3 +73,37 @@ func readFile(t testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+// A run killed after the agent printed its final result (while the
+// worker was still collecting the run) is not run again: the retry takes
+// the result from the stream, and the scripted model gets no request
+// after the kill.
+func TestCrashAfterTheFinalResultIsNotRunAgain(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), heartbeat: 60})
+	p := s.start("run")
+	conv := strings.TrimSpace(s.mustAirut(time.Minute, "send", "Finish.\nRUN: echo once >> /workspace/once.txt\nREPLY: finished once"))
+	eventually(t, 2*time.Minute, "the agent's final result", func() bool {
+		return strings.Contains(readFile(t, s.layout(conv).Events()), `"type":"result"`)
+	})
+	p.kill()
+	before := len(api.Requests())
+
+	q := s.start("run")
+	eventually(t, time.Minute, "the reply", func() bool { return len(s.replies(conv, "reply")) > 0 })
+	time.Sleep(2 * time.Second) // a second run, if any, would ask the model now
+	if r := s.replies(conv, "reply"); len(r) != 1 || r[0].Text != "finished once" {
+		t.Fatalf("replies = %+v, want exactly one, 'finished once'", r)
+	}
+	if n := len(api.Requests()) - before; n != 0 {
+		t.Errorf("the model got %d request(s) after the kill: the finished run was run again", n)
+	}
+	if got := strings.Count(readFile(t, s.layout(conv).Workspace()+"/once.txt"), "once"); got != 1 {
+		t.Errorf("once.txt has %d lines, want 1", got)
+	}
+	if strings.Contains(q.logs.String(), "its result is used") {
+		t.Logf("the kill landed while the worker collected the run: the retry took the result from the stream")
+	} else {
+		t.Logf("the run had been collected before the kill: no retry was needed")
+	}
+}
