@@ -48,35 +48,12 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		return workflows.AgentResult{}, workflows.Fail(workflows.ErrWorkspace, "workspace missing on this host", nil)
 	}
 	// A retry after a crash continues the interrupted attempt (recovery.go).
-	marker := markerPath(cfg, a.HostID, in.RepoID, in.ConversationID)
-	d, err := continueInterrupted(marker, l, in, log)
-	if err != nil {
-		return workflows.AgentResult{}, err
+	start, err := beginRun(ctx, markerPath(cfg, a.HostID, in.RepoID, in.ConversationID), l, in, log)
+	if err != nil || start.finished != nil {
+		return derefResult(start.finished), err
 	}
-	if d.result != nil {
-		os.Remove(marker)
-		return *d.result, nil
-	}
-	in = d.in
-	offset := fileSize(l.Events())
-	events, err := openEventLog(l.Events())
-	if err != nil {
-		return workflows.AgentResult{}, err
-	}
-	defer events.Close()
-	unmark, err := markRunning(ctx, marker, in.TaskID, offset)
-	if err != nil {
-		return workflows.AgentResult{}, err
-	}
-	defer func() {
-		select {
-		case <-activity.GetWorkerStopChannel(ctx):
-			// The worker is shutting down mid-run: the marker stays, so
-			// the retry resumes this attempt instead of redoing it.
-		default:
-			unmark()
-		}
-	}()
+	defer start.end()
+	in, events := start.in, start.events
 	p, err := a.prepareRun(ctx, cfg, r, l, in, log)
 	if err != nil {
 		if stopped(ctx) {

@@ -218,3 +218,56 @@ func fileSize(path string) int64 {
 	}
 	return st.Size()
 }
+
+// runStart is an agent attempt begun: its input (resuming an interrupted
+// attempt's session, if there was one), its event log and its marker.
+type runStart struct {
+	in     workflows.AgentInput
+	events *os.File
+	// finished is set when an interrupted attempt had already finished:
+	// its result is the run's and nothing is to run.
+	finished *workflows.AgentResult
+	// end closes the event log and removes the marker, unless the worker
+	// is shutting down mid-run: then the marker stays and the retry
+	// resumes this attempt instead of redoing it.
+	end func()
+}
+
+// beginRun continues an interrupted attempt of the task if there is one,
+// opens the event log and marks this attempt as running.
+func beginRun(ctx context.Context, marker string, l conversation.Layout, in workflows.AgentInput, log *slog.Logger) (runStart, error) {
+	d, err := continueInterrupted(marker, l, in, log)
+	if err != nil {
+		return runStart{}, err
+	}
+	if d.result != nil {
+		os.Remove(marker)
+		return runStart{finished: d.result}, nil
+	}
+	offset := fileSize(l.Events())
+	events, err := openEventLog(l.Events())
+	if err != nil {
+		return runStart{}, err
+	}
+	unmark, err := markRunning(ctx, marker, d.in.TaskID, offset)
+	if err != nil {
+		events.Close()
+		return runStart{}, err
+	}
+	end := func() {
+		events.Close()
+		select {
+		case <-activity.GetWorkerStopChannel(ctx):
+		default:
+			unmark()
+		}
+	}
+	return runStart{in: d.in, events: events, end: end}, nil
+}
+
+func derefResult(r *workflows.AgentResult) workflows.AgentResult {
+	if r == nil {
+		return workflows.AgentResult{}
+	}
+	return *r
+}
