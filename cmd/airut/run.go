@@ -2,17 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -147,12 +140,9 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		defer c.Close()
 	}
 	if opts.worker {
-		stopService, err := ensurePodmanService(ctx, cfg.PodmanSocket, log)
-		if err != nil {
-			return withCode(exitRuntime, err)
-		}
-		defer stopService()
-		pod, err := podman.Connect(ctx, podman.ConnectOptions{URI: cfg.PodmanSocket, Logger: log})
+		// A podman API service already listening is used as it is; else
+		// one is started that ends with this process, however it ends.
+		pod, err := podman.Connect(ctx, podman.ConnectOptions{URI: cfg.PodmanSocket, StartService: true, Logger: log})
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}
@@ -177,170 +167,4 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
-}
-
-// podmanServiceCommand serves the podman API on sock for as long as this
-// process lives. The kernel sends the service SIGTERM when airut dies,
-// however it dies (a crash, SIGKILL, the OOM killer), so no orphaned
-// service keeps running without the airut that started it.
-func podmanServiceCommand(bin, sock string) *exec.Cmd {
-	cmd := exec.Command(bin, "system", "service", "--time=0", "unix://"+sock)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Pdeathsig: syscall.SIGTERM,
-		// Own process group, so a Ctrl-C aimed at airut's foreground job
-		// does not take the service down while the worker still needs it
-		// to clean up.
-		Setpgid: true,
-	}
-	return cmd
-}
-
-// ensurePodmanService makes sure a podman API service answers at uri (""
-// is podman's default address). One that is already listening (the
-// system's podman.socket, or one the operator runs) is used as it is,
-// said so in the log, and left running. Otherwise airut starts one with
-// podmanServiceCommand; stop ends it at a clean shutdown, and the kernel
-// at any other. Addresses other than unix sockets are left to
-// podman.Connect.
-func ensurePodmanService(ctx context.Context, uri string, log *slog.Logger) (stop func(), err error) {
-	if uri == "" {
-		uri = podman.DefaultURI()
-	}
-	nothing := func() {}
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "unix" {
-		return nothing, nil
-	}
-	sock := u.Path
-	if u.Host != "" { // unix://run/podman/podman.sock
-		sock = "/" + u.Host + u.Path
-	}
-	if socketAnswers(ctx, sock) {
-		log.Info("using the podman API service already listening; airut did not start it and leaves it running", "uri", uri)
-		return nothing, nil
-	}
-	unreachable := func(err error) error {
-		return fmt.Errorf("podman API not reachable at %s: install podman (apt-get install podman) or start it with `systemctl enable --now podman.socket`: %w", uri, err)
-	}
-	bin, err := exec.LookPath("podman")
-	if err != nil {
-		return nil, unreachable(errors.New("nothing listens on " + sock + " and there is no podman binary on PATH to start the service with"))
-	}
-	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-		return nil, unreachable(err)
-	}
-	// A file, not a pipe to this process: what the service says is read
-	// only when it fails to start.
-	logFile, err := os.CreateTemp("", "podman-service-*.log")
-	if err != nil {
-		return nil, unreachable(fmt.Errorf("create the service's log file: %w", err))
-	}
-	defer logFile.Close() // the service has its own copy
-	cmd := podmanServiceCommand(bin, sock)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	svc, err := startTied(cmd)
-	if err != nil {
-		os.Remove(logFile.Name())
-		return nil, unreachable(fmt.Errorf("start %s system service: %w", bin, err))
-	}
-	stop = func() {
-		svc.stop(5 * time.Second)
-		os.Remove(logFile.Name())
-	}
-	begun := time.Now()
-	deadline := time.NewTimer(podman.DefaultStartTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !socketAnswers(ctx, sock) {
-		select {
-		case <-svc.exited:
-			msg := fileTail(logFile.Name(), 4096)
-			os.Remove(logFile.Name())
-			return nil, unreachable(fmt.Errorf("`podman system service` exited (%v): %s", svc.err, msg))
-		case <-ctx.Done():
-			stop()
-			return nil, unreachable(fmt.Errorf("waiting for the started service: %w", ctx.Err()))
-		case <-deadline.C:
-			msg := fileTail(logFile.Name(), 4096)
-			stop()
-			return nil, unreachable(fmt.Errorf("started `podman system service` did not answer within %s: %s", podman.DefaultStartTimeout, msg))
-		case <-tick.C:
-		}
-	}
-	log.Info("started podman API service; it ends with airut", "uri", uri, "pid", cmd.Process.Pid,
-		"log", logFile.Name(), "took", time.Since(begun).Round(time.Millisecond))
-	return stop, nil
-}
-
-// tiedProcess is a child started by startTied.
-type tiedProcess struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when it has exited; err is then set
-	err    error
-}
-
-// startTied starts cmd from a goroutine that keeps its OS thread until cmd
-// exits. The kernel sends Pdeathsig when the thread that started the
-// child ends, not the process (go.dev/issue/27505), and the Go runtime
-// may end an idle thread; a thread locked to a goroutine that is still
-// waiting is never ended.
-func startTied(cmd *exec.Cmd) (*tiedProcess, error) {
-	p := &tiedProcess{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Returning without UnlockOSThread ends the thread, which is
-		// what must happen only after the child has gone.
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// stop sends SIGTERM and, if the process has not exited after grace,
-// SIGKILL; it returns once the process has exited.
-func (p *tiedProcess) stop(grace time.Duration) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return
-	case <-time.After(grace):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// socketAnswers reports whether something accepts connections on sock.
-func socketAnswers(ctx context.Context, sock string) bool {
-	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "unix", sock)
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
-}
-
-// fileTail returns the last max bytes of the file at path, trimmed.
-func fileTail(path string, max int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > max {
-		f.Seek(fi.Size()-max, 0)
-	}
-	b := make([]byte, max)
-	n, _ := f.Read(b)
-	return strings.TrimSpace(string(b[:n]))
 }

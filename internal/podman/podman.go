@@ -31,7 +31,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings"
@@ -50,7 +49,9 @@ type ConnectOptions struct {
 	URI string
 	// StartService starts `podman system service --time=0 URI` as a child
 	// process when nothing answers at URI (unix sockets only) and a podman
-	// binary is on PATH. Client.Close stops it.
+	// binary is on PATH. Client.Close stops it, and the kernel does when
+	// this process dies. A service already answering is used as it is and
+	// left running (the log says so).
 	StartService bool
 	// StartTimeout bounds the wait for a started service to answer;
 	// 0 means DefaultStartTimeout.
@@ -67,9 +68,8 @@ type Client struct {
 	log  *slog.Logger
 
 	mu         sync.Mutex
-	service    *exec.Cmd     // the API service this client started, if any
-	exited     chan struct{} // closed when service has exited
-	serviceLog string        // its output
+	service    *tiedProcess // the API service this client started, if any
+	serviceLog string       // its output
 	closed     bool
 }
 
@@ -119,6 +119,9 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Client, error) {
 			return nil, unreachable(uri, err)
 		}
 		c.conn = conn
+		if opts.StartService {
+			log.Info("using the podman API service already listening; airut did not start it and leaves it running", "uri", uri)
+		}
 		return c, nil
 	}
 	if !opts.StartService {
@@ -178,7 +181,7 @@ func dialable(ctx context.Context, sock string) bool {
 func (c *Client) startService(ctx context.Context, sock string, timeout time.Duration) error {
 	bin, err := exec.LookPath("podman")
 	if err != nil {
-		return unreachable(c.uri, errors.New("no podman binary on PATH to start the service with"))
+		return unreachable(c.uri, errors.New("nothing listens on "+sock+" and there is no podman binary on PATH to start the service with"))
 	}
 	if timeout <= 0 {
 		timeout = DefaultStartTimeout
@@ -186,34 +189,24 @@ func (c *Client) startService(ctx context.Context, sock string, timeout time.Dur
 	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
 		return unreachable(c.uri, err)
 	}
-	// The service logs to a file, not to a pipe to this process: if this
-	// process dies, a pipe would break and kill the service with SIGPIPE
-	// on its next log line, while a file keeps an orphaned service usable
-	// by the next Connect.
+	// The service logs to a file, not to a pipe to this process: what it
+	// says is read only when it fails to start.
 	logFile, err := os.CreateTemp("", "podman-service-*.log")
 	if err != nil {
 		return unreachable(c.uri, fmt.Errorf("creating the service's log file: %w", err))
 	}
 	defer logFile.Close() // the child has its own copy
 	// Not exec.CommandContext: the service must outlive Connect's ctx.
-	cmd := exec.Command(bin, "system", "service", "--time=0", "unix://"+sock)
+	cmd := serviceCommand(bin, sock)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	// Own process group, so a Ctrl-C aimed at our foreground job does not
-	// take the service down before Close has cleaned up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := func() string { return fileTail(logFile.Name(), 4096) }
-	if err := cmd.Start(); err != nil {
+	svc, err := startTied(cmd)
+	if err != nil {
 		os.Remove(logFile.Name())
 		return unreachable(c.uri, fmt.Errorf("starting %s system service: %w", bin, err))
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	c.service, c.exited, c.serviceLog = cmd, exited, logFile.Name()
+	c.service, c.serviceLog = svc, logFile.Name()
 
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -225,17 +218,17 @@ func (c *Client) startService(ctx context.Context, sock string, timeout time.Dur
 			conn, err := newConnection(ctx, c.uri)
 			if err == nil {
 				c.conn = conn
-				c.log.Info("started podman API service", "uri", c.uri, "pid", cmd.Process.Pid,
+				c.log.Info("started podman API service; it ends with airut", "uri", c.uri, "pid", cmd.Process.Pid,
 					"log", logFile.Name(), "took", time.Since(start).Round(time.Millisecond))
 				return nil
 			}
 		}
 		select {
-		case <-exited:
+		case <-svc.exited:
 			c.service = nil
 			msg := out()
 			os.Remove(c.serviceLog)
-			return unreachable(c.uri, fmt.Errorf("`podman system service` exited (%v): %s", waitErr, msg))
+			return unreachable(c.uri, fmt.Errorf("`podman system service` exited (%v): %s", svc.err, msg))
 		case <-ctx.Done():
 			c.stopService()
 			return unreachable(c.uri, fmt.Errorf("waiting for the started service: %w", ctx.Err()))
@@ -251,22 +244,13 @@ func (c *Client) startService(ctx context.Context, sock string, timeout time.Dur
 // stopService terminates a service started by this client: SIGTERM, then
 // SIGKILL after 5 s.
 func (c *Client) stopService() error {
-	cmd, exited := c.service, c.exited
+	svc := c.service
 	c.service = nil
-	if cmd == nil {
+	if svc == nil {
 		return nil
 	}
 	defer os.Remove(c.serviceLog)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(5 * time.Second):
-	}
-	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("killing podman API service: %w", err)
-	}
-	<-exited
+	svc.stop(5 * time.Second)
 	return nil
 }
 
