@@ -49,8 +49,11 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	}
 	// A retry after a crash continues the interrupted attempt (recovery.go).
 	start, err := beginRun(ctx, markerPath(cfg, a.HostID, in.RepoID, in.ConversationID), l, in, log)
-	if err != nil || start.finished != nil {
-		return derefResult(start.finished), err
+	if err != nil {
+		return workflows.AgentResult{}, err
+	}
+	if start.finished {
+		return start.result, nil
 	}
 	defer start.end()
 	in, events := start.in, start.events

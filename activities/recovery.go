@@ -23,6 +23,7 @@ import (
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/internal/podman"
+	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -210,23 +211,15 @@ func FailOrphanedRuns(ctx context.Context, c client.Client, namespace, dir strin
 	return failed, nil
 }
 
-// fileSize is the size of path, 0 when it does not exist yet.
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
 // runStart is an agent attempt begun: its input (resuming an interrupted
 // attempt's session, if there was one), its event log and its marker.
 type runStart struct {
 	in     workflows.AgentInput
 	events *os.File
-	// finished is set when an interrupted attempt had already finished:
-	// its result is the run's and nothing is to run.
-	finished *workflows.AgentResult
+	// finished: an interrupted attempt had already finished; result is
+	// the run's and nothing is to run.
+	finished bool
+	result   workflows.AgentResult
 	// end closes the event log and removes the marker, unless the worker
 	// is shutting down mid-run: then the marker stays and the retry
 	// resumes this attempt instead of redoing it.
@@ -242,9 +235,9 @@ func beginRun(ctx context.Context, marker string, l conversation.Layout, in work
 	}
 	if d.result != nil {
 		os.Remove(marker)
-		return runStart{finished: d.result}, nil
+		return runStart{finished: true, result: *d.result}, nil
 	}
-	offset := fileSize(l.Events())
+	offset := sandbox.LogOffset(l.Events())
 	events, err := openEventLog(l.Events())
 	if err != nil {
 		return runStart{}, err
@@ -263,11 +256,4 @@ func beginRun(ctx context.Context, marker string, l conversation.Layout, in work
 		}
 	}
 	return runStart{in: d.in, events: events, end: end}, nil
-}
-
-func derefResult(r *workflows.AgentResult) workflows.AgentResult {
-	if r == nil {
-		return workflows.AgentResult{}
-	}
-	return *r
 }

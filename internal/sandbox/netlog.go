@@ -14,8 +14,9 @@ import (
 // maxBlockedExamples bounds the refused requests a summary names.
 const maxBlockedExamples = 3
 
-// LogOffset is the end of the network log at path (0 when there is none
-// yet): what the proxy logs after it belongs to the run about to start.
+// LogOffset is the end of the append-only log at path (0 when there is
+// none yet): what is written after it belongs to the run about to start.
+// The agent run takes it of the network log and of its event log.
 func LogOffset(path string) int64 {
 	if st, err := os.Stat(path); err == nil {
 		return st.Size()
