@@ -106,23 +106,7 @@ func TestFirstMentionHistoryOnlyFromAuthorizedPeople(t *testing.T) {
 
 	temporal := &fakeTemporal{}
 	logs := &syncBuffer{}
-	l := &slackingest.Listener{
-		RepoID: "r1",
-		Slack: config.Slack{BotToken: "xoxb-t", AppToken: "xapp-t", APIURL: s.APIURL(),
-			Authorized: []map[string]any{{"workspace_members": true}}},
-		Temporal:       temporal,
-		AttachmentsDir: t.TempDir(),
-		Log:            slog.New(slog.NewTextHandler(logs, nil)),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	s.WaitConnections(t, 1, 10*time.Second)
-	s.WaitAcked(t, s.PushEvent(mention), 10*time.Second)
+	deliverEvent(t, s, temporal, slog.New(slog.NewTextHandler(logs, nil)), mention)
 
 	got := temporal.messages()
 	if len(got) != 1 {
@@ -177,23 +161,7 @@ func TestReplyAddress(t *testing.T) {
 			s.SetBot("UBOT", "BBOT", "T1")
 			s.AddUser(slacktest.User{ID: "UALICE", Name: "alice", RealName: "Alice Example"})
 			temporal := &fakeTemporal{}
-			l := &slackingest.Listener{
-				RepoID: "r1",
-				Slack: config.Slack{BotToken: "xoxb-t", AppToken: "xapp-t", APIURL: s.APIURL(),
-					Authorized: []map[string]any{{"workspace_members": true}}},
-				Temporal:       temporal,
-				AttachmentsDir: t.TempDir(),
-				Log:            slog.New(slog.DiscardHandler),
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- l.Run(ctx) }()
-			t.Cleanup(func() {
-				cancel()
-				<-done
-			})
-			s.WaitConnections(t, 1, 10*time.Second)
-			s.WaitAcked(t, s.PushEvent(tt.event), 10*time.Second)
+			deliverEvent(t, s, temporal, slog.New(slog.DiscardHandler), tt.event)
 
 			got := temporal.messages()
 			if len(got) != 1 {
@@ -208,4 +176,28 @@ func TestReplyAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deliverEvent runs a listener for repo r1 (workspace members authorized)
+// against s until the test ends, and pushes event to it over Socket Mode,
+// returning once the listener has acknowledged it.
+func deliverEvent(t *testing.T, s *slacktest.Server, temporal *fakeTemporal, log *slog.Logger, event map[string]any) {
+	t.Helper()
+	l := &slackingest.Listener{
+		RepoID: "r1",
+		Slack: config.Slack{BotToken: "xoxb-t", AppToken: "xapp-t", APIURL: s.APIURL(),
+			Authorized: []map[string]any{{"workspace_members": true}}},
+		Temporal:       temporal,
+		AttachmentsDir: t.TempDir(),
+		Log:            log,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	s.WaitConnections(t, 1, 10*time.Second)
+	s.WaitAcked(t, s.PushEvent(event), 10*time.Second)
 }
