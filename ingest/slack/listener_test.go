@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	slackingest "github.com/airut-go/airut/ingest/slack"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/testing/slacktest"
+	"github.com/airut-go/airut/internal/testing/syncbuf"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -44,24 +44,6 @@ func (f *fakeTemporal) messages() []workflows.Message {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]workflows.Message(nil), f.delivered...)
-}
-
-// syncBuffer collects the listener's log, written from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The first mention in an existing thread brings in the earlier messages
@@ -105,7 +87,7 @@ func TestFirstMentionHistoryOnlyFromAuthorizedPeople(t *testing.T) {
 		"text": "<@UBOT> can you look?", "ts": "1700000100.000900", "thread_ts": root}
 
 	temporal := &fakeTemporal{}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	deliverEvent(t, s, temporal, slog.New(slog.NewTextHandler(logs, nil)), mention)
 
 	got := temporal.messages()

@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/airut-go/airut/internal/testing/syncbuf"
 	"github.com/airut-go/airut/workers/embedded"
 )
 
@@ -43,26 +44,12 @@ func testAttrs() map[string]enums.IndexedValueType {
 	}
 }
 
-// logBuffer collects server logs of one test and prints them if it fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 func testLogger(t testing.TB) *slog.Logger {
 	t.Helper()
-	b := &logBuffer{}
+	b := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			t.Logf("server log:\n%s", b.buf.String())
+			t.Logf("server log:\n%s", b.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(b, nil))
