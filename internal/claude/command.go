@@ -8,7 +8,9 @@ const BinaryPath = "/opt/claude/claude"
 // bare -p; a "-" argument would become prompt text).
 func Args(sessionID, model, effort string) []string {
 	var a []string
-	if sessionID != "" {
+	// Checked again where it becomes an argument: an ID the stream did
+	// not vouch for starts a fresh session rather than reach the CLI.
+	if ValidSessionID(sessionID) {
 		a = append(a, "--resume", sessionID)
 	}
 	if model != "" {

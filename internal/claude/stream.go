@@ -4,8 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 )
+
+// sessionIDPattern is what a session ID may look like: Claude Code's are
+// UUIDs. The stream is the agent's own output, so a session ID read from
+// it is untrusted; it becomes a `--resume` argument of the next run, where
+// one beginning with "-" would be taken for another option.
+var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidSessionID reports whether id can be resumed.
+func ValidSessionID(id string) bool { return sessionIDPattern.MatchString(id) }
 
 // Event is one stream-json line, decoded as far as Airut needs.
 type Event struct {
@@ -108,7 +118,7 @@ func (t *Totals) Add(line []byte) {
 	t.final = nil
 	switch e.Type {
 	case "system":
-		if e.Subtype == "init" && t.initSession == "" {
+		if e.Subtype == "init" && t.initSession == "" && ValidSessionID(e.SessionID) {
 			t.initSession = e.SessionID
 		}
 	case "assistant":
@@ -135,7 +145,7 @@ func (t *Totals) Add(line []byte) {
 		t.final = &e
 	}
 	t.SessionID = t.initSession
-	if t.final != nil && t.final.SessionID != "" {
+	if t.final != nil && ValidSessionID(t.final.SessionID) {
 		t.SessionID = t.final.SessionID
 	}
 }

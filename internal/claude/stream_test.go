@@ -126,3 +126,24 @@ func TestEnvTurnsOffNonessentialTraffic(t *testing.T) {
 		t.Error("Env() returned a shared map; a caller's secrets leaked into the next run")
 	}
 }
+
+// The stream is the agent's output: a session ID that could pass for an
+// option of the next run's command line is not taken, and not resumed.
+func TestSessionIDFromTheStreamCannotBecomeAnOption(t *testing.T) {
+	var tot claude.Totals
+	tot.Add([]byte(`{"type":"system","subtype":"init","session_id":"--output-format=text"}`))
+	tot.Add([]byte(`{"type":"result","subtype":"success","is_error":false,"session_id":"-p --settings /tmp/x","result":"done"}`))
+	if tot.SessionID != "" {
+		t.Errorf("SessionID = %q from the stream, want none", tot.SessionID)
+	}
+	for _, id := range []string{"--output-format=text", "-x", "a b", ""} {
+		for _, arg := range claude.Args(id, "", "") {
+			if arg == "--resume" {
+				t.Errorf("Args(%q) resumes: %q", id, claude.Args(id, "", ""))
+			}
+		}
+	}
+	if a := claude.Args("3f1e2d4c-5b6a-4789-8abc-def012345678", "", ""); a[0] != "--resume" || a[1] != "3f1e2d4c-5b6a-4789-8abc-def012345678" {
+		t.Errorf("Args with a real session ID = %q, want it resumed", a)
+	}
+}
