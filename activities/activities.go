@@ -3,8 +3,8 @@
 // workspace, running the agent in a container, delivering replies,
 // following the pull request and cleaning up. Each method is a short
 // orchestration: it reads the current configuration, calls the library
-// packages that do the work (gitmirror, conversation, sandbox, podman,
-// claude, github) and says what went wrong in the error types of
+// packages that do the work (gitmirror, conversation, sandbox, claude,
+// github) and says what went wrong in the error types of
 // workflows/errors.go. Domain logic (image policy, allowlists, paths,
 // names) belongs in those packages, not here; and whether a failure is
 // retried is the workflow's decision, not the activity's.
@@ -28,8 +28,7 @@ import (
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/internal/gitmirror"
-	"github.com/airut-go/airut/internal/podman"
-	"github.com/airut-go/airut/internal/sandbox"
+	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -39,14 +38,13 @@ type Activities struct {
 	// Config returns the configuration in force; it is read at the start of
 	// every activity so edits apply to the next task.
 	Config func() *config.Config
-	Podman *podman.Client
-	HostID string
-	Log    *slog.Logger
+	// Sandbox runs the agents: one per host, shared by every conversation.
+	Sandbox *sandbox.Sandbox
+	HostID  string
+	Log     *slog.Logger
 
-	load        load
-	github      githubClients
-	images      sandbox.Images
-	proxyImages sandbox.ProxyImages
+	load   load
+	github githubClients
 }
 
 // HostQueue is this host's task queue.

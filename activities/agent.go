@@ -1,15 +1,14 @@
 package activities
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"os"
-	"strings"
+	"sort"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -19,9 +18,9 @@ import (
 	"github.com/airut-go/airut/internal/claudebin"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
-	"github.com/airut-go/airut/internal/podman"
-	"github.com/airut-go/airut/internal/sandbox"
+	parts "github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/proxy"
+	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -63,7 +62,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 			// The stop killed whatever was running (an image build, git):
 			// its error is the stop's, not a failure to report.
 			log.Info("agent stopped before it started", "error", err)
-			return stoppedResult(in, nil), nil
+			return workflows.AgentResult{Outcome: workflows.OutcomeCancelled, SessionID: in.SessionID}, nil
 		}
 		return workflows.AgentResult{}, err
 	}
@@ -71,32 +70,43 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 
 	a.load.start(in.ConversationID)
 	defer a.load.done()
-	log.Info("agent started", "image", p.spec.Image, "resume", in.SessionID != "", "model", in.Model)
+	log.Info("agent started", "image", p.image, "resume", in.SessionID != "", "model", in.Model)
 	plan := newPlanStreamer(r, in)
-	run, err := runContainer(ctx, a.Podman.Run, p.spec, r.ResourceLimits.TimeoutDuration(), events, func(line []byte) { plan.observe(ctx, line) })
+	res, err := runClaude(ctx, p.task, sandbox.Claude{
+		Binary: p.claude, StateDir: l.Claude(), Prompt: in.Prompt,
+		SessionID: in.SessionID, Model: in.Model, Effort: in.Effort,
+		Transcript: events,
+	}, func(line []byte) { plan.observe(ctx, line) })
 	plan.update(ctx, "", true)
 	if err != nil {
-		if stopped(ctx) {
-			out := stoppedResult(in, &run)
-			log.Info("agent stopped", "after", run.took.Round(100*time.Millisecond), "session", out.SessionID)
-			return out, nil
-		}
-		if ctx.Err() != nil {
-			log.Info("agent interrupted", "after", run.took.Round(time.Second), "cause", context.Cause(ctx))
-		}
 		return workflows.AgentResult{}, err
 	}
-	if run.end.lineTooLong {
-		log.Warn("agent stopped: output line too long", "limit_bytes", claude.MaxLineBytes, "after", run.took.Round(time.Second), "run_error", run.err)
+	out, err := answer(ctx, res)
+	if err != nil {
+		log.Info("agent interrupted", "after", res.Duration.Round(time.Second), "cause", context.Cause(ctx))
+		return out, err
 	}
-	out := run.result()
+	switch {
+	case out.Outcome == workflows.OutcomeCancelled:
+		log.Info("agent stopped", "after", res.Duration.Round(100*time.Millisecond), "session", res.SessionID)
+	case res.ErrorSummary == claude.ErrLineTooLong.Error():
+		log.Warn("agent stopped: output line too long", "limit_bytes", claude.MaxLineBytes, "after", res.Duration.Round(time.Second))
+	}
 	out.Subscription = subscription(r)
-	if p.netLogStart >= 0 {
-		out.NetworkBlocked, out.BlockedExamples = sandbox.BlockedSince(l.NetworkLog(), p.netLogStart)
-	}
 	log.Info("agent finished", "outcome", out.Outcome, "exit", out.ExitCode, "cost_usd", fmt.Sprintf("%.4f", out.CostUSD),
-		"turns", out.NumTurns, "took", run.took.Round(100*time.Millisecond))
+		"turns", out.NumTurns, "took", res.Duration.Round(100*time.Millisecond))
 	return out, nil
+}
+
+// answer is the activity's answer for how a run ended. A run cancelled
+// by a stop answers as cancelled, in the session it ran in, with what it
+// used; one cancelled otherwise (the worker shutting down, the server
+// giving up on this attempt) is not over for good: an error, retried.
+func answer(ctx context.Context, res sandbox.Result) (workflows.AgentResult, error) {
+	if res.Outcome == sandbox.OutcomeCancelled && !stopped(ctx) {
+		return workflows.AgentResult{}, fmt.Errorf("agent run interrupted: %w", context.Cause(ctx))
+	}
+	return agentResult(res), nil
 }
 
 // stopped reports whether ctx ended because the workflow cancelled the
@@ -107,112 +117,118 @@ func stopped(ctx context.Context) bool {
 	return errors.Is(ctx.Err(), context.Canceled) && temporal.IsCanceledError(context.Cause(ctx))
 }
 
-// stoppedResult is the answer of a stopped run: cancelled, in the session
-// the agent's stream named (else the one it was asked to resume), with
-// the tokens, turns and time it had used. The CLI reports cost only in
-// its final result, which a killed run never prints: cost stays 0 then.
-func stoppedResult(in workflows.AgentInput, run *finishedRun) workflows.AgentResult {
-	out := workflows.AgentResult{Outcome: workflows.OutcomeCancelled, SessionID: in.SessionID}
-	if run == nil || run.output == nil {
-		return out
+// runClaude runs the agent in the task's container with its progress
+// heartbeated (events seen, last tool) and each stdout line shown to
+// observe. A run the sandbox could not start or finish is a transient
+// error; how the agent's run ended, stopped included, is in the result.
+func runClaude(ctx context.Context, task *sandbox.Task, c sandbox.Claude, observe func([]byte)) (sandbox.Result, error) {
+	var mu sync.Mutex
+	var progress Progress
+	c.OnEvent = func(e sandbox.Event) {
+		mu.Lock()
+		if e.Type != "" {
+			progress.Events++
+		}
+		if e.Tool != "" {
+			progress.LastTool = e.Tool
+		}
+		mu.Unlock()
+		observe(e.Line)
 	}
-	totals, _ := run.output.Result()
-	if totals.SessionID != "" {
-		out.SessionID = totals.SessionID
+	stopHB := keepAlive(ctx, func() Progress {
+		mu.Lock()
+		defer mu.Unlock()
+		return progress
+	})
+	res, err := task.RunClaude(ctx, c)
+	stopHB()
+	if err != nil {
+		return res, fmt.Errorf("run agent container: %w", err)
 	}
-	cost, usage, dur, turns := totals.Final()
-	out.CostUSD, out.Usage, out.DurationMS, out.NumTurns = cost, workflows.Usage(usage), dur, turns
-	if out.Usage == (workflows.Usage{}) && run.spent != nil {
-		out.Usage = run.spent.total()
+	return res, nil
+}
+
+// agentResult is the activity's answer for how a run ended. The CLI
+// reports cost only in its final result, which a killed run never
+// prints: cost stays 0 then, and the usage is the stream's.
+func agentResult(res sandbox.Result) workflows.AgentResult {
+	out := workflows.AgentResult{
+		Outcome:      workflows.Outcome(res.Outcome),
+		SessionID:    res.SessionID,
+		ExitCode:     res.ExitCode,
+		Text:         res.Response,
+		ErrorSummary: res.ErrorSummary,
+		CostUSD:      res.CostUSD,
+		DurationMS:   res.AgentDurationMS,
+		NumTurns:     res.NumTurns,
+		Usage:        workflows.Usage(res.Usage),
+		WebSearches:  res.WebSearches,
+		WebFetches:   res.WebFetches,
 	}
-	if out.DurationMS == 0 {
-		out.DurationMS = run.took.Milliseconds()
+	if out.ExitCode < 0 {
+		out.ExitCode = 0
 	}
-	out.WebSearches, out.WebFetches = totals.WebSearches, totals.WebFetches
+	if res.Network.Log != "" {
+		out.NetworkBlocked, out.BlockedExamples = res.Network.Blocked, res.Network.BlockedExamples
+	}
 	return out
 }
 
-// streamUsage adds up the token usage of the assistant messages in a
-// stream, for a run killed before its final result (which has the
-// totals). The CLI prints a message once per content block, each with
-// the message's usage so far: the last one of each message counts.
-type streamUsage struct {
-	byMessage map[string]workflows.Usage
-}
-
-func (s *streamUsage) add(line []byte) {
-	if !bytes.Contains(line, []byte(`"assistant"`)) {
-		return
-	}
-	var e struct {
-		Type    string `json:"type"`
-		Message struct {
-			ID    string        `json:"id"`
-			Usage *claude.Usage `json:"usage"`
-		} `json:"message"`
-	}
-	if json.Unmarshal(line, &e) != nil || e.Type != "assistant" || e.Message.Usage == nil {
-		return
-	}
-	if s.byMessage == nil {
-		s.byMessage = map[string]workflows.Usage{}
-	}
-	s.byMessage[e.Message.ID] = workflows.Usage(*e.Message.Usage)
-}
-
-func (s *streamUsage) total() workflows.Usage {
-	var u workflows.Usage
-	for _, m := range s.byMessage {
-		u.InputTokens += m.InputTokens
-		u.OutputTokens += m.OutputTokens
-		u.CacheCreationInputTokens += m.CacheCreationInputTokens
-		u.CacheReadInputTokens += m.CacheReadInputTokens
-	}
-	return u
-}
-
-// preparedRun is an agent container ready to run.
+// preparedRun is an agent task ready to run.
 type preparedRun struct {
-	spec podman.RunSpec
-	// close removes the run's network sandbox, if any.
+	task   *sandbox.Task
+	image  string
+	claude string
+	// close removes what the task started (or leaves its network for the
+	// conversation's next task, network.keep_warm_seconds).
 	close func()
-	// netLogStart is where the run's part of the network log begins; -1
-	// without the sandbox.
-	netLogStart int64
 }
 
 // prepareRun gets what the run needs: the image (built if needed), the
-// Claude Code binary, surrogates for the masked secrets and, when the
-// repo has it on, the network sandbox, which can take minutes in all, so
-// it heartbeats meanwhile (a stop is then seen too).
+// Claude Code binary and the sandbox task (with the network sandbox
+// when the repo has it on), which can take minutes in all, so it
+// heartbeats meanwhile (a stop is then seen too).
 func (a *Activities) prepareRun(ctx context.Context, cfg *config.Config, r *config.Repo, l conversation.Layout, in workflows.AgentInput, log *slog.Logger) (preparedRun, error) {
 	defer keepAlive(ctx, nil)()
-	p := preparedRun{close: func() {}, netLogStart: -1}
 	image, err := a.agentImage(ctx, cfg, r, log)
 	if err != nil {
-		return p, err
+		return preparedRun{}, err
 	}
 	bin, err := a.claudeBinary(ctx, cfg, r)
 	if err != nil {
-		return p, err
+		return preparedRun{}, err
 	}
-	// Masked secrets reach the container only as surrogates, fresh for
-	// every task; the proxy holds the real values.
-	masked := sandbox.Surrogates(maskedSecrets(r))
-	p.spec = agentSpec(in, agentSetup{host: a.HostID, network: cfg.ContainerNetwork, repo: r, layout: l, image: image, claude: bin, masked: masked})
-	if !r.Network.Sandboxed() {
-		if len(masked) > 0 {
-			log.Warn("network sandbox is off: masked secrets reach the container as surrogates that no proxy replaces", "repo", r.ID)
-		}
-		return p, nil
-	}
-	p.netLogStart = sandbox.LogOffset(l.NetworkLog())
-	closeSandbox, err := a.startSandbox(ctx, cfg, r, l, in, masked, &p.spec)
+	task, err := a.startTask(ctx, cfg, r, l, in, image, log)
 	if err != nil {
-		return p, err
+		return preparedRun{}, err
 	}
-	p.close = closeSandbox
-	return p, nil
+	return preparedRun{task: task, image: image, claude: bin, close: func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := task.Close(cctx); err != nil {
+			log.Warn("sandbox cleanup", "error", err)
+		}
+	}}, nil
+}
+
+// startTask gets the run's sandbox task ready: with the network sandbox
+// on, the allowlist from the default branch and the conversation's proxy.
+func (a *Activities) startTask(ctx context.Context, cfg *config.Config, r *config.Repo, l conversation.Layout, in workflows.AgentInput, image string, log *slog.Logger) (*sandbox.Task, error) {
+	spec := taskSpec(in, a.HostID, cfg, r, l, image)
+	if r.Network.Sandboxed() {
+		allow, err := parts.Allowlist(ctx, mirror(cfg, r))
+		if err != nil {
+			return nil, allowlistProblem(cfg, r, err)
+		}
+		spec.Allowlist = allow
+	} else if len(spec.MaskedSecrets) > 0 {
+		log.Warn("network sandbox is off: masked secrets reach the container as surrogates that no proxy replaces", "repo", r.ID)
+	}
+	task, err := a.Sandbox.NewTask(ctx, spec)
+	if err != nil {
+		return nil, sandboxProblem(err)
+	}
+	return task, nil
 }
 
 // openEventLog opens the conversation's event log for this run's lines.
@@ -236,8 +252,7 @@ func subscription(r *config.Repo) bool {
 	return hasOAuth && !hasKey
 }
 
-// maskedSecrets are the repo's masked secrets as the proxy takes them,
-// without surrogates yet.
+// maskedSecrets are the repo's masked secrets as the proxy takes them.
 func maskedSecrets(r *config.Repo) []proxy.Secret {
 	out := make([]proxy.Secret, 0, len(r.MaskedSecrets))
 	for name, m := range r.MaskedSecrets {
@@ -245,172 +260,50 @@ func maskedSecrets(r *config.Repo) []proxy.Secret {
 			Name: name, Value: m.Value, Scopes: m.Scopes, Headers: m.Headers, AllowForeign: m.AllowForeignCredentials,
 		})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// agentSetup is what one run's container is made of, besides the task.
-type agentSetup struct {
-	host    string
-	network string // cfg.ContainerNetwork, for runs without the sandbox
-	repo    *config.Repo
-	layout  conversation.Layout
-	image   string
-	claude  string // the Claude Code binary on the host
-	// masked are the masked secrets with this run's surrogates.
-	masked []proxy.Secret
-}
-
 // Where the conversation's directories appear in the agent container:
-// the prompt tells the agent about the first four (workflows.Container*).
+// the prompt tells the agent about them (workflows.Container*).
 const (
 	workspaceMount = workflows.ContainerWorkspace
 	inboxMount     = workflows.ContainerInbox
 	outboxMount    = workflows.ContainerOutbox
 	storageMount   = workflows.ContainerStorage
-	claudeMount    = "/root/.claude"
 )
 
-// agentSpec is the agent container of one run: the image with the Claude
-// Code binary mounted read-only, the conversation's directories mounted,
-// the environment (the repo's secrets; masked ones as surrogates only),
-// the repo's resource limits, the task's labels and only the
-// capabilities the agent needs. The caller adds the streams and, when
-// sandboxed, the sandbox's network.
-func agentSpec(in workflows.AgentInput, s agentSetup) podman.RunSpec {
-	env := claude.Env()
-	for k, v := range s.repo.Secrets {
-		env[k] = v
-	}
-	for _, m := range s.masked {
-		env[m.Name] = m.Surrogate
-	}
-	l, limits := s.layout, s.repo.ResourceLimits
-	return podman.RunSpec{
-		Name:    sandbox.ContainerName(in.RepoID, in.ConversationID),
-		Image:   s.image,
-		Command: append([]string{claude.BinaryPath}, claude.Args(in.SessionID, in.Model, in.Effort)...),
-		Env:     env,
-		WorkDir: workspaceMount,
-		Mounts: []podman.Mount{
+// taskSpec is the sandbox task of one run: the image, the conversation's
+// directories mounted, the repo's secrets (masked ones as surrogates
+// only), the repo's resource limits and the task's labels. Its ID is the
+// conversation's, so a retried run replaces a leftover of the previous
+// attempt and the conversation's next task can take over its network.
+// The caller adds the allowlist when the network sandbox is on.
+func taskSpec(in workflows.AgentInput, host string, cfg *config.Config, r *config.Repo, l conversation.Layout, image string) sandbox.TaskSpec {
+	limits := r.ResourceLimits
+	spec := sandbox.TaskSpec{
+		ID:    parts.ConversationName(in.RepoID, in.ConversationID),
+		Dir:   l.Root,
+		Image: image,
+		Mounts: []sandbox.Mount{
 			{Source: l.Workspace(), Target: workspaceMount},
 			{Source: l.Inbox(), Target: inboxMount},
 			{Source: l.Outbox(), Target: outboxMount},
 			{Source: l.Storage(), Target: storageMount},
-			{Source: l.Claude(), Target: claudeMount},
-			{Source: s.claude, Target: claude.BinaryPath, ReadOnly: true},
 		},
-		Stdin:   strings.NewReader(in.Prompt),
-		Network: s.network,
-		Limits:  podman.Limits{Memory: limits.Memory, CPUs: limits.CPUs, PidsLimit: limits.PidsLimit},
-		Labels:  sandbox.Labels(s.host, in.RepoID, in.ConversationID, in.TaskID),
-		// The agent runs as root in its container with every permission
-		// Claude Code has: the container is the boundary, so it keeps only
-		// the capabilities package installs and file ownership need.
-		CapDrop:         []string{"ALL"},
-		CapAdd:          []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"},
-		NoNewPrivileges: true,
+		Env:              maps.Clone(r.Secrets),
+		WorkDir:          workspaceMount,
+		MaskedSecrets:    maskedSecrets(r),
+		NoNetworkSandbox: !r.Network.Sandboxed(),
+		Limits:           sandbox.Limits{Memory: limits.Memory, CPUs: limits.CPUs, Pids: limits.PidsLimit},
+		Timeout:          limits.TimeoutDuration(),
+		Labels:           parts.Labels(host, in.RepoID, in.ConversationID, in.TaskID),
+		NetworkLog:       l.NetworkLog(),
 	}
-}
-
-// containerRun runs a container to its end (podman.Client.Run).
-type containerRun func(context.Context, podman.RunSpec) (podman.Result, error)
-
-// finishedRun is a container run that ran to an end the agent's result
-// can describe: it exited, timed out or was cut at a long line.
-type finishedRun struct {
-	res    podman.Result
-	end    runEnd
-	output *claude.Capture
-	took   time.Duration
-	// err is the run's error when it was cut short (timeout, long line).
-	err error
-	// spent is the usage the stream reported message by message.
-	spent *streamUsage
-}
-
-func (f finishedRun) result() workflows.AgentResult {
-	totals, stderrTail := f.output.Result()
-	return agentResult(&totals, f.res, f.end, stderrTail)
-}
-
-// runContainer runs spec within timeout with its output captured (stdout
-// lines to events and observe) and progress heartbeated. An output line
-// longer than claude.MaxLineBytes stops the run: the writers keep the
-// worker's memory bounded, and cancelling the run's context kills the
-// container. A stop (ctx cancelled) returns ctx's error; a run that
-// failed to run at all, a transient error.
-func runContainer(ctx context.Context, run containerRun, spec podman.RunSpec, timeout time.Duration, events io.Writer, observe func([]byte)) (finishedRun, error) {
-	stopCtx, stopRun := context.WithCancelCause(ctx)
-	defer stopRun(nil)
-	spent := &streamUsage{}
-	output := claude.NewCapture(events, func(line []byte) { spent.add(line); observe(line) }, func() { stopRun(claude.ErrLineTooLong) })
-	spec.Stdout, spec.Stderr = output.Stdout, output.Stderr
-	runCtx, cancel := context.WithTimeout(stopCtx, timeout)
-	defer cancel()
-	stopHB := keepAlive(runCtx, func() Progress {
-		n, tool := output.Progress()
-		return Progress{Events: n, LastTool: tool}
-	})
-	started := time.Now()
-	res, err := run(runCtx, spec)
-	cancel()
-	stopHB()
-	output.Flush()
-	f := finishedRun{res: res, output: output, took: time.Since(started), err: err, spent: spent}
-	f.end.timedOut = errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	// The cause is set only by the line limit: a stop or a timeout that
-	// came first leaves its own, and a stop still ends the run as a stop.
-	f.end.lineTooLong = !f.end.timedOut && ctx.Err() == nil && errors.Is(context.Cause(stopCtx), claude.ErrLineTooLong)
-	switch {
-	case err == nil || f.end.timedOut || f.end.lineTooLong:
-		return f, nil
-	case ctx.Err() != nil:
-		return f, ctx.Err()
+	if spec.NoNetworkSandbox {
+		spec.Network = cfg.ContainerNetwork
 	}
-	return f, fmt.Errorf("run agent container: %w", err)
-}
-
-// runEnd says whether a run was cut short, and why.
-type runEnd struct {
-	timedOut bool
-	// lineTooLong: an output line passed claude.MaxLineBytes and the run
-	// was stopped there.
-	lineTooLong bool
-}
-
-// agentResult turns what a finished run printed and how it ended into the
-// activity's result; stderrTail is the end of its stderr.
-func agentResult(totals *claude.Totals, res podman.Result, end runEnd, stderrTail string) workflows.AgentResult {
-	outcome := workflows.Outcome(totals.Outcome(end.timedOut, res.ExitCode))
-	if end.lineTooLong {
-		outcome = workflows.OutcomeContainerFailed
-	}
-	out := workflows.AgentResult{
-		Outcome:     outcome,
-		SessionID:   totals.SessionID,
-		ExitCode:    res.ExitCode,
-		WebSearches: totals.WebSearches,
-		WebFetches:  totals.WebFetches,
-	}
-	cost, usage, dur, turns := totals.Final()
-	out.CostUSD, out.DurationMS, out.NumTurns = cost, dur, turns
-	out.Usage = workflows.Usage(usage)
-	switch {
-	case end.lineTooLong:
-		// The stream was cut short: what was read of it is no reply.
-		out.ErrorSummary = claude.ErrLineTooLong.Error()
-	case out.Outcome == workflows.OutcomeSuccess:
-		out.Text = totals.Response()
-	default:
-		out.ErrorSummary = totals.ErrorSummary()
-		if out.ErrorSummary == "" {
-			out.ErrorSummary = stderrTail
-		}
-		if res.OOMKilled {
-			out.ErrorSummary = strings.TrimSpace(out.ErrorSummary + "\n(the container ran out of memory: raise resource_limits.memory)")
-		}
-	}
-	return out
+	return spec
 }
 
 // claudeBinary is the configured binary, else claude on the host's PATH,

@@ -10,8 +10,10 @@ import (
 // Imports go one way: cmd → workers/ingest → activities → libraries.
 // Activities are orchestration over the library packages; they must not
 // reach up into the command, the listeners or the worker wiring, nor
-// depend on test doubles outside tests.
+// depend on test doubles outside tests. Containers run through the
+// public sandbox package only, so the agent has one implementation.
 var forbiddenPrefixes = []string{
+	"github.com/airut-go/airut/internal/podman",
 	"github.com/airut-go/airut/cmd",
 	"github.com/airut-go/airut/ingest",
 	"github.com/airut-go/airut/workers",

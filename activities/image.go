@@ -8,20 +8,25 @@ import (
 	"time"
 
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/internal/sandbox"
+	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
-// agentImage is the repo's agent image (sandbox.Images: the Dockerfile
-// under container_path on the default branch, or the configured image,
-// with the overlay on top), built if needed.
+// agentImage is the repo's agent image: the Dockerfile under
+// container_path on the default branch (so the agent changes its image
+// only through a merged pull request), or the configured image, with the
+// sandbox's overlay on top; built if needed.
 func (a *Activities) agentImage(ctx context.Context, cfg *config.Config, r *config.Repo, log *slog.Logger) (string, error) {
-	image, err := a.images.Ensure(ctx, a.Podman, sandbox.RepoImage{
-		Branch:   mirror(cfg, r),
-		Dir:      r.ContainerPath,
-		Fallback: r.Image,
-		MaxAge:   imageMaxAge(cfg),
-	}, log)
+	files, err := mirror(cfg, r).ReadDir(ctx, r.ContainerPath)
+	if err != nil {
+		return "", fmt.Errorf("agent image: read %s from the default branch: %w", r.ContainerPath, err)
+	}
+	spec := sandbox.ImageSpec{Base: r.Image, MaxAge: imageMaxAge(cfg)}
+	if df, ok := files["Dockerfile"]; ok {
+		delete(files, "Dockerfile")
+		spec.Dockerfile, spec.Context = df, files
+	}
+	image, err := a.Sandbox.EnsureImage(ctx, spec)
 	if err != nil {
 		return "", imageProblem(r, err)
 	}
@@ -33,7 +38,7 @@ func (a *Activities) agentImage(ctx context.Context, cfg *config.Config, r *conf
 // transient.
 func imageProblem(r *config.Repo, err error) error {
 	switch {
-	case errors.Is(err, sandbox.ErrNoImage):
+	case errors.Is(err, sandbox.ErrNoDockerfile):
 		text := fmt.Sprintf("repo %s has no %s/Dockerfile on its default branch and no image configured (repos.%s.image)", r.ID, r.ContainerPath, r.ID)
 		return workflows.Fail(workflows.ErrConfig, text, err)
 	case errors.Is(err, sandbox.ErrImageNotFound):
@@ -49,7 +54,7 @@ func imageProblem(r *config.Repo, err error) error {
 // execution.image_max_age_hours (those still in use stay), waiting for
 // any build in progress.
 func (a *Activities) PruneImages(ctx context.Context) ([]string, error) {
-	return a.images.Prune(ctx, a.Podman, imageMaxAge(a.Config()))
+	return a.Sandbox.PruneImages(ctx, imageMaxAge(a.Config()))
 }
 
 func imageMaxAge(cfg *config.Config) time.Duration {

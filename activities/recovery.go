@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,11 +18,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/airut-go/airut/internal/claude"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
-	"github.com/airut-go/airut/internal/podman"
-	"github.com/airut-go/airut/internal/sandbox"
+	parts "github.com/airut-go/airut/internal/sandbox"
+	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -94,27 +92,20 @@ func readMarker(path string) (runMarker, bool, error) {
 }
 
 // interrupted is what an interrupted earlier attempt of this task left:
-// its stream from where it began.
-func interrupted(eventsPath string, m runMarker) (claude.Totals, error) {
-	var t claude.Totals
+// its stream from where it began, read back.
+func interrupted(eventsPath string, m runMarker) (sandbox.Result, error) {
 	f, err := os.Open(eventsPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return t, nil
+		return sandbox.Result{}, nil
 	}
 	if err != nil {
-		return t, fmt.Errorf("read the interrupted run's events: %w", err)
+		return sandbox.Result{}, fmt.Errorf("read the interrupted run's events: %w", err)
 	}
 	defer f.Close()
 	if _, err := f.Seek(m.EventsOffset, io.SeekStart); err != nil {
-		return t, fmt.Errorf("read the interrupted run's events: %w", err)
+		return sandbox.Result{}, fmt.Errorf("read the interrupted run's events: %w", err)
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), claude.MaxLineBytes+1)
-	for sc.Scan() {
-		t.Add(sc.Bytes())
-	}
-	// A last line cut by the crash is not an event; what came before is.
-	return t, nil
+	return sandbox.ClaudeTranscript(f)
 }
 
 // resumeDecision is what to do about an interrupted earlier attempt.
@@ -127,21 +118,17 @@ type resumeDecision struct {
 }
 
 // resume decides how this attempt continues an interrupted one of the
-// same task (m), from what that attempt streamed.
-func resume(in workflows.AgentInput, m runMarker, t claude.Totals) resumeDecision {
-	if done, isError := t.Finished(); done {
-		exit := 0
-		if isError {
-			exit = 1
-		}
-		res := agentResult(&t, podman.Result{ExitCode: exit}, runEnd{}, "")
+// same task, from what that attempt streamed (run).
+func resume(in workflows.AgentInput, run sandbox.Result) resumeDecision {
+	if run.Finished {
+		res := agentResult(run)
 		return resumeDecision{result: &res, in: in}
 	}
-	if t.SessionID == "" {
+	if run.SessionID == "" {
 		// The agent had not started a session: nothing happened yet.
 		return resumeDecision{in: in}
 	}
-	in.SessionID = t.SessionID
+	in.SessionID = run.SessionID
 	in.Prompt = InterruptedNote
 	return resumeDecision{in: in}
 }
@@ -159,7 +146,7 @@ func continueInterrupted(markerFile string, l conversation.Layout, in workflows.
 	if err != nil {
 		return resumeDecision{in: in}, err
 	}
-	d := resume(in, m, t)
+	d := resume(in, t)
 	switch {
 	case d.result != nil:
 		log.Info("the interrupted attempt had finished; its result is used and the agent does not run again",
@@ -237,7 +224,7 @@ func beginRun(ctx context.Context, marker string, l conversation.Layout, in work
 		os.Remove(marker)
 		return runStart{finished: true, result: *d.result}, nil
 	}
-	offset := sandbox.LogOffset(l.Events())
+	offset := parts.LogOffset(l.Events())
 	events, err := openEventLog(l.Events())
 	if err != nil {
 		return runStart{}, err

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airut-go/airut/internal/claude"
+	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -20,17 +20,21 @@ const (
 	errorLine  = `{"type":"result","subtype":"error_during_execution","is_error":true,"session_id":"sess-42","result":""}`
 )
 
-func totalsOf(lines ...string) claude.Totals {
-	var t claude.Totals
+func streamed(t *testing.T, lines ...string) sandbox.Result {
+	t.Helper()
+	var b strings.Builder
 	for _, l := range lines {
-		t.Add([]byte(l))
+		b.WriteString(l + "\n")
 	}
-	return t
+	res, err := sandbox.ClaudeTranscript(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 func TestResumeDecision(t *testing.T) {
 	in := workflows.AgentInput{TaskID: "t1", Prompt: "Fix the build", SessionID: ""}
-	m := runMarker{TaskID: "t1", Attempt: 1}
 	tests := []struct {
 		name        string
 		stream      []string
@@ -46,7 +50,7 @@ func TestResumeDecision(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := resume(in, m, totalsOf(tt.stream...))
+			d := resume(in, streamed(t, tt.stream...))
 			if tt.wantResult != "" {
 				if d.result == nil || d.result.Outcome != tt.wantResult {
 					t.Fatalf("result = %+v, want outcome %s without running the agent", d.result, tt.wantResult)

@@ -1,16 +1,19 @@
 package activities
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -49,6 +52,20 @@ func newFixture(t *testing.T) *fixture {
 		f.env.RegisterActivity(fn)
 	}
 	return f
+}
+
+// withSandbox gives the activities a real sandbox (Podman's API service is
+// started if none answers).
+func (f *fixture) withSandbox() {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sb, err := sandbox.New(ctx, sandbox.Options{StateDir: f.t.TempDir(), StartPodmanService: true})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { sb.Close() })
+	f.a.Sandbox = sb
 }
 
 func (f *fixture) layout(conv string) conversation.Layout {

@@ -24,8 +24,8 @@ import (
 
 	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/internal/podman"
-	"github.com/airut-go/airut/internal/sandbox"
+	parts "github.com/airut-go/airut/internal/sandbox"
+	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -33,8 +33,33 @@ import (
 type Options struct {
 	Client client.Client
 	Config func() *config.Config
-	Podman *podman.Client
-	Log    *slog.Logger
+	// Sandbox runs the agents (NewSandbox makes it from the config).
+	Sandbox *sandbox.Sandbox
+	Log     *slog.Logger
+}
+
+// NewSandbox is the host's sandbox as the configuration describes it. A
+// podman API service already listening is used as it is; else one is
+// started that ends with this process, however it ends. Its settings
+// (podman socket, network section) are read once: changing them needs a
+// restart.
+func NewSandbox(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sandbox.Sandbox, error) {
+	hostID := cfg.Worker.HostID
+	return sandbox.New(ctx, sandbox.Options{
+		PodmanURI:          cfg.PodmanSocket,
+		StartPodmanService: true,
+		StateDir:           cfg.SandboxDir(hostID),
+		CADir:              cfg.CADir(),
+		ProxyBinary:        cfg.Network.ProxyBinary,
+		EgressNetwork:      cfg.Network.EgressNetwork,
+		UpstreamDNS:        cfg.Network.UpstreamDNS,
+		UpstreamCAFile:     cfg.Network.UpstreamCAFile,
+		// Everything a task starts carries the host's label, by which a
+		// restarted worker removes what its predecessor left.
+		Labels:      map[string]string{parts.LabelHost: hostID},
+		KeepNetwork: time.Duration(cfg.Network.KeepWarmSeconds) * time.Second,
+		Log:         log,
+	})
 }
 
 // Host is the set of running workers of this host.
@@ -55,19 +80,15 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	removed, err := opts.Podman.RemoveByLabel(ctx, sandbox.LabelHost, hostID)
-	if err != nil {
-		return nil, fmt.Errorf("remove orphaned containers: %w", err)
-	}
+	removed, nets, err := opts.Sandbox.RemoveLabelled(ctx, parts.LabelHost, hostID)
 	for _, name := range removed {
 		log.Info("removed orphaned container of a previous run", "container", name)
 	}
-	nets, err := opts.Podman.RemoveNetworksByLabel(ctx, sandbox.LabelHost, hostID)
-	if err != nil {
-		return nil, fmt.Errorf("remove orphaned sandbox networks: %w", err)
-	}
 	for _, name := range nets {
 		log.Info("removed orphaned sandbox network of a previous run", "network", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("remove what a previous worker left: %w", err)
 	}
 	if err := os.RemoveAll(cfg.SandboxDir(hostID)); err != nil {
 		return nil, fmt.Errorf("remove orphaned sandbox files: %w", err)
@@ -78,7 +99,7 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if _, err := activities.FailOrphanedRuns(ctx, opts.Client, cfg.Temporal.Namespace, cfg.RunningDir(hostID), log); err != nil {
 		log.Warn("interrupted agent runs not handed back; they resume after their heartbeat timeout", "error", err)
 	}
-	acts := &activities.Activities{Config: opts.Config, Podman: opts.Podman, HostID: hostID, Log: log}
+	acts := &activities.Activities{Config: opts.Config, Sandbox: opts.Sandbox, HostID: hostID, Log: log}
 	hostQueue := workflows.HostQueue(hostID)
 
 	shared := worker.New(opts.Client, workflows.SharedQueue, worker.Options{})

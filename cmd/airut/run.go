@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/internal/podman"
 	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workers"
 	"github.com/airut-go/airut/workers/embedded"
@@ -140,14 +139,12 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		defer c.Close()
 	}
 	if opts.worker {
-		// A podman API service already listening is used as it is; else
-		// one is started that ends with this process, however it ends.
-		pod, err := podman.Connect(ctx, podman.ConnectOptions{URI: cfg.PodmanSocket, StartService: true, Logger: log})
+		sb, err := workers.NewSandbox(ctx, cfg, log)
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}
-		defer pod.Close()
-		h, err := workers.Start(ctx, workers.Options{Client: c, Config: func() *config.Config { return cfg }, Podman: pod, Log: log})
+		defer sb.Close()
+		h, err := workers.Start(ctx, workers.Options{Client: c, Config: func() *config.Config { return cfg }, Sandbox: sb, Log: log})
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}

@@ -273,7 +273,7 @@ func checkSandbox(ctx context.Context, ck *checker, cfg *config.Config, r *confi
 	name := "repo " + r.ID + " sandbox"
 	bin, err := sandbox.ProxyBinary(cfg.Network.ProxyBinary)
 	if err != nil {
-		ck.fail(name, err.Error(), "make build (it builds bin/airut-proxy next to bin/airut)")
+		ck.fail(name, err.Error(), "make build (it builds bin/airut-proxy next to bin/airut), or set network.proxy_binary")
 		return
 	}
 	m := &gitmirror.Mirror{URL: r.RepoURL, Dir: cfg.MirrorDir(r.ID)}

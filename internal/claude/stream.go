@@ -35,7 +35,9 @@ type Event struct {
 
 // EventMessage is the message of an assistant or user event.
 type EventMessage struct {
+	ID      string         `json:"id"`
 	Content []ContentBlock `json:"content"`
+	Usage   *Usage         `json:"usage"`
 }
 
 // ContentBlock is text, a tool use or a tool result.
@@ -97,6 +99,8 @@ type Totals struct {
 	initSession string
 	// final is the last event if it is a result event, else nil.
 	final *Event
+	// spent is each assistant message's usage as last reported.
+	spent map[string]Usage
 }
 
 // Add takes one stdout line.
@@ -124,6 +128,12 @@ func (t *Totals) Add(line []byte) {
 	case "assistant":
 		if e.Message == nil {
 			break
+		}
+		if e.Message.Usage != nil {
+			if t.spent == nil {
+				t.spent = map[string]Usage{}
+			}
+			t.spent[e.Message.ID] = *e.Message.Usage
 		}
 		for _, b := range e.Message.Content {
 			switch b.Type {
@@ -224,6 +234,21 @@ func (t *Totals) Final() (cost float64, usage Usage, durationMS int64, turns int
 		usage = *u
 	}
 	return t.final.TotalCostUSD, usage, t.final.DurationMS, t.final.NumTurns
+}
+
+// Spent adds up the token usage of the stream's assistant messages: the
+// usage of a run killed before its final result (which has the totals).
+// The CLI prints a message once per content block, each with the
+// message's usage so far, so the last one of each message counts.
+func (t *Totals) Spent() Usage {
+	var u Usage
+	for _, m := range t.spent {
+		u.InputTokens += m.InputTokens
+		u.OutputTokens += m.OutputTokens
+		u.CacheCreationInputTokens += m.CacheCreationInputTokens
+		u.CacheReadInputTokens += m.CacheReadInputTokens
+	}
+	return u
 }
 
 // MaxLineBytes caps one line of an agent's output. The CLI prints each

@@ -29,6 +29,7 @@ execution:
 #   upstream_ca_file: /etc/airut/corp-ca.pem  # extra CAs for upstream TLS
 #   proxy_binary: /usr/local/bin/airut-proxy  # default: next to airut, else PATH
 #   egress_network: airut-egress
+#   keep_warm_seconds: 120      # a conversation's proxy waits this long for its next task; 0: never
 
 # Temporal runs embedded (SQLite in the state dir, Web UI on loopback) unless
 # an address is given.

@@ -77,6 +77,9 @@ type Dashboard struct {
 	BaseURL string `mapstructure:"base_url"`
 }
 
+// DefaultKeepWarmSeconds is network.keep_warm_seconds when unset.
+const DefaultKeepWarmSeconds = 120
+
 // ServerNetwork holds server-wide network settings.
 type ServerNetwork struct {
 	// UpstreamDNS is the resolver sandbox proxies use for upstream
@@ -91,6 +94,12 @@ type ServerNetwork struct {
 	// EgressNetwork is the podman network the proxies reach upstream
 	// servers on (default airut-egress; created when missing).
 	EgressNetwork string `mapstructure:"egress_network"`
+	// KeepWarmSeconds keeps a conversation's sandbox network and proxy
+	// running this long after a task, so the conversation's next task
+	// starts without making them again (default 120; 0 removes them
+	// right after each task). The proxy holds the real values of the
+	// repo's masked secrets meanwhile, as it does during a task.
+	KeepWarmSeconds int `mapstructure:"keep_warm_seconds"`
 }
 
 // Temporal says which Temporal service to use. An empty Address means the

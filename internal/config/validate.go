@@ -54,6 +54,7 @@ func applyDefaults(c *Config, present func(key string) bool) {
 	if !present("execution.image_prune") {
 		e.ImagePrune = true
 	}
+	def("network.keep_warm_seconds", &c.Network.KeepWarmSeconds, DefaultKeepWarmSeconds)
 	if c.Network.EgressNetwork == "" {
 		c.Network.EgressNetwork = "airut-egress"
 	}
@@ -169,6 +170,9 @@ func validate(c *Config) []*Error {
 	}
 	if e.ImageMaxAgeHours < 0 {
 		bad("execution.image_max_age_hours", "must be 0 (rebuild every task) or more (got %d)", e.ImageMaxAgeHours)
+	}
+	if c.Network.KeepWarmSeconds < 0 {
+		bad("network.keep_warm_seconds", "must be 0 (remove each task's proxy at once) or more (got %d)", c.Network.KeepWarmSeconds)
 	}
 	if n := c.Network.UpstreamDNS; n != "" && net.ParseIP(n) == nil {
 		bad("network.upstream_dns", "must be an IP address (got %q)", n)

@@ -2,6 +2,7 @@ package podman
 
 import (
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -13,6 +14,11 @@ import (
 // orphaned service keeps running without the Airut that started it.
 func serviceCommand(bin, sock string) *exec.Cmd {
 	cmd := exec.Command(bin, "system", "service", "--time=0", "unix://"+sock)
+	// conmon (2.1, with podman 4.3) writes an "oom" marker into its
+	// working directory, which it inherits from the service, when a
+	// container is killed for memory: with the starter's directory that
+	// left stray files in checkouts. The socket's directory is podman's.
+	cmd.Dir = filepath.Dir(sock)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Pdeathsig: syscall.SIGTERM,
 		// Own process group, so a Ctrl-C aimed at Airut's foreground job

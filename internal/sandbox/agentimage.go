@@ -105,21 +105,28 @@ type Images struct{ mu sync.Mutex }
 // when podman lacks it. Built layers are tagged by content hash. Builds
 // are logged on log (nil: not logged).
 func (im *Images) Ensure(ctx context.Context, store ImageStore, src RepoImage, log *slog.Logger) (string, error) {
+	_, overlay, err := im.EnsureLayers(ctx, store, src, log)
+	return overlay, err
+}
+
+// EnsureLayers is Ensure, returning the repo layer (or src.Fallback) as
+// well as the overlay on it: the images an image cache must keep.
+func (im *Images) EnsureLayers(ctx context.Context, store ImageStore, src RepoImage, log *slog.Logger) (base, overlay string, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	base, err := repoLayer(ctx, store, src, log)
+	base, err = repoLayer(ctx, store, src, log)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	created, ok, err := store.ImageCreated(ctx, base)
 	if err != nil {
-		return "", fmt.Errorf("inspect image %s: %w", base, err)
+		return "", "", fmt.Errorf("inspect image %s: %w", base, err)
 	}
 	if !ok {
-		return "", fmt.Errorf("%w: %s", ErrImageNotFound, base)
+		return "", "", fmt.Errorf("%w: %s", ErrImageNotFound, base)
 	}
 	files := map[string][]byte{
 		"Dockerfile":   []byte(fmt.Sprintf("FROM %s\nCOPY %s %s\nENTRYPOINT [\"%s\"]\n", base, entrypointFile, EntrypointPath, EntrypointPath)),
@@ -129,7 +136,8 @@ func (im *Images) Ensure(ctx context.Context, store ImageStore, src RepoImage, l
 		".base-created": []byte(created.UTC().Format(time.RFC3339Nano)),
 	}
 	tag := overlayImages + ":" + contentHash(files)[:32]
-	return build(ctx, store, tag, files, -1, log)
+	overlay, err = build(ctx, store, tag, files, -1, log)
+	return base, overlay, err
 }
 
 // Prune removes dangling images and the built images older than maxAge
@@ -152,8 +160,7 @@ func repoLayer(ctx context.Context, store ImageStore, src RepoImage, log *slog.L
 		}
 		return src.Fallback, nil
 	}
-	tag := repoLayerImages + ":" + contentHash(files)[:32]
-	return build(ctx, store, tag, files, src.MaxAge, log)
+	return build(ctx, store, RepoLayerTag(files), files, src.MaxAge, log)
 }
 
 // build makes tag from files (a Dockerfile and its context) unless podman
@@ -189,6 +196,12 @@ func build(ctx context.Context, store ImageStore, tag string, files map[string][
 	}
 	log.Info("image built", "tag", tag)
 	return tag, nil
+}
+
+// RepoLayerTag is the tag of the repo layer built from files (a
+// Dockerfile and its context, by name): it changes with any byte of them.
+func RepoLayerTag(files map[string][]byte) string {
+	return repoLayerImages + ":" + contentHash(files)[:32]
 }
 
 // contentHash is sha256 over the Dockerfile and each context file (name

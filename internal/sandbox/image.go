@@ -36,24 +36,11 @@ type ProxyImages struct {
 func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f, err := os.Open(binary)
+	tag, f, err := p.tag(binary)
 	if err != nil {
-		return "", fmt.Errorf("proxy binary: %w", err)
+		return "", err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("proxy binary: %w", err)
-	}
-	tag := p.last.tag
-	if p.last.path != binary || p.last.size != st.Size() || !p.last.mod.Equal(st.ModTime()) {
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return "", fmt.Errorf("proxy binary: %w", err)
-		}
-		tag = proxyImages + ":" + hex.EncodeToString(h.Sum(nil))[:32]
-		p.last.path, p.last.size, p.last.mod, p.last.tag = binary, st.Size(), st.ModTime(), tag
-	}
 	ok, err := c.ImageExists(ctx, tag)
 	if err != nil {
 		return "", err
@@ -89,13 +76,55 @@ func (p *ProxyImages) Ensure(ctx context.Context, c *podman.Client, binary strin
 	return tag, nil
 }
 
+// Tag is the proxy image's tag for the binary (its content hash), built
+// or not.
+func (p *ProxyImages) Tag(binary string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tag, f, err := p.tag(binary)
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	return tag, nil
+}
+
+// tag hashes the binary, unless its size and mtime say it is the one
+// hashed last; it returns the binary open for the image build.
+func (p *ProxyImages) tag(binary string) (string, *os.File, error) {
+	f, err := os.Open(binary)
+	if err != nil {
+		return "", nil, fmt.Errorf("proxy binary: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return "", nil, fmt.Errorf("proxy binary: %w", err)
+	}
+	tag := p.last.tag
+	if p.last.path != binary || p.last.size != st.Size() || !p.last.mod.Equal(st.ModTime()) {
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			f.Close()
+			return "", nil, fmt.Errorf("proxy binary: %w", err)
+		}
+		tag = proxyImages + ":" + hex.EncodeToString(h.Sum(nil))[:32]
+		p.last.path, p.last.size, p.last.mod, p.last.tag = binary, st.Size(), st.ModTime(), tag
+	}
+	return tag, f, nil
+}
+
+// ErrNoProxyBinary: the static airut-proxy binary the proxy image is made
+// of is not where it was looked for.
+var ErrNoProxyBinary = errors.New("airut-proxy binary not found")
+
 // ProxyBinary finds the static airut-proxy binary the proxy image is made
-// of: configured (network.proxy_binary, "" for none), else next to the
-// running executable, else on PATH.
+// of: the configured path ("" for none), else next to the running
+// executable, else on PATH. Its errors wrap ErrNoProxyBinary.
 func ProxyBinary(configured string) (string, error) {
 	if configured != "" {
 		if _, err := os.Stat(configured); err != nil {
-			return "", fmt.Errorf("network.proxy_binary: %w", err)
+			return "", fmt.Errorf("%w: %w", ErrNoProxyBinary, err)
 		}
 		return configured, nil
 	}
@@ -108,5 +137,5 @@ func ProxyBinary(configured string) (string, error) {
 	if p, err := exec.LookPath("airut-proxy"); err == nil {
 		return p, nil
 	}
-	return "", errors.New("airut-proxy not found next to airut or on PATH (build it with `make build`, or set network.proxy_binary)")
+	return "", fmt.Errorf("%w next to this program or on PATH (build it with `CGO_ENABLED=0 go build ./cmd/airut-proxy`, or name it in the configuration)", ErrNoProxyBinary)
 }

@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,8 +90,8 @@ func TestProxyBinary(t *testing.T) {
 	if got, err := sandbox.ProxyBinary(bin); err != nil || got != bin {
 		t.Errorf("ProxyBinary(configured) = %q, %v", got, err)
 	}
-	if _, err := sandbox.ProxyBinary(filepath.Join(dir, "nope")); err == nil || !strings.HasPrefix(err.Error(), "network.proxy_binary: ") {
-		t.Errorf("ProxyBinary(missing) error = %v, want one naming network.proxy_binary", err)
+	if _, err := sandbox.ProxyBinary(filepath.Join(dir, "nope")); !errors.Is(err, sandbox.ErrNoProxyBinary) || !strings.Contains(err.Error(), filepath.Join(dir, "nope")) {
+		t.Errorf("ProxyBinary(missing) error = %v, want ErrNoProxyBinary naming the path", err)
 	}
 	t.Setenv("PATH", dir)
 	if got, err := sandbox.ProxyBinary(""); err != nil || got != bin {

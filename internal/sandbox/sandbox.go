@@ -54,6 +54,9 @@ const ProxyIPHost = 100
 
 // Options configure one sandbox.
 type Options struct {
+	// Prefix starts the network's and proxy's names ("" means "airut"):
+	// <prefix>-conv-<name> and <prefix>-proxy-<name>.
+	Prefix string
 	// Name makes the network and proxy names unique per conversation.
 	Name       string
 	Labels     map[string]string
@@ -119,9 +122,12 @@ func Start(ctx context.Context, c *podman.Client, o Options) (sb *Sandbox, err e
 	if _, err := ca.LoadOrCreate(o.CADir); err != nil {
 		return nil, fmt.Errorf("network sandbox: CA: %w", err)
 	}
+	if o.Prefix == "" {
+		o.Prefix = "airut"
+	}
 	sb = &Sandbox{
-		Network:   "airut-conv-" + o.Name,
-		ProxyName: "airut-proxy-" + o.Name,
+		Network:   o.Prefix + "-conv-" + o.Name,
+		ProxyName: o.Prefix + "-proxy-" + o.Name,
 		caCert:    filepath.Join(o.CADir, ca.CertFile),
 		c:         c,
 		workDir:   o.WorkDir,
