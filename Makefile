@@ -12,6 +12,7 @@ SLOW_PKGS := ./workers/embedded/ ./e2e/
 build:
 	$(GO) build -tags $(TAGS) -o bin/airut ./cmd/airut
 	CGO_ENABLED=0 $(GO) build -o bin/airut-proxy ./cmd/airut-proxy
+	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -o bin/airut-sandbox ./cmd/airut-sandbox
 
 deps:
 	scripts/install-deps.sh runtime
@@ -78,7 +79,7 @@ test: test-deps test-fresh-root vet test-unit fuzz test-e2e
 
 # test-deps brings dovecot (imapbox) and mitmproxy (the proxy's baseline).
 bench: test-deps build base-image
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/ ./internal/sandbox/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/ ./internal/sandbox/ ./sandbox/
 	$(GO) test -run '^$$' -bench 'VsMitmproxy|KeepAliveHTTPS' -benchtime 3s ./proxy/mitm/
 
 fmt:

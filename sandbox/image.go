@@ -46,34 +46,35 @@ type ImageSpec struct {
 	MaxAge time.Duration
 }
 
-// ImageFromDir reads a Dockerfile and the files beside it (not those in
-// subdirectories) into an ImageSpec: the layout of .airut/container/. A
-// missing directory or Dockerfile is an error wrapping ErrNoDockerfile.
-func ImageFromDir(dir string, maxAge time.Duration) (ImageSpec, error) {
-	entries, err := os.ReadDir(dir)
+// ImageFromFiles reads a Dockerfile and the files of its build context
+// (contextDir: those directly in it, not in subdirectories; "" means the
+// Dockerfile's directory) into an ImageSpec, as in .airut/container/. A
+// missing Dockerfile is an error wrapping ErrNoDockerfile.
+func ImageFromFiles(dockerfile, contextDir string, maxAge time.Duration) (ImageSpec, error) {
+	df, err := os.ReadFile(dockerfile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return ImageSpec{}, fmt.Errorf("%s: %w", dir, ErrNoDockerfile)
+		return ImageSpec{}, fmt.Errorf("%s: %w", dockerfile, ErrNoDockerfile)
 	}
 	if err != nil {
-		return ImageSpec{}, fmt.Errorf("read image directory: %w", err)
+		return ImageSpec{}, fmt.Errorf("read the Dockerfile: %w", err)
 	}
-	spec := ImageSpec{Context: map[string][]byte{}, MaxAge: maxAge}
+	if contextDir == "" {
+		contextDir = filepath.Dir(dockerfile)
+	}
+	entries, err := os.ReadDir(contextDir)
+	if err != nil {
+		return ImageSpec{}, fmt.Errorf("read the build context: %w", err)
+	}
+	spec := ImageSpec{Dockerfile: df, Context: map[string][]byte{}, MaxAge: maxAge}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || e.Name() == "Dockerfile" {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		data, err := os.ReadFile(filepath.Join(contextDir, e.Name()))
 		if err != nil {
-			return ImageSpec{}, fmt.Errorf("read image directory: %w", err)
+			return ImageSpec{}, fmt.Errorf("read the build context: %w", err)
 		}
-		if e.Name() == "Dockerfile" {
-			spec.Dockerfile = data
-		} else {
-			spec.Context[e.Name()] = data
-		}
-	}
-	if spec.Dockerfile == nil {
-		return ImageSpec{}, fmt.Errorf("%s/Dockerfile: %w", dir, ErrNoDockerfile)
+		spec.Context[e.Name()] = data
 	}
 	return spec, nil
 }
@@ -113,22 +114,31 @@ type ImageHashes struct {
 	Proxy string
 }
 
-// Hashes computes the hashes without building anything.
-func (s *Sandbox) Hashes(spec ImageSpec) (ImageHashes, error) {
+// Hashes computes the hashes without building anything (or Podman):
+// proxyBinary is as Options.ProxyBinary.
+func Hashes(spec ImageSpec, proxyBinary string) (ImageHashes, error) {
 	var h ImageHashes
 	if len(spec.Dockerfile) > 0 {
 		h.Repo = tagHash(parts.RepoLayerTag(spec.source().Branch.(files)))
 	}
-	bin, err := parts.ProxyBinary(s.opts.ProxyBinary)
+	bin, err := FindProxyBinary(proxyBinary)
 	if err != nil {
-		return h, fmt.Errorf("network sandbox: %w", err)
+		return h, err
 	}
-	tag, err := s.proxyImages.Tag(bin)
+	var images parts.ProxyImages
+	tag, err := images.Tag(bin)
 	if err != nil {
 		return h, err
 	}
 	h.Proxy = tagHash(tag)
 	return h, nil
+}
+
+// FindProxyBinary finds the static airut-proxy binary the proxy image is
+// made of: given (if not ""), else next to the running executable, else
+// on PATH. Its errors wrap ErrNoProxyBinary.
+func FindProxyBinary(given string) (string, error) {
+	return parts.ProxyBinary(given)
 }
 
 func tagHash(tag string) string {
@@ -149,44 +159,64 @@ const (
 // SaveImages builds spec's images if needed and writes them to dir as
 // repo.tar (the image of the Dockerfile and the overlay on it) and
 // proxy.tar, for a CI cache: LoadImages on another machine then lets a
-// task start without a build.
-func (s *Sandbox) SaveImages(ctx context.Context, dir string, spec ImageSpec) error {
+// task start without a build. It returns the images saved. The archives
+// are readable by all: they hold images, never secrets, and a cache step
+// may run as another user.
+func (s *Sandbox) SaveImages(ctx context.Context, dir string, spec ImageSpec) ([]string, error) {
 	base, overlay, err := s.images.EnsureLayers(ctx, s.podman, spec.source(), s.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	proxyImage, err := s.proxyImage(ctx)
+	proxyImage, err := s.EnsureProxyImage(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("save images: %w", err)
+		return nil, fmt.Errorf("save images: %w", err)
 	}
-	if err := s.podman.SaveImages(ctx, filepath.Join(dir, repoArchive), []string{base, overlay}); err != nil {
-		return fmt.Errorf("save images: %w", err)
+	archives := []struct {
+		name   string
+		images []string
+	}{{repoArchive, []string{base, overlay}}, {proxyArchive, []string{proxyImage}}}
+	var saved []string
+	for _, a := range archives {
+		path := filepath.Join(dir, a.name)
+		if err := s.podman.SaveImages(ctx, path, a.images); err != nil {
+			return saved, fmt.Errorf("save images: %w", err)
+		}
+		if err := os.Chmod(path, 0o644); err != nil {
+			return saved, fmt.Errorf("save images: %w", err)
+		}
+		saved = append(saved, a.images...)
 	}
-	if err := s.podman.SaveImages(ctx, filepath.Join(dir, proxyArchive), []string{proxyImage}); err != nil {
-		return fmt.Errorf("save images: %w", err)
-	}
-	return nil
+	return saved, nil
 }
 
 // LoadImages loads what SaveImages wrote into dir and returns the images
 // restored. A missing archive is skipped (a cache miss), so loading an
-// empty directory restores nothing and is not an error.
+// empty directory restores nothing and is not an error; a damaged one is
+// an error, after the other was tried.
 func (s *Sandbox) LoadImages(ctx context.Context, dir string) ([]string, error) {
 	var loaded []string
+	var errs []error
 	for _, name := range []string{repoArchive, proxyArchive} {
 		got, err := s.podman.LoadImages(ctx, filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return loaded, fmt.Errorf("load images from %s: %w", name, err)
+			errs = append(errs, fmt.Errorf("load images from %s: %w", name, err))
+			continue
 		}
 		loaded = append(loaded, got...)
 	}
-	return loaded, nil
+	return loaded, errors.Join(errs...)
+}
+
+// EnsureProxyImage returns the proxy image, building it from the proxy
+// binary if Podman does not have it.
+func (s *Sandbox) EnsureProxyImage(ctx context.Context) (string, error) {
+	return s.proxyImage(ctx)
 }
 
 // proxyImage is the proxy image, built if needed.

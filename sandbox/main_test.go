@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/airut-go/airut/internal/testing/podmantest"
 )
 
 const baseImage = "localhost/airut-base:latest"
@@ -46,6 +48,12 @@ func run(m *testing.M) int {
 		}
 	}
 	os.Setenv("PATH", tmp+string(os.PathListSeparator)+os.Getenv("PATH"))
+	stop, err := podmantest.Private()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
 	cmd := exec.Command(filepath.Join(root, "scripts", "base-image.sh"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "base image: %v\n%s", err, out)

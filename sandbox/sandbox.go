@@ -29,7 +29,9 @@ type Options struct {
 	// the rootful socket for root, else the user's.
 	PodmanURI string
 	// StartPodmanService starts `podman system service` as a child
-	// process when nothing answers at PodmanURI; Close stops it.
+	// process when nothing answers at PodmanURI, on a socket of its own
+	// (another process using it would lose it when this one ends); Close
+	// stops it.
 	StartPodmanService bool
 	// StateDir holds what the sandbox keeps on disk: the certificate
 	// authority of the network sandbox (StateDir/ca, unless CADir says
@@ -76,6 +78,8 @@ type Options struct {
 type Sandbox struct {
 	opts   Options
 	podman *podman.Client
+	// serviceDir holds the socket of the service New started, if any.
+	serviceDir string
 	log    *slog.Logger
 	trust  []byte
 	caDir  string
@@ -115,16 +119,30 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: state dir: %w", err)
 	}
-	c, err := podman.Connect(ctx, podman.ConnectOptions{URI: opts.PodmanURI, StartService: opts.StartPodmanService, Logger: opts.Log})
+	co := podman.ConnectOptions{URI: opts.PodmanURI, StartService: opts.StartPodmanService, Logger: opts.Log}
+	var serviceDir string
+	if opts.StartPodmanService {
+		// Not under StateDir: a unix socket's path is limited to 108 bytes.
+		if serviceDir, err = os.MkdirTemp("", "airut-podman-"); err != nil {
+			return nil, fmt.Errorf("sandbox: podman service dir: %w", err)
+		}
+		co.ServiceURI = "unix://" + filepath.Join(serviceDir, "podman.sock")
+	}
+	c, err := podman.Connect(ctx, co)
 	if err != nil {
+		os.RemoveAll(serviceDir)
 		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if !c.StartedService() {
+		os.RemoveAll(serviceDir)
+		serviceDir = ""
 	}
 	caDir := opts.CADir
 	if caDir == "" {
 		caDir = filepath.Join(opts.StateDir, "ca")
 	}
 	return &Sandbox{
-		opts: opts, podman: c, log: opts.Log, trust: trust, caDir: caDir,
+		opts: opts, podman: c, serviceDir: serviceDir, log: opts.Log, trust: trust, caDir: caDir,
 		active: map[string]bool{}, kept: map[string]*keptNetwork{},
 	}, nil
 }
@@ -149,6 +167,9 @@ func (s *Sandbox) Close() error {
 	}
 	s.closing.Wait()
 	errs = append(errs, s.podman.Close())
+	if s.serviceDir != "" {
+		os.RemoveAll(s.serviceDir)
+	}
 	return errors.Join(errs...)
 }
 

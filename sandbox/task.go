@@ -167,12 +167,14 @@ func (s *Sandbox) NewTask(ctx context.Context, spec TaskSpec) (*Task, error) {
 	if kept != nil {
 		if kept.key == t.key && s.stillRunning(ctx, kept.env) {
 			t.env, t.secrets = kept.env, kept.secrets
+			s.log.Debug("network sandbox kept from the task before", "task", spec.ID, "network", t.env.Network)
 			ok = true
 			return t, nil
 		}
 		s.removeKept(kept)
 	}
 	t.secrets = parts.Surrogates(spec.MaskedSecrets)
+	began := time.Now()
 	env, err := parts.Start(ctx, s.podman, parts.Options{
 		Prefix:      s.opts.Prefix,
 		Name:        spec.ID,
@@ -191,6 +193,7 @@ func (s *Sandbox) NewTask(ctx context.Context, spec TaskSpec) (*Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.log.Debug("network sandbox started", "task", spec.ID, "network", env.Network, "took", time.Since(began).Round(time.Millisecond))
 	t.env = env
 	ok = true
 	return t, nil

@@ -222,21 +222,10 @@ func validate(c *Config) []*Error {
 		if path.IsAbs(cp) || strings.Contains("/"+cp+"/", "/../") {
 			bad(k+".container_path", "must be a relative path inside the repository without '..' (got %q)", cp)
 		}
-		rl := r.ResourceLimits
-		if rl.Timeout < 10 {
-			bad(k+".resource_limits.timeout", "must be at least 10 seconds (got %d)", rl.Timeout)
+		if r.ResourceLimits.Timeout < 10 {
+			bad(k+".resource_limits.timeout", "must be at least 10 seconds (got %d)", r.ResourceLimits.Timeout)
 		}
-		if rl.Memory != "" && (!memoryPattern.MatchString(rl.Memory) || strings.Trim(rl.Memory[:len(rl.Memory)-1], "0") == "") {
-			bad(k+".resource_limits.memory", "must be a non-zero size like 512m or 8g (got %q)", rl.Memory)
-		}
-		if rl.CPUs != 0 && rl.CPUs < 0.01 {
-			bad(k+".resource_limits.cpus", "must be at least 0.01 (got %v)", rl.CPUs)
-		}
-		// Threads count as pids: the runtime's own init and Claude Code
-		// need dozens before the agent runs a single command.
-		if rl.PidsLimit < 0 || rl.PidsLimit > 0 && rl.PidsLimit < minPidsLimit {
-			bad(k+".resource_limits.pids_limit", "must be 0 (no limit) or at least %d (got %d); the container's init and Claude Code's threads count too", minPidsLimit, rl.PidsLimit)
-		}
+		errs = append(errs, validateLimits(k+".resource_limits", r.ResourceLimits)...)
 		if e := r.Email; e != nil {
 			errs = append(errs, validateEmail(k+".email", e)...)
 			box := strings.ToLower(e.IMAP.Server + "/" + e.Account.Username)
@@ -275,13 +264,47 @@ func validate(c *Config) []*Error {
 				bad(k+".secrets."+name, "must be an environment variable name")
 			}
 		}
-		for name, ms := range r.MaskedSecrets {
-			if !envNamePattern.MatchString(name) {
-				bad(k+".masked_secrets."+name, "must be an environment variable name")
-			}
-			if len(ms.Scopes) == 0 {
-				bad(k+".masked_secrets."+name+".scopes", "needs at least one host the secret may be sent to")
-			}
+		errs = append(errs, validateMaskedSecrets(k+".masked_secrets", r.MaskedSecrets)...)
+	}
+	return errs
+}
+
+// validateLimits checks resource limits (k is their key) other than the
+// timeout, whose floor differs between airut.yaml and sandbox.yaml.
+func validateLimits(k string, rl ResourceLimits) []*Error {
+	var errs []*Error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if rl.Memory != "" && (!memoryPattern.MatchString(rl.Memory) || strings.Trim(rl.Memory[:len(rl.Memory)-1], "0") == "") {
+		bad(k+".memory", "must be a non-zero size like 512m or 8g (got %q)", rl.Memory)
+	}
+	if rl.CPUs != 0 && rl.CPUs < 0.01 {
+		bad(k+".cpus", "must be at least 0.01 (got %v)", rl.CPUs)
+	}
+	// Threads count as pids: the runtime's own init and Claude Code
+	// need dozens before the agent runs a single command.
+	if rl.PidsLimit < 0 || rl.PidsLimit > 0 && rl.PidsLimit < minPidsLimit {
+		bad(k+".pids_limit", "must be 0 (no limit) or at least %d (got %d); the container's init and Claude Code's threads count too", minPidsLimit, rl.PidsLimit)
+	}
+	return errs
+}
+
+// validateMaskedSecrets checks masked secrets (k is their key): names
+// the container can see, and hosts for the real values.
+func validateMaskedSecrets(k string, secrets map[string]MaskedSecret) []*Error {
+	var errs []*Error
+	names := make([]string, 0, len(secrets))
+	for name := range secrets {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !envNamePattern.MatchString(name) {
+			errs = append(errs, &Error{Key: k + "." + name, Msg: "must be an environment variable name"})
+		}
+		if len(secrets[name].Scopes) == 0 {
+			errs = append(errs, &Error{Key: k + "." + name + ".scopes", Msg: "needs at least one host the secret may be sent to"})
 		}
 	}
 	return errs

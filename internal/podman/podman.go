@@ -53,6 +53,10 @@ type ConnectOptions struct {
 	// this process dies. A service already answering is used as it is and
 	// left running (the log says so).
 	StartService bool
+	// ServiceURI is where StartService starts the service ("" means URI).
+	// A socket of the caller's own keeps other processes from finding,
+	// and relying on, a service that ends with this one.
+	ServiceURI string
 	// StartTimeout bounds the wait for a started service to answer;
 	// 0 means DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -126,6 +130,15 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Client, error) {
 	}
 	if !opts.StartService {
 		return nil, unreachable(uri, errors.New("nothing listens on "+sock))
+	}
+	if opts.ServiceURI != "" {
+		if sock, isUnix, err = socketPath(opts.ServiceURI); err != nil {
+			return nil, err
+		}
+		if !isUnix {
+			return nil, fmt.Errorf("podman: ServiceURI %s: the service can only be started on a unix socket", opts.ServiceURI)
+		}
+		c.uri = opts.ServiceURI
 	}
 
 	if err := c.startService(ctx, sock, opts.StartTimeout); err != nil {

@@ -58,6 +58,16 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
+	// A service of this binary's own (client starts it on first use):
+	// test binaries of other packages run at the same time, and a service
+	// one of them started on the default socket ends with it
+	// (internal/testing/podmantest, which this package cannot import).
+	dir, err := os.MkdirTemp("", "airut-podman-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("CONTAINER_HOST", "unix://"+filepath.Join(dir, "podman.sock"))
 	code := m.Run()
 	if c := shared.c; c != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -69,6 +79,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "closing podman client:", err)
 		}
 	}
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 

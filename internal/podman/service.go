@@ -1,9 +1,11 @@
 package podman
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -19,6 +21,14 @@ func serviceCommand(bin, sock string) *exec.Cmd {
 	// container is killed for memory: with the starter's directory that
 	// left stray files in checkouts. The socket's directory is podman's.
 	cmd.Dir = filepath.Dir(sock)
+	// With CONTAINER_HOST (or a named connection) in its environment the
+	// podman CLI is a remote client, which cannot serve: the service is
+	// local by definition.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONTAINER_HOST=") && !strings.HasPrefix(kv, "CONTAINER_CONNECTION=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Pdeathsig: syscall.SIGTERM,
 		// Own process group, so a Ctrl-C aimed at Airut's foreground job
