@@ -25,8 +25,3 @@ func Labels(hostID, repoID, convID, taskID string) map[string]string {
 func ConversationName(repoID, convID string) string {
 	return strings.ToLower(repoID) + "-" + convID
 }
-
-// ContainerName is the agent container of a conversation.
-func ContainerName(repoID, convID string) string {
-	return "airut-" + ConversationName(repoID, convID)
-}

