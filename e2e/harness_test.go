@@ -201,6 +201,7 @@ type siteOptions struct {
 	timeout        int    // resource_limits.timeout (default 300 s)
 	limits         string // more resource_limits keys, e.g. ", memory: 512m"
 	imageMaxAge    *int   // execution.image_max_age_hours
+	keepWarm       string // network.keep_warm_seconds ("" for the default)
 	// sandbox turns the network sandbox on: the API key becomes a masked
 	// secret scoped to the API's host.
 	sandbox *sandboxSite
@@ -251,7 +252,11 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 		fmt.Fprintf(&b, "temporal: {embedded: {frontend_port: %d, ui_port: %d, database_file: %s}}\n", o.frontendPort, freePort(t), filepath.Join(s.stateDir, "temporal.db"))
 	}
 	if o.sandbox != nil {
-		fmt.Fprintf(&b, "network: {egress_network: %s, upstream_ca_file: %s}\n", o.sandbox.egress, o.sandbox.upstreamCA)
+		keep := ""
+		if o.keepWarm != "" {
+			keep = ", keep_warm_seconds: " + o.keepWarm
+		}
+		fmt.Fprintf(&b, "network: {egress_network: %s, upstream_ca_file: %s%s}\n", o.sandbox.egress, o.sandbox.upstreamCA, keep)
 	}
 	fmt.Fprintf(&b, "repos:\n  demo:\n    repo_url: %s\n    model: claude-sonnet-4-5\n    image: %s\n    network: {sandbox_enabled: %v}\n    resource_limits: {timeout: %d%s}\n",
 		o.repoURL, testImage, o.sandbox != nil, o.timeout, o.limits)

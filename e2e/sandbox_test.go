@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ var keyRE = regexp.MustCompile(`sk-ant-[A-Za-z0-9_-]+`)
 // ever held a surrogate. A non-allowlisted host gets the explanatory 403,
 // and both show in the conversation's network log.
 func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
-	s := newSandboxed(t, siteOptions{limits: ", memory: 512m, cpus: 1.5, pids_limit: 100"})
+	s := newSandboxed(t, siteOptions{limits: ", memory: 512m, cpus: 1.5, pids_limit: 100", keepWarm: "3"})
 	s.start("run")
 	prompt := "Show the key and try a blocked host.\n" +
 		"RUN: printenv ANTHROPIC_API_KEY; env -u CURL_CA_BUNDLE -u SSL_CERT_FILE curl -sS https://blocked.test/upload; echo; curl -sS -o /dev/null -w 'api:%{http_code}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://api.anthropic.test/v1/models; echo; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo limits $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max) $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max)"
@@ -177,14 +178,16 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	if st := s.status(conv); st.Tasks[0].Outcome != workflows.OutcomeSuccess {
 		t.Errorf("task outcome %s", st.Tasks[0].Outcome)
 	}
-	if left := leftovers(t, conv); len(left) > 0 {
-		t.Errorf("left behind after the task: %v", left)
+	// The agent's container goes with the task; the network and proxy
+	// wait keep_warm_seconds for the conversation's next task, then go
+	// too, with the files holding the real key.
+	if left := leftovers(t, conv); slices.Contains(left, "airut-demo-"+conv) {
+		t.Errorf("the agent container is left after the task: %v", left)
 	}
-	if dirs, _ := os.ReadDir(filepath.Join(s.stateDir, "sandbox")); len(dirs) > 0 {
-		if files, _ := filepath.Glob(filepath.Join(s.stateDir, "sandbox", "*", "*")); len(files) > 0 {
-			t.Errorf("sandbox files (with the real key) left behind: %v", files)
-		}
-	}
+	eventually(t, time.Minute, "the kept network, proxy and their files to go after keep_warm_seconds", func() bool {
+		files, _ := filepath.Glob(filepath.Join(s.stateDir, "sandbox", "*", "tasks", "*"))
+		return len(leftovers(t, conv)) == 0 && len(files) == 0
+	})
 }
 
 // Fail closed: without a usable allowlist on the default branch the agent
@@ -231,7 +234,7 @@ func TestTimeoutLeavesNothing(t *testing.T) {
 		t.Run(map[bool]string{true: "sandboxed", false: "open network"}[sandboxed], func(t *testing.T) {
 			var s *site
 			if sandboxed {
-				s = newSandboxed(t, siteOptions{timeout: 10}).site
+				s = newSandboxed(t, siteOptions{timeout: 10, keepWarm: "0"}).site
 			} else {
 				s = newSite(t, anthropictest.NewServer(t), siteOptions{repoURL: upstream(t), timeout: 10})
 			}
@@ -259,7 +262,7 @@ func TestTimeoutLeavesNothing(t *testing.T) {
 // worker of that host removes them at start (and nothing of another
 // host's), and the task is run again behind a fresh sandbox.
 func TestSandboxOrphansRemovedAtWorkerStart(t *testing.T) {
-	s := newSandboxed(t, siteOptions{heartbeat: 4})
+	s := newSandboxed(t, siteOptions{heartbeat: 4, keepWarm: "0"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := podman.Connect(ctx, podman.ConnectOptions{URI: podmanSocket})

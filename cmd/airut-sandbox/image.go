@@ -25,7 +25,6 @@ the Dockerfile (with the sandbox's entrypoint layer on top) and the proxy's
 
 ` + proxyHelp,
 	}
-	o.addFlags(cmd)
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "hash",
@@ -52,6 +51,9 @@ the Dockerfile (with the sandbox's entrypoint layer on top) and the proxy's
 			RunE:  func(cmd *cobra.Command, args []string) error { return a.imageLoad(cmd.Context(), args[0]) },
 		},
 	)
+	// After AddCommand: with subcommands the flags are persistent, so
+	// `image save --max-image-age 168 DIR` takes them.
+	o.addFlags(cmd)
 	return cmd
 }
 

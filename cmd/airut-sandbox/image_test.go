@@ -148,3 +148,12 @@ func modeOf(st os.FileInfo) os.FileMode {
 	}
 	return st.Mode().Perm()
 }
+
+// The image flags go after the subcommand, as CI scripts write them.
+func TestImageFlagsAfterSubcommand(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.run("image", "", "hash", "--max-image-age", "168", "--dockerfile", ".airut/container/Dockerfile")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "repo=") {
+		t.Errorf("image hash --max-image-age 168: want exit 0 and the hashes\n%s", r)
+	}
+}
