@@ -80,9 +80,9 @@ type Sandbox struct {
 	podman *podman.Client
 	// serviceDir holds the socket of the service New started, if any.
 	serviceDir string
-	log    *slog.Logger
-	trust  []byte
-	caDir  string
+	log        *slog.Logger
+	trust      []byte
+	caDir      string
 
 	images      parts.Images
 	proxyImages parts.ProxyImages
