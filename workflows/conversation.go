@@ -14,6 +14,9 @@ const (
 	maxSeenIDs        = 1000
 	maxTaskSummaries  = 50
 	repliesKeptInFull = 3
+	// MaxMessageInState bounds a message body kept in TaskSummary.Messages
+	// (the dashboard shows the thread from it).
+	MaxMessageInState = 2 << 10
 	// MaxReplyInState bounds a reply kept in TaskSummary.Reply; a longer
 	// one ends with TruncatedMarker (the full text is in replies.jsonl).
 	MaxReplyInState = 32 << 10
@@ -81,6 +84,9 @@ type State struct {
 type TaskSummary struct {
 	TaskID     string
 	MessageIDs []string
+	// Messages are the task's messages as people sent them, each body cut
+	// to MaxMessageInState (ending with TruncatedMarker then).
+	Messages   []MessageSummary
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Outcome    Outcome
@@ -97,10 +103,20 @@ type TaskSummary struct {
 	Rehomed   bool
 }
 
+// MessageSummary is a message as the thread shows it.
+type MessageSummary struct {
+	Sender     string
+	Body       string
+	ReceivedAt time.Time
+	// Auto marks a follow-up the workflow started itself (the PR loop).
+	Auto bool
+}
+
 // Status is the answer to the status query.
 type Status struct {
 	RepoID         string
 	ConversationID string
+	Subject        string
 	State          string
 	Busy           bool
 	Current        *TaskSummary
@@ -372,7 +388,7 @@ func (c *conversation) accept(ctx workflow.Context, m Message) {
 
 func (c *conversation) status() Status {
 	s := Status{
-		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID,
+		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, Subject: c.st.Subject,
 		Busy: c.current != nil, Current: c.current, Queued: len(c.st.Pending),
 		Model: c.st.Model, SessionID: c.st.SessionID, HostQueue: c.st.HostQueue,
 		Tasks: c.st.Tasks, CanRetry: c.current == nil && len(c.st.LastFailed) > 0,

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -165,6 +166,11 @@ func TestMessagesArrivingWhileBusyAreQueuedAndCoalesced(t *testing.T) {
 	if !during.Busy || during.Queued != 2 || during.State != workflows.StateBusy {
 		t.Errorf("status while busy = busy %v queued %d state %q, want busy with 2 queued", during.Busy, during.Queued, during.State)
 	}
+	// The thread as the dashboard shows it: who sent what, for the task
+	// running and for those done.
+	if c := during.Current; c == nil || len(c.Messages) != 1 || c.Messages[0].Body != "first task" || c.Messages[0].Sender != "alice" {
+		t.Errorf("current task's messages = %+v, want alice's first task", during.Current)
+	}
 	if len(h.act.runs) != 2 {
 		t.Fatalf("agent runs = %d, want 2 (the first, then one coalesced run)", len(h.act.runs))
 	}
@@ -177,6 +183,27 @@ func TestMessagesArrivingWhileBusyAreQueuedAndCoalesced(t *testing.T) {
 	}
 	if got := len(h.act.finalReplies()); got != 2 {
 		t.Errorf("final replies = %d, want 2 (one per task)", got)
+	}
+	if tasks := h.status(t).Tasks; len(tasks) != 2 || len(tasks[1].Messages) != 2 || tasks[1].Messages[1].Body != "third" {
+		t.Errorf("task summaries = %+v, want the coalesced task with both messages", tasks)
+	}
+}
+
+// A message or reply kept in workflow state is cut at a character
+// boundary, and says it was cut.
+func TestStateTextIsBounded(t *testing.T) {
+	h := newHarness(t)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, Text: "ok"}, nil
+	}
+	body := strings.Repeat("é", workflows.MaxMessageInState) // 2 bytes each
+	h.signalAt(0, msg("m1", body))
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	got := h.status(t).Tasks[0].Messages[0].Body
+	kept, ok := strings.CutSuffix(got, "\n"+workflows.TruncatedMarker)
+	if !ok || len(kept) > workflows.MaxMessageInState || !utf8.ValidString(kept) || !strings.HasPrefix(body, kept) {
+		t.Errorf("kept %d bytes (valid UTF-8 %v, marked %v), want at most %d whole characters and the marker",
+			len(kept), utf8.ValidString(kept), ok, workflows.MaxMessageInState)
 	}
 }
 

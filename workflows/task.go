@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -76,6 +77,12 @@ func (c *conversation) begin(ctx workflow.Context, batch []Message) *task {
 	}
 	for _, m := range batch {
 		t.sum.MessageIDs = append(t.sum.MessageIDs, m.ID)
+		body := bounded(m.Body, MaxMessageInState)
+		sender := m.SenderDisplay
+		if sender == "" {
+			sender = m.Sender
+		}
+		t.sum.Messages = append(t.sum.Messages, MessageSummary{Sender: sender, Body: body, ReceivedAt: m.ReceivedAt, Auto: m.Auto})
 	}
 	c.current = t.sum
 	c.stopping = false
@@ -386,9 +393,7 @@ func (c *conversation) reply(ctx workflow.Context, t *task, o outgoing) {
 // record keeps a finished task's summary, bounded: the last
 // maxTaskSummaries tasks, full reply text for the last few only.
 func (c *conversation) record(t TaskSummary) {
-	if len(t.Reply) > MaxReplyInState {
-		t.Reply = t.Reply[:MaxReplyInState] + "\n" + TruncatedMarker
-	}
+	t.Reply = bounded(t.Reply, MaxReplyInState)
 	c.st.Tasks = append(c.st.Tasks, t)
 	if len(c.st.Tasks) > maxTaskSummaries {
 		c.st.Tasks = c.st.Tasks[len(c.st.Tasks)-maxTaskSummaries:]
@@ -396,6 +401,18 @@ func (c *conversation) record(t TaskSummary) {
 	for i := 0; i < len(c.st.Tasks)-repliesKeptInFull; i++ {
 		c.st.Tasks[i].Reply = ""
 	}
+}
+
+// bounded cuts s to at most n bytes, at a character boundary, marking
+// the cut with TruncatedMarker.
+func bounded(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "\n" + TruncatedMarker
 }
 
 // secondsOr is n seconds, or old when n is not set.

@@ -11,14 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/ingest"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/internal/visibility"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -211,7 +210,7 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 	}
 	defer c.Close()
 	if opts.Conversation == "" {
-		return runList(ctx, c, opts)
+		return runList(ctx, c, cfg.Temporal.Namespace, opts)
 	}
 	conv := opts.Conversation
 	repo, err := locate(ctx, c, cfg, opts.Repo, conv)
@@ -299,37 +298,15 @@ type listed struct {
 }
 
 // runList prints the open conversations, of one repo with --repo.
-func runList(ctx context.Context, c client.Client, opts statusOptions) error {
-	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.WorkflowName)
-	if opts.Repo != "" {
-		query += fmt.Sprintf(" AND %s = '%s'", workflows.AttrRepo.GetName(), opts.Repo)
+func runList(ctx context.Context, c client.Client, namespace string, opts statusOptions) error {
+	convs, err := visibility.List(ctx, c, namespace, visibility.Filter{Open: true, Repo: opts.Repo})
+	if err != nil {
+		return withCode(exitRuntime, err)
 	}
-	var rows []listed
-	var token []byte
-	for {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
-		if err != nil {
-			return withCode(exitRuntime, fmt.Errorf("list conversations: %w", err))
-		}
-		for _, e := range resp.Executions {
-			if e.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-				continue
-			}
-			r := listed{Started: e.StartTime.AsTime()}
-			parts := strings.Split(e.Execution.WorkflowId, "/")
-			if len(parts) == 3 {
-				r.Repo, r.Conversation = parts[1], parts[2]
-			}
-			if sa := e.SearchAttributes.GetIndexedFields(); sa != nil {
-				r.Status = payloadString(sa[workflows.AttrStatus.GetName()].GetData())
-				r.Channel = payloadString(sa[workflows.AttrChannel.GetName()].GetData())
-				r.Sender = payloadString(sa[workflows.AttrSender.GetName()].GetData())
-			}
-			rows = append(rows, r)
-		}
-		if token = resp.NextPageToken; len(token) == 0 {
-			break
-		}
+	rows := make([]listed, 0, len(convs))
+	for _, cv := range convs {
+		rows = append(rows, listed{Repo: cv.RepoID, Conversation: cv.ConversationID, Status: cv.Status,
+			Channel: cv.Channel, Sender: cv.Sender, Started: cv.StartedAt})
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
@@ -348,10 +325,3 @@ func runList(ctx context.Context, c client.Client, opts statusOptions) error {
 	return tw.Flush()
 }
 
-func payloadString(data []byte) string {
-	var s string
-	if json.Unmarshal(data, &s) != nil {
-		return ""
-	}
-	return s
-}
