@@ -48,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	f.a = &Activities{Config: func() *config.Config { return f.cfg }, HostID: "h1"}
 	var s testsuite.WorkflowTestSuite
 	f.env = s.NewTestActivityEnvironment()
-	for _, fn := range []any{f.a.PrepareWorkspace, f.a.CleanupWorkspace, f.a.DeliverReply, f.a.RunAgent, f.a.FindPullRequest, f.a.PollPullRequest} {
+	for _, fn := range []any{f.a.PrepareWorkspace, f.a.CleanupWorkspace, f.a.DeliverReply, f.a.RunAgent, f.a.FindPullRequest, f.a.PollPullRequest, f.a.ReadConversationFile} {
 		f.env.RegisterActivity(fn)
 	}
 	return f

@@ -121,6 +121,7 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	register(host, acts.DeliverReply, workflows.ActivityDeliverReply)
 	register(host, acts.CleanupWorkspace, workflows.ActivityCleanup)
 	register(host, acts.FindPullRequest, workflows.ActivityFindPullRequest)
+	register(host, acts.ReadConversationFile, workflows.ActivityReadFile)
 
 	run := worker.New(opts.Client, workflows.RunQueue(hostQueue), worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.Execution.MaxConcurrent,

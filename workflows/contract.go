@@ -27,6 +27,10 @@ const (
 	ActivityRunAgent         = "RunAgent"
 	ActivityDeliverReply     = "DeliverReply"
 	ActivityCleanup          = "CleanupWorkspace"
+	// ActivityReadFile reads one of a conversation's logs on the host
+	// that has it. The dashboard starts it directly on the host's queue
+	// (a standalone activity); no workflow runs it.
+	ActivityReadFile = "ReadConversationFile"
 )
 
 // HostQueue is the task queue of one worker host: workspace-bound
@@ -428,4 +432,31 @@ type PollPRResult struct {
 	Comments     []PRComment
 	// RateLimitedUntil is set when GitHub asked to wait; nothing else is.
 	RateLimitedUntil time.Time
+}
+
+// The logs ActivityReadFile reads (ReadFileInput.Kind).
+const (
+	FileEvents  = "events"
+	FileNetwork = "network"
+	FileReplies = "replies"
+)
+
+// ReadFileInput asks for a conversation log from Offset: whole lines, at
+// most Max bytes, waiting up to WaitMS milliseconds for new ones.
+type ReadFileInput struct {
+	RepoID         string
+	ConversationID string
+	Kind           string
+	Offset         int64
+	Max            int
+	WaitMS         int64
+}
+
+// ReadFileResult is a piece of a conversation log; Next is where the next
+// read starts. Gone: the host has no such file.
+type ReadFileResult struct {
+	Data []byte
+	Next int64
+	Size int64
+	Gone bool
 }
