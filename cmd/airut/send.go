@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/airut-go/airut/ingest"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/internal/operate"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -101,12 +99,6 @@ func runSend(ctx context.Context, opts sendOptions) error {
 	if err != nil {
 		return err
 	}
-	conv := opts.Conversation
-	if conv == "" {
-		if conv, err = ingest.NewConversationID(); err != nil {
-			return withCode(exitRuntime, err)
-		}
-	}
 	c, err := opts.Client(ctx)
 	if err != nil {
 		return err
@@ -116,19 +108,10 @@ func runSend(ctx context.Context, opts sendOptions) error {
 	if u, err := user.Current(); err == nil {
 		sender = u.Username
 	}
-	msgID, err := localMessageID()
+	conv, msgID, err := operate.Send(ctx, c, operate.Message{
+		RepoID: repo, ConversationID: opts.Conversation, Sender: sender, Text: prompt, Options: conversationOptions(cfg),
+	})
 	if err != nil {
-		return withCode(exitRuntime, err)
-	}
-	msg := workflows.Message{
-		ID: msgID, Channel: workflows.ChannelLocal, Sender: sender, SenderDisplay: sender,
-		Body: prompt, ReceivedAt: time.Now().UTC(),
-	}
-	if opts.Conversation == "" {
-		msg.Subject = ingest.FirstLine(prompt, 60)
-	}
-	target := ingest.Target{RepoID: repo, ConversationID: conv, Options: conversationOptions(cfg)}
-	if _, err := ingest.Deliver(ctx, c, target, msg); err != nil {
 		return withCode(exitRuntime, err)
 	}
 	stdout, stderr := opts.IO.Out, opts.IO.ErrOut
@@ -246,7 +229,7 @@ func waitForTask(ctx context.Context, stderr io.Writer, c client.Client, repo, c
 	last := ""
 	silentSince := time.Now()
 	for {
-		st, err := queryStatus(ctx, c, repo, conv)
+		st, err := operate.Status(ctx, c, repo, conv)
 		if err == nil {
 			silentSince = time.Now()
 			for _, t := range st.Tasks {
@@ -272,24 +255,4 @@ func waitForTask(ctx context.Context, stderr io.Writer, c client.Client, repo, c
 		case <-time.After(pollInterval):
 		}
 	}
-}
-
-func queryStatus(ctx context.Context, c client.Client, repo, conv string) (workflows.Status, error) {
-	var st workflows.Status
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	v, err := c.QueryWorkflow(qctx, workflows.WorkflowID(repo, conv), "", workflows.QueryStatus)
-	if err != nil {
-		return st, err
-	}
-	err = v.Get(&st)
-	return st, err
-}
-
-func localMessageID() (string, error) {
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("message id: %w", err)
-	}
-	return "local-" + hex.EncodeToString(b), nil
 }

@@ -12,11 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/ingest"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/internal/operate"
 	"github.com/airut-go/airut/internal/visibility"
 	"github.com/airut-go/airut/workflows"
 )
@@ -79,7 +79,11 @@ func newStopCmd(a *app) *cobra.Command {
 
 func runStop(ctx context.Context, opts stopOptions) error {
 	var res workflows.StopResult
-	if err := update(ctx, opts.deps, opts.Repo, opts.Conversation, workflows.UpdateStop, &res); err != nil {
+	err := update(ctx, opts.deps, opts.Repo, opts.Conversation, "stop", func(c client.Client, repo string) (err error) {
+		res, err = operate.Stop(ctx, c, repo, opts.Conversation)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	if !res.Stopped {
@@ -114,7 +118,11 @@ func newRetryCmd(a *app) *cobra.Command {
 
 func runRetry(ctx context.Context, opts retryOptions) error {
 	var res workflows.RetryResult
-	if err := update(ctx, opts.deps, opts.Repo, opts.Conversation, workflows.UpdateRetry, &res); err != nil {
+	err := update(ctx, opts.deps, opts.Repo, opts.Conversation, "retry", func(c client.Client, repo string) (err error) {
+		res, err = operate.Retry(ctx, c, repo, opts.Conversation)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.IO.Out, "retrying the last failed task of conversation %s (%d message(s)); follow it with `airut status %s`\n", opts.Conversation, res.Messages, opts.Conversation)
@@ -156,7 +164,9 @@ func checkID(conv string) error {
 
 // update runs a workflow update (stop, retry) on a conversation and
 // decodes its result into out.
-func update(ctx context.Context, d deps, repoFlag, conv, name string, out any) error {
+// update runs do (a stop or retry) on the conversation's repo, and says
+// a refusal by the workflow ("nothing to retry: ...") as an answer.
+func update(ctx context.Context, d deps, repoFlag, conv, name string, do func(c client.Client, repo string) error) error {
 	if err := checkID(conv); err != nil {
 		return err
 	}
@@ -173,23 +183,13 @@ func update(ctx context.Context, d deps, repoFlag, conv, name string, out any) e
 	if err != nil {
 		return err
 	}
-	uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.WorkflowID(repo, conv), UpdateName: name, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(uctx, out)
-	}
-	// A refusal by the workflow's validator ("nothing to retry: ...") is
-	// an answer for the user: show its message without the SDK's
-	// "(type: errorString, retryable: true)" decoration.
-	var refused *temporal.ApplicationError
+	err = do(c, repo)
+	var refused *operate.Refused
 	if errors.As(err, &refused) {
-		return withCode(exitRuntime, fmt.Errorf("cannot %s conversation %s: %s", name, conv, refused.Message()))
+		return withCode(exitRuntime, fmt.Errorf("cannot %s conversation %s: %s", name, conv, refused.Reason))
 	}
 	if err != nil {
-		return withCode(exitRuntime, fmt.Errorf("%s conversation %s: %w", name, conv, err))
+		return withCode(exitRuntime, err)
 	}
 	return nil
 }
@@ -217,7 +217,7 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := queryStatus(ctx, c, repo, conv)
+	st, err := operate.Status(ctx, c, repo, conv)
 	if err != nil {
 		return withCode(exitRuntime, fmt.Errorf("status of conversation %s: %w", conv, err))
 	}
@@ -324,4 +324,3 @@ func runList(ctx context.Context, c client.Client, namespace string, opts status
 	}
 	return tw.Flush()
 }
-
