@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -12,20 +11,14 @@ import (
 	"github.com/airut-go/airut/ingest/email"
 	"github.com/airut-go/airut/ingest/slack"
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/workflows"
+	"github.com/airut-go/airut/internal/operate"
 )
-
-// conversationOptions are the workflow options of a conversation started
-// from this config, by a listener or by `airut send`.
-func conversationOptions(cfg *config.Config) workflows.Options {
-	return workflows.Options{IdleTimeout: time.Duration(cfg.Execution.ConversationMaxAgeDays) * 24 * time.Hour}
-}
 
 // startListeners starts a channel listener for every channel account in
 // the config and returns a function that waits for them to stop.
 func startListeners(ctx context.Context, cfg *config.Config, c client.Client, log *slog.Logger) (count int, wait func()) {
 	var wg sync.WaitGroup
-	opts := conversationOptions(cfg)
+	opts := operate.ConversationOptions(cfg)
 	for _, id := range cfg.RepoIDs() {
 		r := cfg.Repos[id]
 		var runs []func(context.Context) error

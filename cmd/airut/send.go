@@ -109,7 +109,7 @@ func runSend(ctx context.Context, opts sendOptions) error {
 		sender = u.Username
 	}
 	conv, msgID, err := operate.Send(ctx, c, operate.Message{
-		RepoID: repo, ConversationID: opts.Conversation, Sender: sender, Text: prompt, Options: conversationOptions(cfg),
+		RepoID: repo, ConversationID: opts.Conversation, Sender: sender, Text: prompt, Options: operate.ConversationOptions(cfg),
 	})
 	if err != nil {
 		return withCode(exitRuntime, err)

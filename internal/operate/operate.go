@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/airut-go/airut/ingest"
+	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -84,6 +85,12 @@ func update(ctx context.Context, c client.Client, repoID, convID, name string, o
 		return fmt.Errorf("%s conversation %s: %w", name, convID, err)
 	}
 	return nil
+}
+
+// ConversationOptions are the workflow options the configuration gives
+// every conversation it starts, whatever the channel.
+func ConversationOptions(cfg *config.Config) workflows.Options {
+	return workflows.Options{IdleTimeout: time.Duration(cfg.Execution.ConversationMaxAgeDays) * 24 * time.Hour}
 }
 
 // Message is a message sent from outside a channel (`airut send`, the
