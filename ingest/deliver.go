@@ -80,6 +80,9 @@ func StartOptions(t Target, m workflows.Message) client.StartWorkflowOptions {
 			workflows.AttrStatus.ValueSet(workflows.StateQueued),
 		),
 		Memo: map[string]any{"subject": m.Subject},
+		// The Web UI shows it on the workflow's page. Continue-as-new
+		// does not carry it: the workflow's current details repeat it.
+		StaticSummary: m.Subject,
 	}
 }
 

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -351,6 +352,7 @@ func (c *conversation) registerHandlers(ctx workflow.Context) error {
 		}
 		c.st.LastFailed, c.st.LastStopped = nil, false
 		c.st.Pending = append(msgs, c.st.Pending...)
+		c.setDetails(ctx)
 		return RetryResult{Messages: len(msgs)}, nil
 	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
 		switch {
@@ -384,6 +386,7 @@ func (c *conversation) accept(ctx workflow.Context, m Message) {
 	}
 	c.st.Expired = false
 	c.st.Pending = append(c.st.Pending, m)
+	c.setDetails(ctx)
 }
 
 func (c *conversation) status() Status {
@@ -419,6 +422,37 @@ func (c *conversation) stateName() string {
 func (c *conversation) setStatus(ctx workflow.Context) {
 	// Visibility is best effort: a failed upsert must not fail the task.
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(c.stateName()))
+	c.setDetails(ctx)
+}
+
+// setDetails sets what the Web UI shows as the workflow's current
+// details: the subject (its start summary does not survive
+// continue-as-new) and where the conversation stands. It is workflow
+// state, not a command: it may be called anywhere without a version.
+func (c *conversation) setDetails(ctx workflow.Context) {
+	workflow.SetCurrentDetails(ctx, c.details())
+}
+
+// details is the conversation's current details in the Web UI (Markdown).
+func (c *conversation) details() string {
+	var b strings.Builder
+	if c.st.Subject != "" {
+		fmt.Fprintf(&b, "**%s**\n\n", strings.NewReplacer("*", "\\*", "_", "\\_", "\n", " ").Replace(c.st.Subject))
+	}
+	fmt.Fprintf(&b, "state: %s · tasks: %d", c.stateName(), c.st.TaskCount)
+	if c.current != nil {
+		fmt.Fprintf(&b, " · running task %s since %s", c.current.TaskID, c.current.StartedAt.UTC().Format(time.RFC3339))
+	}
+	if n := len(c.st.Pending); n > 0 {
+		fmt.Fprintf(&b, " · %d queued", n)
+	}
+	if c.st.HostQueue != "" {
+		fmt.Fprintf(&b, " · host %s", strings.TrimPrefix(c.st.HostQueue, HostQueue("")))
+	}
+	if c.st.PR != nil {
+		fmt.Fprintf(&b, " · PR %s (%s)", c.st.PR.Ref.URL, c.st.PR.State)
+	}
+	return b.String()
 }
 
 // expire removes the workspace of an idle conversation and marks it done.

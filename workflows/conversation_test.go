@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"strings"
 	"sync"
 	"testing"
@@ -157,7 +158,17 @@ func TestMessagesArrivingWhileBusyAreQueuedAndCoalesced(t *testing.T) {
 	h.signalAt(time.Minute, msg("m2", "second"))
 	h.signalAt(2*time.Minute, msg("m3", "third"))
 	var during workflows.Status
-	h.env.RegisterDelayedCallback(func() { during = h.status(t) }, 3*time.Minute)
+	var details string
+	h.env.RegisterDelayedCallback(func() {
+		during = h.status(t)
+		if v, err := h.env.QueryWorkflow("__temporal_workflow_metadata"); err == nil {
+			var md sdkpb.WorkflowMetadata
+			if err := v.Get(&md); err != nil {
+				t.Errorf("workflow metadata: %v", err)
+			}
+			details = md.GetCurrentDetails()
+		}
+	}, 3*time.Minute)
 	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
 
 	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
@@ -165,6 +176,10 @@ func TestMessagesArrivingWhileBusyAreQueuedAndCoalesced(t *testing.T) {
 	}
 	if !during.Busy || during.Queued != 2 || during.State != workflows.StateBusy {
 		t.Errorf("status while busy = busy %v queued %d state %q, want busy with 2 queued", during.Busy, during.Queued, during.State)
+	}
+	// The Web UI's current details say where the conversation stands.
+	if !strings.Contains(details, "state: busy") || !strings.Contains(details, "2 queued") {
+		t.Errorf("current details = %q, want the busy state and the queue", details)
 	}
 	// The thread as the dashboard shows it: who sent what, for the task
 	// running and for those done.

@@ -86,11 +86,11 @@ func (c *conversation) begin(ctx workflow.Context, batch []Message) *task {
 	}
 	c.current = t.sum
 	c.stopping = false
-	c.setStatus(ctx)
 	c.st.TaskCount++
 	if t.first && c.st.Subject == "" {
 		c.st.Subject = batch[0].Subject
 	}
+	c.setStatus(ctx)
 	workflow.GetLogger(ctx).Info("task started", "task", t.sum.TaskID, "messages", len(batch))
 	return t
 }
