@@ -142,10 +142,20 @@ func (s *TemporalSource) Hosts(ctx context.Context) ([]Host, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list workers: %w", err)
 		}
-		for _, w := range resp.GetWorkersInfo() {
-			hb := w.GetWorkerHeartbeat()
-			id, ok := runQueueHost(hb.GetTaskQueue())
-			if !ok || hb.GetStatus() == enumspb.WORKER_STATUS_SHUTDOWN {
+		for _, w := range resp.GetWorkers() {
+			id, ok := runQueueHost(w.GetTaskQueue())
+			if !ok {
+				continue
+			}
+			// The list has no slots; the worker's last heartbeat does.
+			d, err := s.Client.WorkflowService().DescribeWorker(ctx, &workflowservice.DescribeWorkerRequest{
+				Namespace: s.Namespace, WorkerInstanceKey: w.GetWorkerInstanceKey(),
+			})
+			if err != nil {
+				continue // gone since the list
+			}
+			hb := d.GetWorkerInfo().GetWorkerHeartbeat()
+			if hb.GetStatus() == enumspb.WORKER_STATUS_SHUTDOWN {
 				continue
 			}
 			h := byID[id]

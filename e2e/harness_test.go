@@ -182,6 +182,8 @@ type site struct {
 	repoID   string
 	api      *anthropictest.Server
 	temporal string // frontend address
+	// dashboardPort is where `airut run` serves the dashboard.
+	dashboardPort int
 	// path, if set, replaces PATH for the daemons this site starts.
 	path string
 	// env is added to the environment of the daemons this site starts.
@@ -241,6 +243,8 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	}
 	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5%s}\n", o.maxConcurrent, o.heartbeat, maxAge)
 	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)
+	s.dashboardPort = freePort(t)
+	fmt.Fprintf(&b, "dashboard: {port: %d}\n", s.dashboardPort)
 	if o.downloadURL != "" {
 		fmt.Fprintf(&b, "claude_download_url: %s\n", o.downloadURL)
 	}

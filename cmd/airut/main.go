@@ -155,7 +155,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetErr(a.stderr)
 	root.SetIn(a.stdin)
 	root.AddCommand(
-		newRunCmd(a), newWorkerCmd(a), newServerCmd(a), newIngestCmd(a),
+		newRunCmd(a), newWorkerCmd(a), newServerCmd(a), newIngestCmd(a), newDashboardCmd(a),
 		newSendCmd(a), newStatusCmd(a), newStopCmd(a), newRetryCmd(a),
 		newInitCmd(a), newCheckCmd(a),
 	)

@@ -27,16 +27,18 @@ type serveOptions struct {
 	worker bool
 	// listen starts the channel listeners.
 	listen bool
+	// dashboard serves the web dashboard (with run: if dashboard.enabled).
+	dashboard bool
 	// initRepo writes a local default config for this checkout when there
 	// is no config file.
 	initRepo string
 }
 
 func newRunCmd(a *app) *cobra.Command {
-	opts := serveOptions{server: true, worker: true, listen: true}
+	opts := serveOptions{server: true, worker: true, listen: true, dashboard: true}
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run everything in one process: embedded Temporal server and Web UI, worker, listeners",
+		Short: "Run everything in one process: embedded Temporal server and Web UI, worker, listeners, dashboard",
 		Long: `Run starts the embedded Temporal server (SQLite in the state dir, so
 conversations survive restarts) with its Web UI, and this host's worker.
 With temporal.address set in the config, no embedded server starts.
@@ -110,6 +112,7 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 	}
 
 	address := temporalAddress(cfg)
+	temporalUI := ""
 	if opts.server && cfg.Temporal.Address == "" {
 		attrs := map[string]enums.IndexedValueType{}
 		for _, n := range workflows.SearchAttributeNames() {
@@ -125,13 +128,17 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		}
 		defer srv.Stop()
 		address = srv.FrontendAddress()
+		temporalUI = srv.UIAddress()
 		log.Info("temporal server ready", "frontend", address, "web_ui", srv.UIAddress(), "database", e.DatabaseFile)
 	} else if opts.server {
 		log.Info("using remote temporal service; no embedded server", "address", address)
 	}
 
 	var c client.Client
-	if opts.worker || opts.listen {
+	// With run, the dashboard follows dashboard.enabled; `airut dashboard`
+	// serves it whatever that says.
+	serveDashboard := opts.dashboard && (cfg.Dashboard.Enabled || !opts.worker)
+	if opts.worker || opts.listen || serveDashboard {
 		c, err = workers.Dial(ctx, cfg.Temporal, address, log)
 		if err != nil {
 			return withCode(exitRuntime, err)
@@ -157,7 +164,20 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 			log.Warn("no channel accounts configured; nothing to listen to")
 		}
 	}
-	log.Info("airut ready", "startup", time.Since(began).Round(time.Millisecond), "config", path, "repos", len(cfg.Repos))
+	ready := []any{"startup", time.Since(began).Round(time.Millisecond), "config", path, "repos", len(cfg.Repos)}
+	if serveDashboard {
+		host := ""
+		if opts.worker {
+			host = cfg.Worker.HostID
+		}
+		d, err := startDashboard(ctx, cfg, c, host, temporalUI, log)
+		if err != nil {
+			return withCode(exitRuntime, err)
+		}
+		defer d.stop()
+		ready = append(ready, "dashboard", d.URL)
+	}
+	log.Info("airut ready", ready...)
 	if opts.worker && len(cfg.Repos) > 0 {
 		log.Info("send a task with: airut send --repo " + cfg.RepoIDs()[0] + " --wait \"your request\"")
 	}

@@ -210,7 +210,13 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 	}
 	defer c.Close()
 	if opts.Conversation == "" {
-		return runList(ctx, c, cfg.Temporal.Namespace, opts)
+		if err := runList(ctx, c, cfg.Temporal.Namespace, opts); err != nil {
+			return err
+		}
+		if cfg.Dashboard.Enabled && !opts.JSON {
+			fmt.Fprintf(opts.IO.Out, "dashboard: %s\n", cfg.Dashboard.URL())
+		}
+		return nil
 	}
 	conv := opts.Conversation
 	repo, err := locate(ctx, c, cfg, opts.Repo, conv)
@@ -232,6 +238,9 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 		last = &r
 	}
 	printStatus(opts.IO.Out, st, last)
+	if cfg.Dashboard.Enabled {
+		fmt.Fprintf(opts.IO.Out, "dashboard: %s/conversation/%s\n", cfg.Dashboard.URL(), conv)
+	}
 	if last != nil && last.Note != "" {
 		fmt.Fprintln(opts.IO.ErrOut, last.Note)
 	}

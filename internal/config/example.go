@@ -31,6 +31,15 @@ execution:
 #   egress_network: airut-egress
 #   keep_warm_seconds: 120      # a conversation's proxy waits this long for its next task; 0: never
 
+# The web dashboard: "airut run" serves it ("airut dashboard" in split setups).
+# dashboard:
+#   enabled: true
+#   host: 127.0.0.1             # loopback; any other address logs a warning and wants auth
+#   port: 5200
+#   base_url: https://airut.example.com  # where people reach it, behind a proxy
+#   auth_token: !env AIRUT_DASHBOARD_TOKEN  # required on every request when set
+#   trusted_proxy_header: X-Forwarded-User  # set by an authenticating reverse proxy
+
 # Temporal runs embedded (SQLite in the state dir, Web UI on loopback) unless
 # an address is given.
 temporal:

@@ -1,6 +1,11 @@
 package config
 
-import "time"
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // CurrentVersion is the schema version this build reads and writes. It is
 // the reference Airut's version, since the file format is shared.
@@ -68,13 +73,35 @@ type Execution struct {
 	ImageMaxAgeHours int `mapstructure:"image_max_age_hours"`
 }
 
-// Dashboard configures the web dashboard (not yet served by this build; the
-// keys are accepted so reference configurations load).
+// Dashboard configures the web dashboard that `airut run` serves (and
+// `airut dashboard` for split setups).
 type Dashboard struct {
+	// Enabled serves it from `airut run` (default true).
 	Enabled bool   `mapstructure:"enabled"`
 	Host    string `mapstructure:"host"`
 	Port    int    `mapstructure:"port"`
+	// BaseURL is where people reach it when not at host:port (a name, a
+	// reverse proxy): its links and allowed Host use it.
 	BaseURL string `mapstructure:"base_url"`
+	// AuthToken, when set (at least 16 characters, e.g. !env
+	// AIRUT_DASHBOARD_TOKEN), is required on every request.
+	AuthToken string `mapstructure:"auth_token"`
+	// TrustedProxyHeader names the header an authenticating reverse proxy
+	// sets to the user's name (e.g. X-Forwarded-User); requests without it
+	// are refused. Only for a dashboard that the proxy alone can reach.
+	TrustedProxyHeader string `mapstructure:"trusted_proxy_header"`
+}
+
+// URL is the dashboard's address for people: base_url, else host:port.
+func (d Dashboard) URL() string {
+	if d.BaseURL != "" {
+		u := strings.TrimSuffix(d.BaseURL, "/")
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		return u
+	}
+	return "http://" + net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
 }
 
 // DefaultKeepWarmSeconds is network.keep_warm_seconds when unset.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/url"
 	"os"
 	"path"
 	"regexp"
@@ -57,6 +58,9 @@ func applyDefaults(c *Config, present func(key string) bool) {
 	def("network.keep_warm_seconds", &c.Network.KeepWarmSeconds, DefaultKeepWarmSeconds)
 	if c.Network.EgressNetwork == "" {
 		c.Network.EgressNetwork = "airut-egress"
+	}
+	if !present("dashboard.enabled") {
+		c.Dashboard.Enabled = true
 	}
 	if c.Dashboard.Host == "" {
 		c.Dashboard.Host = "127.0.0.1"
@@ -170,6 +174,14 @@ func validate(c *Config) []*Error {
 	}
 	if e.ImageMaxAgeHours < 0 {
 		bad("execution.image_max_age_hours", "must be 0 (rebuild every task) or more (got %d)", e.ImageMaxAgeHours)
+	}
+	if t := c.Dashboard.AuthToken; t != "" && len(t) < 16 {
+		bad("dashboard.auth_token", "must be at least 16 characters (got %d): anyone who can reach the dashboard may guess a short one", len(t))
+	}
+	if u := c.Dashboard.BaseURL; u != "" {
+		if p, err := url.Parse(map[bool]string{true: u, false: "http://" + u}[strings.Contains(u, "://")]); err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+			bad("dashboard.base_url", "must be a host or an http(s) URL, like dashboard.example.com or https://airut.example.com (got %q)", u)
+		}
 	}
 	if c.Network.KeepWarmSeconds < 0 {
 		bad("network.keep_warm_seconds", "must be 0 (remove each task's proxy at once) or more (got %d)", c.Network.KeepWarmSeconds)
