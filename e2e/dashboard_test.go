@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,65 @@ func TestDashboard(t *testing.T) {
 		return st.Busy && len(st.Tasks) == before
 	})
 	s.mustAirut(time.Minute, "stop", conv)
+}
+
+// A dashboard with no worker of its own (airut dashboard, on another
+// state dir) shows a conversation that runs on another host: its live
+// events come from that host's worker through Temporal, and the host is
+// listed with its agent slots.
+func TestDashboardReadsAnotherHostsFiles(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	repo := upstream(t)
+	port := freePort(t)
+	server := newSite(t, api, siteOptions{repoURL: repo, frontendPort: port})
+	server.start("server")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	worker := newSite(t, api, siteOptions{repoURL: repo, hostID: "alpha", temporalRemote: addr})
+	worker.start("worker")
+	dash := newSite(t, api, siteOptions{repoURL: repo, hostID: "viewer", temporalRemote: addr})
+	p := dash.start("dashboard")
+	if !strings.Contains(p.logs.String(), fmt.Sprintf("dashboard=http://127.0.0.1:%d", dash.dashboardPort)) {
+		t.Errorf("airut dashboard's ready line lacks its URL:\n%s", p.logs.String())
+	}
+
+	conv := strings.TrimSpace(worker.mustAirut(time.Minute, "send", "Remote.\nRUN: sleep 5; echo remote-marker\nREPLY: remote done"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var resp *http.Response
+	eventually(t, time.Minute, "the conversation placed on its host", func() bool {
+		return worker.status(conv).HostQueue != ""
+	})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/conversation/%s/events/stream", dash.dashboardPort, conv), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sawTool := false
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "sleep 5") {
+			sawTool = true
+			break
+		}
+	}
+	if !sawTool {
+		t.Fatal("the dashboard's stream ended without the remote host's tool call")
+	}
+	if st := worker.status(conv); !st.Busy {
+		t.Errorf("the tool call arrived after the task ended: not live")
+	}
+	if _, err := os.Stat(dash.layout(conv).Root); err == nil {
+		t.Errorf("the dashboard's host has the conversation's files: it should have read them remotely")
+	}
+	eventually(t, 2*time.Minute, "the reply on the remote dashboard", func() bool {
+		_, body := dashboardGet(t, dash, "/conversation/"+conv)
+		return strings.Contains(body, "remote done")
+	})
+	// The worker reports its slots every 10 s: alpha, 3 free (none busy).
+	eventually(t, 30*time.Second, "host alpha and its slots on the overview", func() bool {
+		_, body := dashboardGet(t, dash, "/")
+		return strings.Contains(body, "<td>alpha</td><td>0</td><td>3</td><td>yes</td>")
+	})
 }

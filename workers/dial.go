@@ -27,6 +27,10 @@ func Dial(ctx context.Context, t config.Temporal, address string, log *slog.Logg
 		Namespace: t.Namespace,
 		// The SDK is chatty at info level; keep the log one line per step.
 		Logger: sdklog.NewStructuredLogger(slog.New(levelFloor{log.Handler(), slog.LevelWarn})),
+		// Workers report their slots to the server this often; the
+		// dashboard's hosts come from these reports (the SDK's default
+		// is a minute).
+		WorkerHeartbeatInterval: 10 * time.Second,
 	}
 	if t.APIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
