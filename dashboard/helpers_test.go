@@ -78,6 +78,7 @@ func (e *env) seed() {
 		Sender: "alice@example.com", Status: workflows.StateBusy, StartedAt: t0, UpdatedAt: t0.Add(time.Minute)},
 		workflows.Status{State: workflows.StateBusy, Busy: true, HostQueue: "airut-host-h1", Model: "opus",
 			PR: "https://github.com/o/r/pull/7", PRState: "open",
+			Actions: []workflows.Action{{Kind: "retry", Actor: "bob (dashboard)", At: t0.Add(time.Hour)}},
 			Current: &workflows.TaskSummary{TaskID: "t2", StartedAt: t0.Add(time.Hour), MessageIDs: []string{"m2"},
 				Messages: []workflows.MessageSummary{{Sender: "alice@example.com", Body: "Also run it 10 times."}}},
 			Tasks: []workflows.TaskSummary{{

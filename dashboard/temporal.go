@@ -196,12 +196,12 @@ func runQueueHost(queue string) (string, bool) {
 
 // Stop stops the running task.
 func (s *TemporalSource) Stop(ctx context.Context, repoID, convID, actor string) (workflows.StopResult, error) {
-	return operate.Stop(ctx, s.Client, repoID, convID)
+	return operate.Stop(ctx, s.Client, repoID, convID, actor)
 }
 
 // Retry runs the last failed task again.
 func (s *TemporalSource) Retry(ctx context.Context, repoID, convID, actor string) (workflows.RetryResult, error) {
-	return operate.Retry(ctx, s.Client, repoID, convID)
+	return operate.Retry(ctx, s.Client, repoID, convID, actor)
 }
 
 // Send sends a follow-up as `airut send` does, from the actor.

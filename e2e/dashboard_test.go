@@ -122,6 +122,11 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("stop from the page: %d, want 303", code)
 	}
 	eventually(t, 30*time.Second, "the task stopped", func() bool { return s.status(conv).State == workflows.StateStopped })
+	// The conversation records who asked (the refused cross-site post is
+	// not there: it never reached Temporal).
+	if acts := s.status(conv).Actions; len(acts) != 1 || acts[0].Kind != "stop" || !strings.HasPrefix(acts[0].Actor, "dashboard") {
+		t.Errorf("recorded actions = %+v, want one stop asked from the dashboard", acts)
+	}
 	before := len(s.status(conv).Tasks)
 	if code := dashboardPost(t, s, "/conversation/"+conv+"/retry", nil, false); code != http.StatusSeeOther {
 		t.Errorf("retry from the page: %d, want 303", code)

@@ -18,9 +18,12 @@ const (
 	WorkflowName = "ConversationWorkflow"
 
 	SignalMessage = "message"
-	QueryStatus   = "status"
-	UpdateStop    = "stop"
-	UpdateRetry   = "retry"
+	// SignalAction records who asked for a stop or retry (operate sends
+	// it before the update).
+	SignalAction = "action"
+	QueryStatus  = "status"
+	UpdateStop   = "stop"
+	UpdateRetry  = "retry"
 
 	ActivityClaimHost        = "ClaimHost"
 	ActivityPrepareWorkspace = "PrepareWorkspace"
@@ -459,4 +462,13 @@ type ReadFileResult struct {
 	Next int64
 	Size int64
 	Gone bool
+}
+
+// Action is a person's request on a conversation from outside its channel
+// (the dashboard, the CLI), kept so that the conversation says who asked.
+type Action struct {
+	// Kind is "stop" or "retry".
+	Kind  string
+	Actor string
+	At    time.Time
 }

@@ -14,6 +14,7 @@ import (
 const (
 	maxSeenIDs        = 1000
 	maxTaskSummaries  = 50
+	maxActions        = 20
 	repliesKeptInFull = 3
 	// MaxMessageInState bounds a message body kept in TaskSummary.Messages
 	// (the dashboard shows the thread from it).
@@ -63,6 +64,9 @@ type State struct {
 	// LastFailed are the messages of the last task if it failed or was
 	// stopped, for retry.
 	LastFailed []Message
+	// Actions are the last stops and retries people asked for, oldest
+	// first, with who asked.
+	Actions []Action `json:",omitempty"`
 	// LastStopped: LastFailed are those of a task that was stopped, not
 	// one that failed (the state is then "stopped").
 	LastStopped bool `json:",omitempty"`
@@ -126,9 +130,11 @@ type Status struct {
 	SessionID      string
 	HostQueue      string
 	Tasks          []TaskSummary
-	CanRetry       bool
-	PR             string
-	PRState        string
+	// Actions are the recent stops and retries, with who asked.
+	Actions  []Action
+	CanRetry bool
+	PR       string
+	PRState  string
 }
 
 // StopResult answers the stop update.
@@ -185,6 +191,19 @@ func ConversationWorkflow(ctx workflow.Context, in Start) error {
 			var m Message
 			msgs.Receive(ctx, &m)
 			c.accept(ctx, m)
+		}
+	})
+	// Receiving a signal issues no command: older histories replay as
+	// they were.
+	actions := workflow.GetSignalChannel(ctx, SignalAction)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var a Action
+			actions.Receive(ctx, &a)
+			c.st.Actions = append(c.st.Actions, a)
+			if len(c.st.Actions) > maxActions {
+				c.st.Actions = c.st.Actions[len(c.st.Actions)-maxActions:]
+			}
 		}
 	})
 
@@ -394,7 +413,7 @@ func (c *conversation) status() Status {
 		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, Subject: c.st.Subject,
 		Busy: c.current != nil, Current: c.current, Queued: len(c.st.Pending),
 		Model: c.st.Model, SessionID: c.st.SessionID, HostQueue: c.st.HostQueue,
-		Tasks: c.st.Tasks, CanRetry: c.current == nil && len(c.st.LastFailed) > 0,
+		Tasks: c.st.Tasks, Actions: c.st.Actions, CanRetry: c.current == nil && len(c.st.LastFailed) > 0,
 	}
 	s.State = c.stateName()
 	if c.st.PR != nil {

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"strings"
 	"sync"
@@ -646,3 +647,23 @@ func TestHostGoneMovesConversation(t *testing.T) {
 var mockAny = mock.Anything
 
 func converterFromEnv() converter.DataConverter { return converter.GetDefaultDataConverter() }
+
+// A stop or retry asked from outside the channel is recorded with who
+// asked, bounded to the last few.
+func TestActionsAreRecordedWithWhoAsked(t *testing.T) {
+	h := newHarness(t)
+	h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+		return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, Text: "ok"}, nil
+	}
+	at := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	h.signalAt(0, msg("m1", "go"))
+	for i := 0; i < 25; i++ {
+		a := workflows.Action{Kind: "stop", Actor: fmt.Sprintf("op%d", i), At: at}
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(workflows.SignalAction, a) }, time.Second)
+	}
+	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+	acts := h.status(t).Actions
+	if len(acts) != 20 || acts[0].Actor != "op5" || acts[19].Actor != "op24" || acts[19].Kind != "stop" || !acts[19].At.Equal(at) {
+		t.Errorf("actions = %+v, want the last 20, op5..op24", acts)
+	}
+}

@@ -104,12 +104,8 @@ func runSend(ctx context.Context, opts sendOptions) error {
 		return err
 	}
 	defer c.Close()
-	sender := "local"
-	if u, err := user.Current(); err == nil {
-		sender = u.Username
-	}
 	conv, msgID, err := operate.Send(ctx, c, operate.Message{
-		RepoID: repo, ConversationID: opts.Conversation, Sender: sender, Text: prompt, Options: operate.ConversationOptions(cfg),
+		RepoID: repo, ConversationID: opts.Conversation, Sender: localUser(), Text: prompt, Options: operate.ConversationOptions(cfg),
 	})
 	if err != nil {
 		return withCode(exitRuntime, err)
@@ -255,4 +251,13 @@ func waitForTask(ctx context.Context, stderr io.Writer, c client.Client, repo, c
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// localUser names the person at this terminal, for what the conversation
+// records (a message's sender, who stopped a task).
+func localUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "local"
 }

@@ -80,7 +80,7 @@ func newStopCmd(a *app) *cobra.Command {
 func runStop(ctx context.Context, opts stopOptions) error {
 	var res workflows.StopResult
 	err := update(ctx, opts.deps, opts.Repo, opts.Conversation, "stop", func(c client.Client, repo string) (err error) {
-		res, err = operate.Stop(ctx, c, repo, opts.Conversation)
+		res, err = operate.Stop(ctx, c, repo, opts.Conversation, localUser())
 		return err
 	})
 	if err != nil {
@@ -119,7 +119,7 @@ func newRetryCmd(a *app) *cobra.Command {
 func runRetry(ctx context.Context, opts retryOptions) error {
 	var res workflows.RetryResult
 	err := update(ctx, opts.deps, opts.Repo, opts.Conversation, "retry", func(c client.Client, repo string) (err error) {
-		res, err = operate.Retry(ctx, c, repo, opts.Conversation)
+		res, err = operate.Retry(ctx, c, repo, opts.Conversation, localUser())
 		return err
 	})
 	if err != nil {

@@ -50,21 +50,34 @@ func Status(ctx context.Context, c client.Client, repoID, convID string) (workfl
 	return st, nil
 }
 
-// Stop stops the conversation's running task.
-func Stop(ctx context.Context, c client.Client, repoID, convID string) (workflows.StopResult, error) {
+// Stop stops the conversation's running task; actor is who asked, which
+// the conversation records.
+func Stop(ctx context.Context, c client.Client, repoID, convID, actor string) (workflows.StopResult, error) {
 	var out workflows.StopResult
-	return out, update(ctx, c, repoID, convID, workflows.UpdateStop, &out)
+	return out, update(ctx, c, repoID, convID, workflows.UpdateStop, actor, &out)
 }
 
-// Retry runs the conversation's last failed task again.
-func Retry(ctx context.Context, c client.Client, repoID, convID string) (workflows.RetryResult, error) {
+// Retry runs the conversation's last failed task again; actor is who
+// asked.
+func Retry(ctx context.Context, c client.Client, repoID, convID, actor string) (workflows.RetryResult, error) {
 	var out workflows.RetryResult
-	return out, update(ctx, c, repoID, convID, workflows.UpdateRetry, &out)
+	return out, update(ctx, c, repoID, convID, workflows.UpdateRetry, actor, &out)
 }
 
-func update(ctx context.Context, c client.Client, repoID, convID, name string, out any) error {
+func update(ctx context.Context, c client.Client, repoID, convID, name, actor string, out any) error {
 	uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// Who asked goes first, as a signal: the updates take no arguments
+	// (callers of earlier releases send none).
+	err := c.SignalWorkflow(uctx, workflows.WorkflowID(repoID, convID), "", workflows.SignalAction,
+		workflows.Action{Kind: name, Actor: actor, At: time.Now().UTC()})
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%s conversation %s: %w", name, convID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("%s conversation %s: %w", name, convID, err)
+	}
 	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflows.WorkflowID(repoID, convID), UpdateName: name, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
@@ -75,7 +88,6 @@ func update(ctx context.Context, c client.Client, repoID, convID, name string, o
 	// its message, without the SDK's "(type: errorString, retryable:
 	// true)" decoration.
 	var refused *temporal.ApplicationError
-	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &refused):
 		return &Refused{Reason: refused.Message()}
