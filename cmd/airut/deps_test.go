@@ -88,6 +88,9 @@ func (h *harness) updated(t *testing.T, repo, conv, name string, result any, wor
 	want := client.UpdateWorkflowOptions{
 		WorkflowID: workflows.WorkflowID(repo, conv), UpdateName: name, WaitForStage: client.WorkflowUpdateStageCompleted,
 	}
+	// Who asked is signalled first, as the local user.
+	h.c.On("SignalWorkflow", mock.Anything, workflows.WorkflowID(repo, conv), "", workflows.SignalAction,
+		mock.MatchedBy(func(a workflows.Action) bool { return a.Kind == name && a.Actor == localUser() && !a.At.IsZero() })).Return(nil).Once()
 	h.c.On("UpdateWorkflow", mock.Anything, want).Return(handle, nil).Once()
 	handle.On("Get", mock.Anything, mock.Anything).Return(func(_ context.Context, out any) error {
 		if workflowErr != nil {

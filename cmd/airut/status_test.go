@@ -429,6 +429,7 @@ func TestRetry(t *testing.T) {
 func TestUpdateTransportError(t *testing.T) {
 	h := newHarness(t, "web")
 	h.exists("web", "0a1b2c3d")
+	h.c.On("SignalWorkflow", mock.Anything, mock.Anything, "", workflows.SignalAction, mock.Anything).Return(nil).Once()
 	h.c.On("UpdateWorkflow", mock.Anything, mock.Anything).Return(nil, errUnavailable).Once()
 	err := runStop(context.Background(), stopOptions{deps: h.deps(), Conversation: "0a1b2c3d"})
 	checkExit(t, err, exitRuntime, "stop conversation 0a1b2c3d: connection refused")
