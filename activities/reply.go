@@ -16,9 +16,15 @@ import (
 // and `airut status` read it, and moves outbox files to sent/<task>/.
 func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) (workflows.ReplyResult, error) {
 	defer keepAlive(ctx, nil)()
-	_, r, l, err := a.conversation(in.RepoID, in.ConversationID)
+	cfg, r, l, err := a.conversation(in.RepoID, in.ConversationID)
 	if err != nil {
 		return workflows.ReplyResult{}, err
+	}
+	// With a dashboard people can reach (dashboard.base_url), the
+	// acknowledgement says where to follow the task; a loopback address
+	// would mean nothing to the person who wrote.
+	if in.Kind == workflows.ReplyAck && cfg.Dashboard.Enabled && cfg.Dashboard.BaseURL != "" {
+		in.Text += fmt.Sprintf("\n\nSee progress at %s/conversation/%s", cfg.Dashboard.URL(), in.ConversationID)
 	}
 	switch in.Channel {
 	case workflows.ChannelLocal:

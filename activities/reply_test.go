@@ -78,3 +78,33 @@ func TestDeliverReplyUnknownChannel(t *testing.T) {
 		t.Errorf("problem = %q", got)
 	}
 }
+
+// With dashboard.base_url set, the acknowledgement links the
+// conversation's dashboard page; without it (a loopback dashboard) it
+// does not.
+func TestAckLinksTheDashboard(t *testing.T) {
+	for _, tc := range []struct {
+		name, baseURL, want string
+	}{
+		{"base_url", "https://airut.example.com/", "\n\nSee progress at https://airut.example.com/conversation/0000000a"},
+		{"loopback only", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.cfg.Dashboard.Enabled, f.cfg.Dashboard.BaseURL = true, tc.baseURL
+			l := f.layout("0000000a")
+			if err := l.EnsureDirs(); err != nil {
+				t.Fatal(err)
+			}
+			in := workflows.ReplyInput{RepoID: "demo", ConversationID: "0000000a", TaskID: "t1", Kind: workflows.ReplyAck,
+				Channel: workflows.ChannelLocal, Text: "On it."}
+			if _, err := f.env.ExecuteActivity(f.a.DeliverReply, in); err != nil {
+				t.Fatal(err)
+			}
+			replies, err := l.ReadReplies()
+			if err != nil || len(replies) != 1 || replies[0].Text != "On it."+tc.want {
+				t.Errorf("ack = %+v, %v; want %q", replies, err, "On it."+tc.want)
+			}
+		})
+	}
+}
