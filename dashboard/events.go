@@ -25,9 +25,13 @@ type evItem struct {
 	// Kind: "text", "thinking", "tool", "result", "plan", "init",
 	// "final", "system", "sep" (a new run) or "raw" (a line that is not
 	// an event).
-	Kind    string
-	Sub     bool // inside a subagent
-	Tool    string
+	Kind string
+	Sub  bool // inside a subagent
+	Tool string
+	// ToolID is a tool call's ID, on the call and on its result: the page
+	// script names a result streamed without its call (the call came
+	// before the stream's offset) after the call already on the page.
+	ToolID  string
 	Summary string
 	Detail  string
 	HTML    template.HTML
@@ -179,7 +183,7 @@ func (st *evState) user(e streamEvent, sub bool) []evItem {
 		}
 		text := resultText(b.Content)
 		out = append(out, evItem{
-			Kind: "result", Sub: sub, Tool: st.tools[b.ToolUseID], IsError: b.IsError,
+			Kind: "result", Sub: sub, Tool: st.tools[b.ToolUseID], ToolID: b.ToolUseID, IsError: b.IsError,
 			Summary: clip(firstLine(text), maxSummary), Detail: clip(text, maxDetail),
 		})
 	}
@@ -198,7 +202,7 @@ func (st *evState) remember(id, name string) {
 
 // toolItem shows a tool call by what matters for its tool.
 func toolItem(b contentBlock, sub bool) evItem {
-	it := evItem{Kind: "tool", Sub: sub, Tool: b.Name}
+	it := evItem{Kind: "tool", Sub: sub, Tool: b.Name, ToolID: b.ID}
 	var in map[string]any
 	_ = json.Unmarshal(b.Input, &in)
 	str := func(k string) string {

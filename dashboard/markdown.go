@@ -11,6 +11,7 @@ import (
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
+	gmhtml "github.com/yuin/goldmark/renderer/html"
 	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 )
@@ -40,6 +41,9 @@ func newMarkdown() goldmark.Markdown {
 			extension.TaskList,
 		),
 		goldmark.WithParserOptions(parser.WithASTTransformers(util.Prioritized(safeLinks{}, 1000))),
+		// A line break is a line break, as mail, Slack and a terminal
+		// show it (messages are written that way, not as Markdown).
+		goldmark.WithRendererOptions(gmhtml.WithHardWraps()),
 	)
 }
 

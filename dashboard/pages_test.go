@@ -76,7 +76,7 @@ func TestConversationPageShowsThreadActivityAndLinks(t *testing.T) {
 			"Please fix <code>TestFlaky</code>.", "Also run it 10 times.", "Task t2",
 			// live activity: the tool call, its result, text and plan
 			`<span class="badge badge-tool">Bash</span> <code>go test -run TestFlaky ./...</code>`,
-			"Bash result", "Let me look at the <em>test</em>.", "session started · model claude-opus",
+			`<span class="tool-name">Bash</span> result`, "Let me look at the <em>test</em>.", "session started · model claude-opus",
 			`<input type="checkbox" disabled checked> <span>Find the flake</span>`, "<span>Fix it</span> <em>(in progress)</em>",
 			// links, PR, actions
 			`href="http://127.0.0.1:8233/namespaces/default/workflows/airut%2Fr1%2F0a1b2c3d"`,

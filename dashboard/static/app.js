@@ -19,6 +19,22 @@
       }
     }
     target.querySelectorAll('.empty').forEach(function (e) { e.remove(); });
+    // A result whose call came before this stream's offset arrives
+    // without the tool's name: take it from the call on the page.
+    t.content.querySelectorAll('.ev-result[data-tool-id]').forEach(function (r) {
+      var badge = r.querySelector('.badge-result');
+      if (!badge || badge.querySelector('.tool-name')) return;
+      var call = null;
+      target.querySelectorAll('.ev-tool[data-tool-id]').forEach(function (c) {
+        if (c.dataset.toolId === r.dataset.toolId) call = c;
+      });
+      var name = call && call.querySelector('.badge-tool');
+      if (!name) return;
+      var span = document.createElement('span');
+      span.className = 'tool-name';
+      span.textContent = name.textContent;
+      badge.prepend(span, ' ');
+    });
     target.appendChild(t.content);
   }
 
