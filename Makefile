@@ -79,7 +79,7 @@ test: test-deps test-fresh-root vet test-unit fuzz test-e2e
 
 # test-deps brings dovecot (imapbox) and mitmproxy (the proxy's baseline).
 bench: test-deps build base-image
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/ ./internal/sandbox/ ./sandbox/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/ ./internal/sandbox/ ./sandbox/ ./dashboard/
 	$(GO) test -run '^$$' -bench 'VsMitmproxy|KeepAliveHTTPS' -benchtime 3s ./proxy/mitm/
 
 fmt:
