@@ -77,7 +77,7 @@ func (e *env) seed() {
 	e.src.Add(dashboard.Row{RepoID: repo1, ConversationID: busyConv, Subject: "Fix the flaky test", Channel: "email",
 		Sender: "alice@example.com", Status: workflows.StateBusy, StartedAt: t0, UpdatedAt: t0.Add(time.Minute)},
 		workflows.Status{State: workflows.StateBusy, Busy: true, HostQueue: "airut-host-h1", Model: "opus",
-			PR: "https://github.com/o/r/pull/7", PRState: "open",
+			PR: "https://github.com/o/r/pull/7", PRState: "open", PRChecks: "failed: lint",
 			Actions: []workflows.Action{{Kind: "retry", Actor: "bob (dashboard)", At: t0.Add(time.Hour)}},
 			Current: &workflows.TaskSummary{TaskID: "t2", StartedAt: t0.Add(time.Hour), MessageIDs: []string{"m2"},
 				Messages: []workflows.MessageSummary{{Sender: "alice@example.com", Body: "Also run it 10 times."}}},

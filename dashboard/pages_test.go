@@ -71,7 +71,7 @@ func TestConversationPageShowsThreadActivityAndLinks(t *testing.T) {
 		mustContain(t, body,
 			"<h1>Fix the flaky test</h1>",
 			// thread: task, reply Markdown, stats, messages
-			"retry asked by bob (dashboard)",
+			"retry asked by bob (dashboard)", "open · checks failed: lint",
 			"Task t1", "The test is <strong>fixed</strong> now.", "<li>one</li>", "1m30s", "7 turns", "12,000 in", "3,400 out", "$0.2500",
 			"Please fix <code>TestFlaky</code>.", "Also run it 10 times.", "Task t2",
 			// live activity: the tool call, its result, text and plan

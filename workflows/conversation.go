@@ -135,6 +135,9 @@ type Status struct {
 	CanRetry bool
 	PR       string
 	PRState  string
+	// PRChecks is the pull request's checks as last polled ("pending",
+	// "passed", "failed: <names>").
+	PRChecks string
 }
 
 // StopResult answers the stop update.
@@ -417,7 +420,7 @@ func (c *conversation) status() Status {
 	}
 	s.State = c.stateName()
 	if c.st.PR != nil {
-		s.PR, s.PRState = c.st.PR.Ref.URL, c.st.PR.State
+		s.PR, s.PRState, s.PRChecks = c.st.PR.Ref.URL, c.st.PR.State, c.st.PR.Checks
 	}
 	return s
 }

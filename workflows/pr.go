@@ -25,6 +25,24 @@ type PRWatch struct {
 	AutoIterations    int
 	State             string
 	Notes             int
+	// Checks is the head commit's checks as last polled: "pending",
+	// "passed" or "failed: <names>" ("" before the first poll).
+	Checks string `json:",omitempty"`
+}
+
+// checksSummary says how a poll found the head commit's checks.
+func checksSummary(res PollPRResult) string {
+	switch {
+	case len(res.ChecksFailed) > 0:
+		names := make([]string, len(res.ChecksFailed))
+		for i, c := range res.ChecksFailed {
+			names[i] = c.Name
+		}
+		return "failed: " + strings.Join(names, ", ")
+	case res.ChecksDone:
+		return "passed"
+	}
+	return "pending"
 }
 
 // Open reports whether the PR is still followed.
@@ -88,6 +106,7 @@ func (c *conversation) pollPR(ctx workflow.Context) {
 		w.NextPoll = res.RateLimitedUntil.Add(time.Second)
 		return
 	}
+	w.Checks = checksSummary(res)
 	notes, auto := c.prNews(w, res)
 	if len(notes) == 0 {
 		w.Interval = min(w.Interval*2, w.maxInterval())

@@ -87,6 +87,9 @@ func TestPRLoopTellsEachChangeOnceInOrder(t *testing.T) {
 		polls: []workflows.PollPRResult{pending, pending, failing, failing, passing, reviewed, reviewed, merged}}
 	h.withGitHub(g)
 	h.signalAt(0, msg("m1", "open a PR"))
+	// Polls at 1, 3 and 7 minutes (pending, pending, failing).
+	var checksAfterFailure string
+	h.env.RegisterDelayedCallback(func() { checksAfterFailure = h.status(t).PRChecks }, 7*time.Minute+30*time.Second)
 	h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(workflows.Options{IdleTimeout: 30 * 24 * time.Hour}))
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -119,6 +122,9 @@ func TestPRLoopTellsEachChangeOnceInOrder(t *testing.T) {
 	}
 	if len(h.act.runs) != 1 {
 		t.Errorf("agent runs = %d, want 1 (auto_iterate is off)", len(h.act.runs))
+	}
+	if checksAfterFailure != "failed: test" {
+		t.Errorf("status while CI failed: checks %q, want %q", checksAfterFailure, "failed: test")
 	}
 }
 
