@@ -138,10 +138,12 @@ func TestDashboard(t *testing.T) {
 	s.mustAirut(time.Minute, "stop", conv)
 }
 
-// A dashboard with no worker of its own (airut dashboard, on another
-// state dir) shows a conversation that runs on another host: its live
-// events come from that host's worker through Temporal, and the host is
-// listed with its agent slots.
+// Two worker hosts on separate state directories: a conversation runs on
+// alpha, and the dashboard of the other host (airut run there: worker,
+// listeners and dashboard against the shared Temporal) shows its live
+// events, read from alpha's worker through Temporal, and lists both
+// hosts with their agent slots. So does a dashboard with no worker at all
+// (airut dashboard).
 func TestDashboardReadsAnotherHostsFiles(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
@@ -151,19 +153,21 @@ func TestDashboardReadsAnotherHostsFiles(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	worker := newSite(t, api, siteOptions{repoURL: repo, hostID: "alpha", temporalRemote: addr})
 	worker.start("worker")
-	dash := newSite(t, api, siteOptions{repoURL: repo, hostID: "viewer", temporalRemote: addr})
-	p := dash.start("dashboard")
-	if !strings.Contains(p.logs.String(), fmt.Sprintf("dashboard=http://127.0.0.1:%d", dash.dashboardPort)) {
+	dashOnly := newSite(t, api, siteOptions{repoURL: repo, hostID: "viewer", temporalRemote: addr})
+	p := dashOnly.start("dashboard")
+	if !strings.Contains(p.logs.String(), fmt.Sprintf("dashboard=http://127.0.0.1:%d", dashOnly.dashboardPort)) {
 		t.Errorf("airut dashboard's ready line lacks its URL:\n%s", p.logs.String())
 	}
 
-	conv := strings.TrimSpace(worker.mustAirut(time.Minute, "send", "Remote.\nRUN: sleep 5; echo remote-marker\nREPLY: remote done"))
+	conv := strings.TrimSpace(worker.mustAirut(time.Minute, "send", "Remote.\nRUN: sleep 12; echo remote-marker\nREPLY: remote done"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var resp *http.Response
-	eventually(t, time.Minute, "the conversation placed on its host", func() bool {
-		return worker.status(conv).HostQueue != ""
+	eventually(t, time.Minute, "the conversation placed on alpha", func() bool {
+		return worker.status(conv).HostQueue == workflows.HostQueue("alpha")
 	})
+	// The second worker host starts once the conversation is alpha's.
+	dash := newSite(t, api, siteOptions{repoURL: repo, hostID: "beta", temporalRemote: addr})
+	dash.start("run")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/conversation/%s/events/stream", dash.dashboardPort, conv), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -174,7 +178,7 @@ func TestDashboardReadsAnotherHostsFiles(t *testing.T) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), "sleep 5") {
+		if strings.Contains(sc.Text(), "sleep 12") {
 			sawTool = true
 			break
 		}
@@ -193,8 +197,12 @@ func TestDashboardReadsAnotherHostsFiles(t *testing.T) {
 		return strings.Contains(body, "remote done")
 	})
 	// The worker reports its slots every 10 s: alpha, 3 free (none busy).
-	eventually(t, 30*time.Second, "host alpha and its slots on the overview", func() bool {
+	eventually(t, 30*time.Second, "hosts alpha and beta with their slots on the overview", func() bool {
 		_, body := dashboardGet(t, dash, "/")
-		return strings.Contains(body, "<td>alpha</td><td>0</td><td>3</td><td>yes</td>")
+		return strings.Contains(body, "<td>alpha</td><td>0</td><td>3</td><td>yes</td>") && strings.Contains(body, "<td>beta</td><td>0</td><td>3</td><td>yes</td>")
 	})
+	// The dashboard without a worker shows the same.
+	if _, body := dashboardGet(t, dashOnly, "/conversation/"+conv); !strings.Contains(body, "remote done") || !strings.Contains(body, "remote-marker") {
+		t.Errorf("airut dashboard's conversation page lacks the reply or the tool's output")
+	}
 }
