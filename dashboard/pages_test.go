@@ -84,7 +84,10 @@ func TestConversationPageShowsThreadActivityAndLinks(t *testing.T) {
 			`action="/conversation/0a1b2c3d/stop"`, `action="/conversation/0a1b2c3d/send"`, `<textarea name="text"`,
 			`data-stream="/conversation/0a1b2c3d/events/stream?repo=r1"`,
 		)
-		mustNotContain(t, body, `/retry"`) // nothing to retry while busy
+		// Nothing to retry while busy: the form is there for the page
+		// script (which shows it when the state allows), hidden.
+		mustContain(t, body, `action="/conversation/0a1b2c3d/retry" data-when="failed stopped" hidden>`)
+		mustNotContain(t, body, `action="/conversation/0a1b2c3d/stop" data-when="busy" hidden`)
 	}
 }
 
@@ -202,9 +205,9 @@ func TestPagesWorkWithoutJavaScript(t *testing.T) {
 		mustContain(t, body, `<script src="/static/app.js?v=`, `<link rel="stylesheet" href="/static/style.css?v=`)
 	}
 	conv := e.page("/conversation/" + busyConv)
-	mustContain(t, conv, "make test", `<form method="post" action="/conversation/0a1b2c3d/stop">`, `<input type="hidden" name="repo" value="r1">`)
+	mustContain(t, conv, "make test", `<form method="post" action="/conversation/0a1b2c3d/stop" data-when="busy">`, `<input type="hidden" name="repo" value="r1">`)
 	retry := e.page("/conversation/cafe0001?repo=r2")
-	mustContain(t, retry, `<form method="post" action="/conversation/cafe0001/retry">`, "container exited 137")
+	mustContain(t, retry, `<form method="post" action="/conversation/cafe0001/retry" data-when="failed stopped">`, "container exited 137")
 	for _, f := range []string{"/static/app.js", "/static/style.css"} {
 		if resp, _ := e.get(f); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s: %s", f, resp.Status)

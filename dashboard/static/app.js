@@ -43,6 +43,11 @@
     if (el && s) {
       el.textContent = s;
       el.className = 'state state-' + s;
+      // The Stop and Retry forms follow the state (the server rendered
+      // them for the state at load).
+      document.querySelectorAll('form[data-when]').forEach(function (f) {
+        f.hidden = f.dataset.when.split(' ').indexOf(s) < 0;
+      });
     }
   }
 
