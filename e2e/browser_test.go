@@ -280,17 +280,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.click(`.followup button[type="submit"]`)
 	b.waitFor("the follow-up sent", `document.querySelector('.flash')?.textContent.includes('Message sent.')`)
 	s.waitForCall(conv, "sleep 60")
-	// The page's buttons are rendered with it (only the state and the
-	// activity update live): load it again to get the Stop button.
-	b.open(s.site, "/conversation/"+conv)
-	b.waitFor("the Stop button", `document.querySelector('form[action$="/stop"] button')`)
+	// The page was loaded right after the post, usually while the message
+	// was still queued: the Stop button shows when the live state turns
+	// busy, without a reload.
+	b.waitFor("the Stop button shown live", `document.querySelector('form[action$="/stop"]')?.hidden === false`)
 	b.click(`form[action$="/stop"] button`)
 	b.waitFor("the page saying the task stopped", `document.querySelector('.flash')?.textContent.includes('Stopped task')`)
 	b.waitFor("the state stopped on the page", `document.querySelector('#state')?.textContent.trim() === 'stopped'`)
 	eventually(t, 30*time.Second, "the task stopped", func() bool { return s.status(conv).State == workflows.StateStopped })
 	before := len(s.status(conv).Tasks)
 
-	b.waitFor("the Retry button", `document.querySelector('form[action$="/retry"] button')`)
+	b.waitFor("the Retry button", `document.querySelector('form[action$="/retry"]')?.hidden === false`)
 	b.click(`form[action$="/retry"] button`)
 	b.waitFor("the page saying the task is retried", `document.querySelector('.flash')?.textContent.includes('Retrying')`)
 	b.waitFor("the retried task running on the page", `['queued', 'busy'].includes(document.querySelector('#state')?.textContent.trim())`)
