@@ -71,6 +71,7 @@ fuzz:
 	$(call fuzzrun,FuzzApply,350000,./proxy/masking/)
 	$(call fuzzrun,FuzzCheck,600000,./proxy/graphql/)
 	$(call fuzzrun,FuzzRequestPath,3000,./proxy/)
+	$(call fuzzrun,FuzzXOAUTH2Challenge,20000,./internal/mailauth/)
 
 # Everything CI runs: dependencies, the fresh-root install check, vet,
 # unit tests with -race, brief fuzzing, then the end-to-end tests against

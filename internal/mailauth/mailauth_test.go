@@ -1,0 +1,151 @@
+package mailauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/airut-go/airut/internal/mailauth"
+)
+
+// The XOAUTH2 exchange: the initial response carries the user and the
+// token; a refusal's JSON challenge is answered with an empty response
+// and reported.
+func TestXoauth2(t *testing.T) {
+	c := mailauth.NewXoauth2Client("airut@example.com", "tok-123")
+	mech, ir, err := c.Start()
+	if err != nil || mech != "XOAUTH2" || string(ir) != "user=airut@example.com\x01auth=Bearer tok-123\x01\x01" {
+		t.Fatalf("Start = %s %q %v", mech, ir, err)
+	}
+	if err := mailauth.Refused(c); err != nil {
+		t.Errorf("Refused before any challenge = %v", err)
+	}
+	resp, err := c.Next([]byte(`{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}`))
+	if err != nil || len(resp) != 0 {
+		t.Errorf("Next(challenge) = %q, %v; want an empty response", resp, err)
+	}
+	if err := mailauth.Refused(c); !errors.Is(err, mailauth.ErrTokenRefused) || !strings.Contains(err.Error(), `status "401"`) {
+		t.Errorf("Refused = %v", err)
+	}
+	if _, err := c.Next([]byte("again")); err == nil {
+		t.Error("a second challenge was answered")
+	}
+	if _, _, err := mailauth.NewXoauth2Client("", "tok").Start(); err == nil {
+		t.Error("Start without a user succeeded")
+	}
+}
+
+func FuzzXOAUTH2Challenge(f *testing.F) {
+	f.Add([]byte(`{"status":"400","schemes":"Bearer","scope":"x"}`))
+	f.Add([]byte(`not json`))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, challenge []byte) {
+		c := mailauth.NewXoauth2Client("u", "t")
+		c.Start()
+		resp, err := c.Next(challenge)
+		if err != nil || len(resp) != 0 {
+			t.Fatalf("Next(%q) = %q, %v", challenge, resp, err)
+		}
+		if !errors.Is(mailauth.Refused(c), mailauth.ErrTokenRefused) {
+			t.Fatal("a refusal was not reported")
+		}
+	})
+}
+
+// tokenEndpoint is a Microsoft identity platform token endpoint for one
+// tenant and app, speaking its wire format: form-encoded client
+// credentials in, JSON out, AADSTS error codes on refusal.
+type tokenEndpoint struct {
+	calls     atomic.Int32
+	expiresIn int
+}
+
+func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.calls.Add(1)
+	fail := func(status int, code string, codes []int, desc string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"error": code, "error_description": desc, "error_codes": codes})
+	}
+	if r.URL.Path != "/tenant-1/oauth2/v2.0/token" {
+		fail(http.StatusBadRequest, "invalid_request", []int{90002}, "AADSTS90002: Tenant 'x' not found.\r\nTrace ID: 1")
+		return
+	}
+	r.ParseForm()
+	switch {
+	case r.Form.Get("grant_type") != "client_credentials" || r.Form.Get("scope") != "https://outlook.office365.com/.default":
+		fail(http.StatusBadRequest, "invalid_request", []int{900144}, "AADSTS900144: bad request")
+	case r.Form.Get("client_id") != "app-1":
+		fail(http.StatusBadRequest, "unauthorized_client", []int{700016}, "AADSTS700016: Application with identifier 'x' was not found in the directory.")
+	case r.Form.Get("client_secret") != "s3cret":
+		fail(http.StatusUnauthorized, "invalid_client", []int{7000215}, "AADSTS7000215: Invalid client secret provided.")
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": e.expiresIn,
+			"access_token": "token-" + string(rune('0'+e.calls.Load()))})
+	}
+}
+
+func TestMicrosoftTokens(t *testing.T) {
+	ep := &tokenEndpoint{expiresIn: 3599}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	ms := mailauth.Microsoft{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: srv.URL}
+	ctx := context.Background()
+
+	a := mailauth.OAuth2("airut@example.com", ms)
+	c, err := a.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ir, _ := c.Start(); string(ir) != "user=airut@example.com\x01auth=Bearer token-1\x01\x01" {
+		t.Errorf("initial response %q", ir)
+	}
+	// Cached while good: a second login fetches nothing.
+	if tok, err := a.Token(ctx); err != nil || tok != "token-1" || ep.calls.Load() != 1 {
+		t.Errorf("second token = %q, %v after %d fetches; want the cached one", tok, err, ep.calls.Load())
+	}
+
+	// A token within two minutes of expiry is replaced before use.
+	ep2 := &tokenEndpoint{expiresIn: 60}
+	srv2 := httptest.NewServer(ep2)
+	defer srv2.Close()
+	ms.Authority = srv2.URL
+	short := mailauth.OAuth2("airut@example.com", ms)
+	t1, _ := short.Token(ctx)
+	t2, _ := short.Token(ctx)
+	if t1 == t2 || ep2.calls.Load() != 2 {
+		t.Errorf("tokens %q then %q after %d fetches; want a fresh one each time near expiry", t1, t2, ep2.calls.Load())
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(*mailauth.Microsoft)
+		want string
+	}{
+		{"wrong secret", func(m *mailauth.Microsoft) { m.ClientSecret = "nope" }, "check microsoft_oauth2.client_secret"},
+		{"wrong tenant", func(m *mailauth.Microsoft) { m.TenantID = "other" }, "check microsoft_oauth2.tenant_id"},
+		{"wrong app", func(m *mailauth.Microsoft) { m.ClientID = "other" }, "check microsoft_oauth2.client_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mailauth.Microsoft{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: srv.URL}
+			tc.edit(&m)
+			_, err := mailauth.OAuth2("airut@example.com", m).Client(ctx)
+			var te *mailauth.TokenError
+			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "Trace ID") {
+				t.Errorf("error = %v, want a TokenError saying %q (first line of the platform's text only)", err, tc.want)
+			}
+		})
+	}
+
+	if c, err := mailauth.Password("u", "p").Client(ctx); err != nil {
+		t.Fatal(err)
+	} else if mech, _, _ := c.Start(); mech != "PLAIN" {
+		t.Errorf("password login uses %s, want PLAIN", mech)
+	}
+}
