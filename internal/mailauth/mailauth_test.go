@@ -2,15 +2,12 @@ package mailauth_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/airut-go/airut/internal/mailauth"
+	"github.com/airut-go/airut/internal/testing/mstokentest"
 )
 
 // The XOAUTH2 exchange: the initial response carries the user and the
@@ -57,45 +54,9 @@ func FuzzXOAUTH2Challenge(f *testing.F) {
 	})
 }
 
-// tokenEndpoint is a Microsoft identity platform token endpoint for one
-// tenant and app, speaking its wire format: form-encoded client
-// credentials in, JSON out, AADSTS error codes on refusal.
-type tokenEndpoint struct {
-	calls     atomic.Int32
-	expiresIn int
-}
-
-func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.calls.Add(1)
-	fail := func(status int, code string, codes []int, desc string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]any{"error": code, "error_description": desc, "error_codes": codes})
-	}
-	if r.URL.Path != "/tenant-1/oauth2/v2.0/token" {
-		fail(http.StatusBadRequest, "invalid_request", []int{90002}, "AADSTS90002: Tenant 'x' not found.\r\nTrace ID: 1")
-		return
-	}
-	r.ParseForm()
-	switch {
-	case r.Form.Get("grant_type") != "client_credentials" || r.Form.Get("scope") != "https://outlook.office365.com/.default":
-		fail(http.StatusBadRequest, "invalid_request", []int{900144}, "AADSTS900144: bad request")
-	case r.Form.Get("client_id") != "app-1":
-		fail(http.StatusBadRequest, "unauthorized_client", []int{700016}, "AADSTS700016: Application with identifier 'x' was not found in the directory.")
-	case r.Form.Get("client_secret") != "s3cret":
-		fail(http.StatusUnauthorized, "invalid_client", []int{7000215}, "AADSTS7000215: Invalid client secret provided.")
-	default:
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": e.expiresIn,
-			"access_token": "token-" + string(rune('0'+e.calls.Load()))})
-	}
-}
-
 func TestMicrosoftTokens(t *testing.T) {
-	ep := &tokenEndpoint{expiresIn: 3599}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
-	ms := mailauth.Microsoft{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: srv.URL}
+	ep := mstokentest.New(t, "tenant-1", "app-1", "s3cret", 3599)
+	ms := mailauth.Microsoft{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: ep.URL()}
 	ctx := context.Background()
 
 	a := mailauth.OAuth2("airut@example.com", ms)
@@ -107,20 +68,18 @@ func TestMicrosoftTokens(t *testing.T) {
 		t.Errorf("initial response %q", ir)
 	}
 	// Cached while good: a second login fetches nothing.
-	if tok, err := a.Token(ctx); err != nil || tok != "token-1" || ep.calls.Load() != 1 {
-		t.Errorf("second token = %q, %v after %d fetches; want the cached one", tok, err, ep.calls.Load())
+	if tok, err := a.Token(ctx); err != nil || tok != "token-1" || len(ep.Issued()) != 1 {
+		t.Errorf("second token = %q, %v after %d fetches; want the cached one", tok, err, len(ep.Issued()))
 	}
 
 	// A token within two minutes of expiry is replaced before use.
-	ep2 := &tokenEndpoint{expiresIn: 60}
-	srv2 := httptest.NewServer(ep2)
-	defer srv2.Close()
-	ms.Authority = srv2.URL
+	ep2 := mstokentest.New(t, "tenant-1", "app-1", "s3cret", 60)
+	ms.Authority = ep2.URL()
 	short := mailauth.OAuth2("airut@example.com", ms)
 	t1, _ := short.Token(ctx)
 	t2, _ := short.Token(ctx)
-	if t1 == t2 || ep2.calls.Load() != 2 {
-		t.Errorf("tokens %q then %q after %d fetches; want a fresh one each time near expiry", t1, t2, ep2.calls.Load())
+	if t1 == t2 || len(ep2.Issued()) != 2 {
+		t.Errorf("tokens %q then %q after %d fetches; want a fresh one each time near expiry", t1, t2, len(ep2.Issued()))
 	}
 
 	for _, tc := range []struct {
@@ -133,7 +92,7 @@ func TestMicrosoftTokens(t *testing.T) {
 		{"wrong app", func(m *mailauth.Microsoft) { m.ClientID = "other" }, "check microsoft_oauth2.client_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mailauth.Microsoft{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: srv.URL}
+			m := mailauth.Microsoft{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: ep.URL()}
 			tc.edit(&m)
 			_, err := mailauth.OAuth2("airut@example.com", m).Client(ctx)
 			var te *mailauth.TokenError

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/airut-go/airut/internal/mailauth"
 )
 
 // TLS modes of [SMTPConfig].
@@ -32,7 +33,11 @@ type SMTPConfig struct {
 	Port     int
 	Username string
 	Password string
-	// RequireAuth logs in with AUTH PLAIN before sending. With TLS
+	// Auth, when set, is how to log in (an OAuth2 token for Microsoft
+	// 365, say) instead of Username and Password.
+	Auth *mailauth.Auth
+	// RequireAuth logs in (AUTH PLAIN, or Auth's mechanism) before
+	// sending. With TLS
 	// "starttls" the password is only ever sent after STARTTLS: a server
 	// that does not offer it gets no password and Send fails.
 	RequireAuth bool
@@ -116,8 +121,26 @@ func Send(ctx context.Context, cfg SMTPConfig, from string, to []string, msg []b
 	defer c.Close()
 
 	if cfg.RequireAuth {
-		if err := c.Auth(sasl.NewPlainClient("", cfg.Username, cfg.Password)); err != nil {
-			return fail("authenticate as "+cfg.Username, err)
+		auth := cfg.Auth
+		if auth == nil {
+			auth = mailauth.Password(cfg.Username, cfg.Password)
+		}
+		sc, err := auth.Client(ctx)
+		if err != nil {
+			// No token: nothing was said to the server. The identity
+			// platform's refusal is for a person to fix; its silence
+			// (the network) is retried.
+			var te *mailauth.TokenError
+			if errors.As(err, &te) {
+				return permanent(addr, "get a token for "+auth.User, err)
+			}
+			return fail("get a token for "+auth.User, err)
+		}
+		if err := c.Auth(sc); err != nil {
+			if why := mailauth.Refused(sc); why != nil {
+				err = fmt.Errorf("%w: %w", err, why)
+			}
+			return fail("authenticate as "+auth.User, err)
 		}
 	}
 	var opts *smtp.MailOptions

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ type Server struct {
 	port      int
 	user      string
 	pass      string
-	clientTLS *tls.Config // nil without WithTLS
+	token     func(string) bool // with WithXOAUTH2
+	clientTLS *tls.Config       // nil without WithTLS
 
 	mu       sync.Mutex
 	msgs     []Message
@@ -38,8 +40,10 @@ type Server struct {
 type Option func(*options)
 
 type options struct {
-	user, pass  string
-	auth        bool
+	user, pass string
+	auth       bool
+	// token, when set, accepts XOAUTH2 for user with a token it approves.
+	token       func(string) bool
 	tls         bool
 	implicitTLS bool
 	failures    []int
@@ -50,6 +54,14 @@ type options struct {
 // Without WithTLS, AUTH is allowed on the unencrypted connection.
 func WithAuth(user, pass string) Option {
 	return func(o *options) { o.auth, o.user, o.pass = true, user, pass }
+}
+
+// WithXOAUTH2 makes the server offer AUTH XOAUTH2 (Microsoft 365's) and
+// refuse MAIL until the client has logged in as user with a token that
+// valid approves; a refused token gets the JSON challenge Microsoft's
+// servers send, then 535. Plain logins are not offered.
+func WithXOAUTH2(user string, valid func(token string) bool) Option {
+	return func(o *options) { o.auth, o.user, o.token = true, user, valid }
 }
 
 // WithTLS makes the server offer STARTTLS with a self-signed certificate
@@ -92,6 +104,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 		port:     tcp.Port,
 		user:     o.user,
 		pass:     o.pass,
+		token:    o.token,
 		failures: o.failures,
 		arrived:  make(chan struct{}),
 	}
@@ -262,14 +275,20 @@ type session struct {
 }
 
 func (se *session) AuthMechanisms() []string {
-	if !se.authRequired {
+	switch {
+	case !se.authRequired:
 		return nil
+	case se.s.token != nil:
+		return []string{"XOAUTH2"}
 	}
 	return []string{sasl.Plain}
 }
 
 func (se *session) Auth(mech string) (sasl.Server, error) {
-	if !se.authRequired || mech != sasl.Plain {
+	if se.authRequired && se.s.token != nil && mech == "XOAUTH2" {
+		return &xoauth2Server{se: se}, nil
+	}
+	if !se.authRequired || mech != sasl.Plain || se.s.token != nil {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
 	return sasl.NewPlainServer(func(identity, username, password string) error {
@@ -279,6 +298,37 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 		se.authed = true
 		return nil
 	}), nil
+}
+
+// xoauth2Server checks an XOAUTH2 login: "user=U^Aauth=Bearer T^A^A".
+type xoauth2Server struct {
+	se         *session
+	challenged bool
+}
+
+func (x *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
+	if x.challenged {
+		// The client's empty answer to the refusal.
+		return nil, true, smtp.ErrAuthFailed
+	}
+	if response == nil {
+		return []byte{}, false, nil // no initial response: ask for it
+	}
+	var user, token string
+	for _, f := range strings.Split(string(response), "\x01") {
+		if v, ok := strings.CutPrefix(f, "user="); ok {
+			user = v
+		}
+		if v, ok := strings.CutPrefix(f, "auth=Bearer "); ok {
+			token = v
+		}
+	}
+	if user == x.se.s.user && token != "" && x.se.s.token(token) {
+		x.se.authed = true
+		return nil, true, nil
+	}
+	x.challenged = true
+	return []byte(`{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}`), false, nil
 }
 
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
