@@ -48,6 +48,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/airut-go/airut/internal/mailauth"
 )
 
 // Defaults for zero Options fields and Wait arguments.
@@ -76,6 +78,9 @@ type Options struct {
 	Port   int // default 993 for "tls", 143 otherwise
 	// Username and Password are sent with LOGIN.
 	Username, Password string
+	// Auth, when set, logs in with AUTHENTICATE instead (XOAUTH2 with a
+	// Microsoft 365 token, say); Username is then Auth's user.
+	Auth *mailauth.Auth
 	// TLS is "tls" (implicit TLS, the default), "starttls", or "none"
 	// (plaintext; for tests only).
 	TLS string
@@ -193,7 +198,21 @@ func Dial(ctx context.Context, opts Options) (*Mailbox, error) {
 	}
 	// Servers delay failed logins (Dovecot: 2 s, growing to 15 s for
 	// repeated failures from one address), so the login step gets longer.
-	if err := step(ctx, max(o.ConnectTimeout, minLoginTimeout), m.c, func() error { return m.c.Login(o.Username, o.Password).Wait() }); err != nil {
+	login := func() error { return m.c.Login(o.Username, o.Password).Wait() }
+	if o.Auth != nil {
+		sc, err := o.Auth.Client(ctx)
+		if err != nil {
+			return fail("login", err)
+		}
+		login = func() error {
+			err := m.c.Authenticate(sc)
+			if why := mailauth.Refused(sc); err != nil && why != nil {
+				err = fmt.Errorf("%w: %w", err, why)
+			}
+			return err
+		}
+	}
+	if err := step(ctx, max(o.ConnectTimeout, minLoginTimeout), m.c, login); err != nil {
 		return fail("login", err)
 	}
 	if err := step(ctx, o.ConnectTimeout, m.c, func() error {

@@ -59,9 +59,12 @@ type Server struct {
 	plainPort int
 	pool      *x509.CertPool
 	users     map[string]string
-	startTime time.Duration
-	stopOnce  sync.Once
-	stopFn    func(testing.TB)
+	// introspect is the oauth2 passdb's token introspection URL ("" for
+	// passwords only).
+	introspect string
+	startTime  time.Duration
+	stopOnce   sync.Once
+	stopFn     func(testing.TB)
 }
 
 // Start runs a Dovecot instance with the given users (name → plain
@@ -69,10 +72,24 @@ type Server struct {
 // if Dovecot is not installed or does not come up.
 func Start(t testing.TB, users map[string]string) *Server {
 	t.Helper()
+	return start(t, users, "")
+}
+
+// StartWithOAuth2 is Start, plus XOAUTH2 and OAUTHBEARER logins through
+// Dovecot's oauth2 passdb: it posts each token to introspectionURL (form
+// field "token") and takes {"active": true, "username": "<user>"} as a
+// valid token for that user, {"active": false} as a refused one.
+func StartWithOAuth2(t testing.TB, users map[string]string, introspectionURL string) *Server {
+	t.Helper()
+	return start(t, users, introspectionURL)
+}
+
+func start(t testing.TB, users map[string]string, introspect string) *Server {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("dovecottest: %s not found (%v): install Dovecot with `apt-get install dovecot-imapd` (scripts/install-deps.sh test does)", Binary, err)
 	}
-	s := &Server{users: make(map[string]string, len(users))}
+	s := &Server{users: make(map[string]string, len(users)), introspect: introspect}
 	for u, p := range users {
 		if u == "" || strings.ContainsAny(u, ":\r\n \t") || strings.ContainsAny(p, ":\r\n") {
 			t.Fatalf("dovecottest: user %q or its password holds a character a passwd-file cannot (':', space or newline)", u)
@@ -120,6 +137,8 @@ func Start(t testing.TB, users map[string]string) *Server {
 		{"key.pem", cert.KeyPEM, 0o600},
 		{"passwd", []byte(passwd.String()), 0o644},
 		{"dovecot.conf", []byte(s.config(ids)), 0o644},
+		{"oauth2.conf.ext", []byte("introspection_mode = post\nintrospection_url = " + s.introspect +
+			"\nusername_attribute = username\nactive_attribute = active\nactive_value = true\ntimeout_msecs = 5000\n"), 0o644},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
@@ -409,6 +428,11 @@ func runAs() (ids, error) {
 
 func (s *Server) config(id ids) string {
 	d := s.dir
+	oauthMechs, oauthPassdb := "", ""
+	if s.introspect != "" {
+		oauthMechs = " xoauth2 oauthbearer"
+		oauthPassdb = "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = " + d + "/oauth2.conf.ext\n}"
+	}
 	return fmt.Sprintf(`# dovecottest instance; see internal/dovecottest.
 instance_name = %[1]s
 base_dir = %[1]s/run
@@ -422,7 +446,7 @@ ssl = yes
 ssl_cert = <%[1]s/cert.pem
 ssl_key = <%[1]s/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login%[8]s
 auth_failure_delay = 0
 
 default_login_user = %[2]s
@@ -439,8 +463,10 @@ mailbox_idle_check_interval = 1 secs
 
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%%u %[1]s/passwd
 }
+%[9]s
 userdb {
   driver = static
   args = home=%[1]s/mail/%%u
@@ -468,7 +494,7 @@ service anvil {
 service ipc {
   chroot =
 }
-`, d, id.login, id.internal, id.mail, s.plainPort, id.mailGroup, s.tlsPort)
+`, d, id.login, id.internal, id.mail, s.plainPort, id.mailGroup, s.tlsPort, oauthMechs, oauthPassdb)
 }
 
 // freePorts returns two distinct loopback ports that were free a moment
