@@ -28,6 +28,7 @@ import (
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/internal/gitmirror"
+	"github.com/airut-go/airut/internal/mailauth"
 	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
@@ -45,6 +46,8 @@ type Activities struct {
 
 	load   load
 	github githubClients
+	// mailAuths keeps Microsoft 365 mailboxes' tokens between replies.
+	mailAuths mailauth.Cache
 }
 
 // HostQueue is this host's task queue.

@@ -68,7 +68,7 @@ func (a *Activities) deliverEmail(ctx context.Context, r *config.Repo, l convers
 		text := fmt.Sprintf("The reply to %s could not be written as an email; it was not sent.", thread.To)
 		return res, workflows.Fail(workflows.ErrDelivery, text, fmt.Errorf("compose reply: %w", err))
 	}
-	if err := mailout.Send(ctx, smtpConfig(e, a.log(in.ConversationID, in.TaskID)), e.Account.From, []string{thread.To}, raw); err != nil {
+	if err := mailout.Send(ctx, a.smtpConfig(e, a.log(in.ConversationID, in.TaskID)), e.Account.From, []string{thread.To}, raw); err != nil {
 		var se *mailout.SendError
 		if errors.As(err, &se) && se.Permanent {
 			return res, workflows.Fail(workflows.ErrDelivery, refusedText(thread.To, se), fmt.Errorf("send reply: %w", err))
@@ -108,10 +108,11 @@ func alreadySent(l conversation.Layout, in workflows.ReplyInput) (bool, error) {
 	return false, nil
 }
 
-func smtpConfig(e *config.Email, log *slog.Logger) mailout.SMTPConfig {
+func (a *Activities) smtpConfig(e *config.Email, log *slog.Logger) mailout.SMTPConfig {
 	c := mailout.SMTPConfig{
 		Server: e.SMTP.Server, Port: e.SMTP.Port,
 		Username: e.Account.Username, Password: e.Account.Password,
+		Auth:        a.mailAuths.For(e.Account.Username, e.Account.Password, e.Microsoft()),
 		RequireAuth: e.SMTP.Auth(), TLS: e.SMTP.TLS, Timeout: time.Minute,
 	}
 	tc, err := config.TLSWithCA(e.SMTP.Server, e.SMTP.CAFile)

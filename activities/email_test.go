@@ -16,6 +16,7 @@ import (
 	"github.com/airut-go/airut/activities"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
+	"github.com/airut-go/airut/internal/testing/mstokentest"
 	"github.com/airut-go/airut/internal/testing/smtptest"
 	"github.com/airut-go/airut/workflows"
 )
@@ -292,5 +293,35 @@ func TestEmailDeliverReplyRefused(t *testing.T) {
 				t.Errorf("%d messages after the retry, want 1", len(msgs))
 			}
 		})
+	}
+}
+
+// A Microsoft 365 mailbox (microsoft_oauth2, no password) replies over
+// SMTP with XOAUTH2; replies share the mailbox's token while it is good.
+func TestEmailDeliverReplyWithMicrosoftOAuth2(t *testing.T) {
+	ep := mstokentest.New(t, "tenant-1", "app-1", "s3cret", 3599)
+	s := smtptest.NewServer(t, smtptest.WithXOAUTH2("airut@contoso.example", ep.Valid))
+	cfg := emailRepo(t, s)
+	e := cfg.Repos[testRepo].Email
+	e.Account.Username, e.Account.Password = "airut@contoso.example", ""
+	e.SMTP.RequireAuth = nil
+	e.MicrosoftOAuth2 = &config.MicrosoftOAuth2{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: ep.URL()}
+	layout(t, cfg)
+	var sv testsuite.WorkflowTestSuite
+	env := sv.NewTestActivityEnvironment()
+	a := &activities.Activities{Config: func() *config.Config { return cfg }, HostID: "test"}
+	env.RegisterActivity(a.DeliverReply)
+	for i, task := range []string{"t1", "t2"} {
+		in := emailReply(workflows.ReplyFinal, workflows.EmailThread{To: "alice@example.com", Subject: "Fix", MessageID: "<m1@example.com>"})
+		in.TaskID = task
+		if _, err := env.ExecuteActivity(a.DeliverReply, in); err != nil {
+			t.Fatalf("reply %d: %v", i+1, err)
+		}
+	}
+	if n := len(s.Messages()); n != 2 {
+		t.Errorf("%d messages arrived, want 2", n)
+	}
+	if got := ep.Issued(); len(got) != 1 {
+		t.Errorf("tokens issued %v, want one shared by both replies", got)
 	}
 }

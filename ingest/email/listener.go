@@ -22,6 +22,7 @@ import (
 	"github.com/airut-go/airut/ingest"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/imapbox"
+	"github.com/airut-go/airut/internal/mailauth"
 	"github.com/airut-go/airut/workflows"
 )
 
@@ -64,6 +65,8 @@ type Listener struct {
 	Dial func(ctx context.Context) (*imapbox.Mailbox, error)
 	// now is the clock that names rejected messages; nil means time.Now.
 	now func() time.Time
+	// auths keeps the mailbox's OAuth2 tokens between connections.
+	auths mailauth.Cache
 	// rejected indexes RejectedDir for trimming.
 	rejected rejectedIndex
 }
@@ -109,7 +112,7 @@ func (l *Listener) dial(ctx context.Context) (*imapbox.Mailbox, error) {
 	if l.Dial != nil {
 		return l.Dial(ctx)
 	}
-	return imapbox.Dial(ctx, IMAPOptions(l.Email, l.log()))
+	return imapbox.Dial(ctx, IMAPOptions(l.Email, &l.auths, l.log()))
 }
 
 // serve handles one connection: fetch, hand off, delete, wait, repeat.

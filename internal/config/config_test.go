@@ -131,6 +131,10 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"container path escape", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    container_path: ../x\n",
 			[]string{"repos.web.container_path: must be a relative path"}},
 		{"missing repo url", "config_version: 5\nrepos:\n  web:\n    model: opus\n", []string{"airut.yaml:3: repos.web.repo_url: is required"}},
+		{"microsoft_oauth2 without its app", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    email:\n      account: {username: a@contoso.example, from: a@contoso.example}\n" +
+			"      imap: {server: outlook.office365.com}\n      smtp: {server: smtp.office365.com}\n      auth: {authorized_senders: [b@contoso.example], trusted_authserv_id: contoso.example}\n" +
+			"      microsoft_oauth2: {tenant_id: t}\n",
+			[]string{"repos.web.email.microsoft_oauth2.client_id: is required", "repos.web.email.microsoft_oauth2.client_secret: is required"}},
 		{"unknown var", "config_version: 5\nrepos:\n  web:\n    repo_url: !var nope\n", []string{"airut.yaml:4: repos.web.repo_url: unknown var \"nope\""}},
 		{"var to var", "config_version: 5\nvars:\n  a: x\n  b: !var a\n", []string{"airut.yaml:4: vars.b: a var cannot refer to another var"}},
 		{"old schema", "config_version: 3\n", []string{"config_version: version 3 needs migrating to 5"}},

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/airut-go/airut/internal/mailauth"
 )
 
 // CurrentVersion is the schema version this build reads and writes. It is
@@ -233,9 +235,30 @@ type Email struct {
 	IMAP    IMAP         `mapstructure:"imap"`
 	SMTP    SMTP         `mapstructure:"smtp"`
 	Auth    EmailAuth    `mapstructure:"auth"`
-	// MicrosoftOAuth2 is accepted for compatibility; XOAUTH2 is not
-	// implemented in this build and its presence is reported.
-	MicrosoftOAuth2 map[string]string `mapstructure:"microsoft_oauth2"`
+	// MicrosoftOAuth2 logs in to a Microsoft 365 mailbox with an app's
+	// client credentials (XOAUTH2) instead of account.password.
+	MicrosoftOAuth2 *MicrosoftOAuth2 `mapstructure:"microsoft_oauth2"`
+}
+
+// Microsoft is the mailbox's Microsoft 365 app for logins (nil: it logs
+// in with its password).
+func (e Email) Microsoft() *mailauth.Microsoft {
+	m := e.MicrosoftOAuth2
+	if m == nil {
+		return nil
+	}
+	return &mailauth.Microsoft{TenantID: m.TenantID, ClientID: m.ClientID, ClientSecret: m.ClientSecret, Authority: m.Authority}
+}
+
+// MicrosoftOAuth2 is a Microsoft 365 app registration with IMAP and SMTP
+// access to the mailbox (IMAP.AccessAsApp, SMTP.SendAsApp).
+type MicrosoftOAuth2 struct {
+	TenantID     string `mapstructure:"tenant_id"`
+	ClientID     string `mapstructure:"client_id"`
+	ClientSecret string `mapstructure:"client_secret"`
+	// Authority replaces the identity platform's address (a national
+	// cloud); default https://login.microsoftonline.com.
+	Authority string `mapstructure:"authority"`
 }
 
 // EmailAccount is the mailbox login and the reply sender.

@@ -342,8 +342,19 @@ func validateEmail(k string, e *Email) []*Error {
 			bad(k+".account.from", "not an address (%v): write it as \"Airut <airut@example.com>\"", err)
 		}
 	}
-	if len(e.MicrosoftOAuth2) > 0 {
-		bad(k+".microsoft_oauth2", "Microsoft 365 OAuth2 is not supported by this build yet; use an app password")
+	if m := e.MicrosoftOAuth2; m != nil {
+		for _, req := range []struct{ key, val string }{
+			{".tenant_id", m.TenantID}, {".client_id", m.ClientID}, {".client_secret", m.ClientSecret},
+		} {
+			if req.val == "" {
+				bad(k+".microsoft_oauth2"+req.key, "is required (the app registration's, from the Microsoft Entra admin center)")
+			}
+		}
+		if u := m.Authority; u != "" {
+			if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+				bad(k+".microsoft_oauth2.authority", "must be an https URL (got %q)", u)
+			}
+		}
 	}
 	for _, m := range []struct{ key, val string }{{".imap.tls", e.IMAP.TLS}, {".smtp.tls", e.SMTP.TLS}} {
 		if !slices.Contains([]string{"tls", "starttls", "none"}, m.val) {

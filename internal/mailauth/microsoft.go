@@ -35,8 +35,38 @@ type Microsoft struct {
 	ClientSecret string
 	// Authority replaces MicrosoftAuthority (tests, sovereign clouds).
 	Authority string
-	// HTTPClient fetches tokens (nil: one with a 30 s timeout).
-	HTTPClient *http.Client
+}
+
+// Cache keeps one Auth per mailbox and app, so that the connections of a
+// process share their tokens. The zero value is ready.
+type Cache struct {
+	mu sync.Mutex
+	m  map[cacheKey]*Auth
+}
+
+type cacheKey struct {
+	user string
+	ms   Microsoft
+}
+
+// For is how user logs in: with password, or, when ms is set, with the
+// app's tokens (one Auth per user and app, kept).
+func (c *Cache) For(user, password string, ms *Microsoft) *Auth {
+	if ms == nil {
+		return Password(user, password)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := cacheKey{user, *ms}
+	if a, ok := c.m[k]; ok {
+		return a
+	}
+	if c.m == nil {
+		c.m = map[cacheKey]*Auth{}
+	}
+	a := OAuth2(user, *ms)
+	c.m[k] = a
+	return a
 }
 
 // Auth is how one mailbox logs in: with a password, or with tokens.
@@ -84,11 +114,8 @@ func (a *Auth) Token(ctx context.Context) (string, error) {
 			Scopes:    []string{microsoftScope},
 			AuthStyle: oauth2.AuthStyleInParams,
 		}
-		hc := a.ms.HTTPClient
-		if hc == nil {
-			// A fetch abandoned by its caller's context still ends.
-			hc = &http.Client{Timeout: 30 * time.Second}
-		}
+		// A fetch abandoned by its caller's context still ends.
+		hc := &http.Client{Timeout: 30 * time.Second}
 		// The token source keeps the client's context for every refresh.
 		tctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
 		a.tokens = oauth2.ReuseTokenSourceWithExpiry(nil, cfg.TokenSource(tctx), earlyRefresh)
