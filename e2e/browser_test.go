@@ -290,10 +290,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	eventually(t, 30*time.Second, "the task stopped", func() bool { return s.status(conv).State == workflows.StateStopped })
 	before := len(s.status(conv).Tasks)
 
-	// The stopped task's stream ends, and the page reloads itself once
-	// (half a second later) to show the end: let that pass before the
-	// click, or the reload can swallow the Retry's answer.
-	time.Sleep(1500 * time.Millisecond)
 	b.waitFor("the Retry button", `document.querySelector('form[action$="/retry"]')?.hidden === false`)
 	b.click(`form[action$="/retry"] button`)
 	b.waitFor("the page saying the task is retried", `document.querySelector('.flash')?.textContent.includes('Retrying')`)

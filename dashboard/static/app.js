@@ -38,8 +38,11 @@
     target.appendChild(t.content);
   }
 
+  var currentState = '';
+
   function setState(s) {
     var el = document.getElementById('state');
+    if (s) currentState = s;
     if (el && s) {
       el.textContent = s;
       el.className = 'state state-' + s;
@@ -61,6 +64,10 @@
       finished = true;
       var note = document.getElementById('live-note');
       if (note) note.textContent = 'The task has ended.';
+      // A stopped or failed task has no reply to show, and the page
+      // already follows its state (and its Retry button): no reload,
+      // which could swallow a click made meanwhile.
+      if (currentState === 'stopped' || currentState === 'failed') return;
       // Reload to show the reply, but never in a loop: not again within
       // ten seconds of the last reload of this page.
       var key = 'airut-reload:' + location.pathname + location.search;
