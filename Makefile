@@ -72,6 +72,10 @@ fuzz:
 	$(call fuzzrun,FuzzCheck,600000,./proxy/graphql/)
 	$(call fuzzrun,FuzzRequestPath,3000,./proxy/)
 	$(call fuzzrun,FuzzXOAUTH2Challenge,20000,./internal/mailauth/)
+	$(call fuzzrun,FuzzChunks,200000,./proxy/awssig/)
+	$(call fuzzrun,FuzzAuthorization,250000,./proxy/awssig/)
+	$(call fuzzrun,FuzzNodeID,250000,./proxy/graphql/)
+	$(call fuzzrun,FuzzCheckRepoScope,250000,./proxy/graphql/)
 
 # Everything CI runs: dependencies, the fresh-root install check, vet,
 # unit tests with -race, brief fuzzing, then the end-to-end tests against

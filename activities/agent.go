@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airut-go/airut/internal/credentials"
 	"log/slog"
 	"maps"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -19,7 +19,6 @@ import (
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
 	parts "github.com/airut-go/airut/internal/sandbox"
-	"github.com/airut-go/airut/proxy"
 	"github.com/airut-go/airut/sandbox"
 	"github.com/airut-go/airut/workflows"
 )
@@ -221,8 +220,8 @@ func (a *Activities) startTask(ctx context.Context, cfg *config.Config, r *confi
 			return nil, allowlistProblem(cfg, r, err)
 		}
 		spec.Allowlist = allow
-	} else if len(spec.MaskedSecrets) > 0 {
-		log.Warn("network sandbox is off: masked secrets reach the container as surrogates that no proxy replaces", "repo", r.ID)
+	} else if len(spec.MaskedSecrets)+len(spec.SigningCredentials)+len(spec.GitHubApps) > 0 {
+		log.Warn("network sandbox is off: credentials reach the container as surrogates that no proxy replaces", "repo", r.ID)
 	}
 	task, err := a.Sandbox.NewTask(ctx, spec)
 	if err != nil {
@@ -252,18 +251,6 @@ func subscription(r *config.Repo) bool {
 	return hasOAuth && !hasKey
 }
 
-// maskedSecrets are the repo's masked secrets as the proxy takes them.
-func maskedSecrets(r *config.Repo) []proxy.Secret {
-	out := make([]proxy.Secret, 0, len(r.MaskedSecrets))
-	for name, m := range r.MaskedSecrets {
-		out = append(out, proxy.Secret{
-			Name: name, Value: m.Value, Scopes: m.Scopes, Headers: m.Headers, AllowForeign: m.AllowForeignCredentials,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
 // Where the conversation's directories appear in the agent container:
 // the prompt tells the agent about them (workflows.Container*).
 const (
@@ -291,14 +278,16 @@ func taskSpec(in workflows.AgentInput, host string, cfg *config.Config, r *confi
 			{Source: l.Outbox(), Target: outboxMount},
 			{Source: l.Storage(), Target: storageMount},
 		},
-		Env:              maps.Clone(r.Secrets),
-		WorkDir:          workspaceMount,
-		MaskedSecrets:    maskedSecrets(r),
-		NoNetworkSandbox: !r.Network.Sandboxed(),
-		Limits:           sandbox.Limits{Memory: limits.Memory, CPUs: limits.CPUs, Pids: limits.PidsLimit},
-		Timeout:          limits.TimeoutDuration(),
-		Labels:           parts.Labels(host, in.RepoID, in.ConversationID, in.TaskID),
-		NetworkLog:       l.NetworkLog(),
+		Env:                maps.Clone(r.Secrets),
+		WorkDir:            workspaceMount,
+		MaskedSecrets:      credentials.Masked(r.MaskedSecrets),
+		SigningCredentials: credentials.Signing(r.SigningCredentials),
+		GitHubApps:         credentials.GitHubApps(r.GitHubAppCredentials),
+		NoNetworkSandbox:   !r.Network.Sandboxed(),
+		Limits:             sandbox.Limits{Memory: limits.Memory, CPUs: limits.CPUs, Pids: limits.PidsLimit},
+		Timeout:            limits.TimeoutDuration(),
+		Labels:             parts.Labels(host, in.RepoID, in.ConversationID, in.TaskID),
+		NetworkLog:         l.NetworkLog(),
 	}
 	if spec.NoNetworkSandbox {
 		spec.Network = cfg.ContainerNetwork

@@ -19,10 +19,15 @@ var allowedDeps = map[string][]string{
 	"ca":        nil,
 	"mitm":      {"github.com/airut-go/airut/proxy/ca"},
 	"graphql":   {"github.com/airut-go/airut/proxy/allowlist", "github.com/vektah/gqlparser/v2/ast", "github.com/vektah/gqlparser/v2/parser"},
+	"awssig": {"github.com/airut-go/airut/proxy/allowlist", "github.com/aws/aws-sdk-go-v2/aws", "github.com/aws/aws-sdk-go-v2/aws/signer/v4",
+		"github.com/aws/smithy-go/aws-http-auth/credentials", "github.com/aws/smithy-go/aws-http-auth/sigv4a", "github.com/aws/smithy-go/aws-http-auth/v4"},
 	// the proxy package itself assembles the parts
 	".": {"github.com/airut-go/airut/proxy/allowlist", "github.com/airut-go/airut/proxy/ca",
 		"github.com/airut-go/airut/proxy/dns", "github.com/airut-go/airut/proxy/graphql", "github.com/airut-go/airut/proxy/masking",
-		"github.com/airut-go/airut/proxy/mitm"},
+		"github.com/airut-go/airut/proxy/mitm", "github.com/airut-go/airut/proxy/awssig",
+		// GitHub App tokens are minted with the standard-library-only
+		// package the PR loop uses too (it has its own import guard).
+		"github.com/airut-go/airut/internal/githubapp"},
 }
 
 func TestProxyPackagesImportOnlyWhatTheyMay(t *testing.T) {

@@ -180,7 +180,7 @@ func newEscapeEnv(t testing.TB) *escapeEnv {
 	allow := filepath.Join(dir, "allow.yaml")
 	secrets := filepath.Join(dir, "secrets.json")
 	os.WriteFile(allow, []byte(escapeAllowlist), 0o600)
-	os.WriteFile(secrets, []byte(fmt.Sprintf(`[{"name":"GH_TOKEN","surrogate":%q,"value":%q,"scopes":["api.example.com","*.wild.example.com","rules.example.com","ws.example.com"],"headers":["Authorization"]}]`, escSurr, escReal)), 0o600)
+	os.WriteFile(secrets, []byte(fmt.Sprintf(`{"masked":[{"name":"GH_TOKEN","surrogate":%q,"value":%q,"scopes":["api.example.com","*.wild.example.com","rules.example.com","ws.example.com"],"headers":["Authorization"]}]}`, escSurr, escReal)), 0o600)
 	up := newEscapeUpstream(t)
 	cfg := proxy.Config{
 		ProxyIP: "10.199.1.100", DNSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",

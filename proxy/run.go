@@ -15,7 +15,6 @@ import (
 	"github.com/airut-go/airut/proxy/ca"
 	"github.com/airut-go/airut/proxy/dns"
 	"github.com/airut-go/airut/proxy/graphql"
-	"github.com/airut-go/airut/proxy/masking"
 	"github.com/airut-go/airut/proxy/mitm"
 )
 
@@ -32,7 +31,7 @@ type Config struct {
 	// AllowlistFile is .airut/network-allowlist.yaml as read from the
 	// default branch; a missing file is an error (fail closed).
 	AllowlistFile string
-	// SecretsFile is a JSON list of Secret; optional.
+	// SecretsFile is Credentials as JSON; optional.
 	SecretsFile string
 	// LogFile receives one JSON line per request and DNS query.
 	LogFile string
@@ -76,6 +75,9 @@ type LogLine struct {
 	// Withheld names secrets whose surrogate went to a scoped host over
 	// plain HTTP, where the real value is never put in.
 	Withheld []string `json:"withheld,omitempty"`
+	// Notes say what else the proxy did to the request (an AWS request
+	// re-signed, a GitHub App token minted) or why it did not.
+	Notes []string `json:"notes,omitempty"`
 	// Upstream is the address the proxy actually dialled for an allowed
 	// request.
 	Upstream string `json:"upstream,omitempty"`
@@ -110,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allowlist %s: %w", cfg.AllowlistFile, err)
 	}
-	secrets, err := readSecrets(cfg.SecretsFile)
+	creds, err := readCredentials(cfg.SecretsFile)
 	if err != nil {
 		return nil, err
 	}
@@ -143,11 +145,11 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	}
 	h, err := mitm.Serve(ctx, mitm.Options{
 		HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr, CA: authority, Listen: listen,
-		Policy: policy{list}, Rewriter: rewriter(secrets), Upstream: upstream,
+		Policy: policy{list}, Rewriter: newRewriter(creds, mintClient(upstream)), Upstream: upstream,
 		Log: func(e mitm.Entry) {
 			logw.write(LogLine{Kind: "http", Method: e.Method, Host: e.Host, Path: e.Path, Status: e.Status,
 				Allowed: e.Allowed, Reason: e.Reason, Swapped: e.Swapped, Stripped: e.Stripped, Withheld: e.Withheld,
-				Upstream: e.Upstream, Error: e.Error})
+				Notes: e.Notes, Upstream: e.Upstream, Error: e.Error})
 		},
 	})
 	if err != nil {
@@ -175,29 +177,6 @@ func withDefaults(c Config) Config {
 		c.HTTPSAddr = ":443"
 	}
 	return c
-}
-
-func readSecrets(path string) ([]masking.Secret, error) {
-	if path == "" {
-		return nil, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read secrets: %w", err)
-	}
-	var in []Secret
-	if err := json.Unmarshal(data, &in); err != nil {
-		return nil, fmt.Errorf("secrets %s: %w", path, err)
-	}
-	out := make([]masking.Secret, 0, len(in))
-	for _, s := range in {
-		if s.Surrogate == "" || s.Value == "" || len(s.Scopes) == 0 {
-			return nil, fmt.Errorf("secret %s: surrogate, value and scopes are required", s.Name)
-		}
-		out = append(out, masking.Secret{Name: s.Name, Real: s.Value, Surrogate: s.Surrogate,
-			Scopes: s.Scopes, Headers: s.Headers, AllowForeign: s.AllowForeign})
-	}
-	return out, nil
 }
 
 // policy enforces the allowlist; entries with a graphql block also have
@@ -243,17 +222,6 @@ func graphqlCheck(rules *allowlist.GraphQL, host, path string) mitm.BodyCheck {
 		})
 		return false, reason, msg
 	}
-}
-
-// rewriter swaps masked secrets in scoped headers.
-type rewriter []masking.Secret
-
-func (r rewriter) Rewrite(host string, secure bool, h http.Header) mitm.Rewritten {
-	if len(r) == 0 {
-		return mitm.Rewritten{}
-	}
-	res := masking.Apply(host, secure, h, r)
-	return mitm.Rewritten{Swapped: res.Swapped, Stripped: res.Stripped, Withheld: res.Withheld}
 }
 
 // netLog appends JSON lines; writes from the DNS and HTTP goroutines are

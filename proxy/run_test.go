@@ -43,7 +43,7 @@ func TestStartAssemblesTheSandboxProxy(t *testing.T) {
 		CADir: filepath.Join(dir, "ca"),
 		AllowlistFile: write("allow.yaml", "domains: [api.example.com]\nurl_prefixes:\n  - {host: gql.example.com, path: /graphql*, graphql: {queries: ['viewer'], mutations: [createIssue]}}\n"+
 			"  - {host: other.example.com, path: /ok, methods: [GET]}\n"),
-		SecretsFile: write("secrets.json", `[{"name":"GH_TOKEN","surrogate":"ghp_SURROGATE1234","value":"ghp_REALVALUE9999","scopes":["api.example.com"],"headers":["Authorization"]}]`),
+		SecretsFile: write("secrets.json", `{"masked":[{"name":"GH_TOKEN","surrogate":"ghp_SURROGATE1234","value":"ghp_REALVALUE9999","scopes":["api.example.com"],"headers":["Authorization"]}]}`),
 		LogFile:     filepath.Join(dir, "network.log"),
 		Upstream: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, up.Listener.Addr().String())

@@ -84,3 +84,15 @@ func forbidden(ip net.IP, own map[string]bool) string {
 	}
 	return ""
 }
+
+// mintClient is how the proxy itself talks to a credential's issuer (a
+// GitHub App's token endpoint): through the same guarded egress as the
+// agent's requests, never through an environment proxy, with its own
+// timeout. The issuer's URL comes from the operator's config, never from
+// the agent.
+func mintClient(upstream *http.Transport) *http.Client {
+	tr := upstream.Clone()
+	tr.Proxy = nil
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}

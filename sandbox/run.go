@@ -255,9 +255,7 @@ func (t *Task) containerSpec(args []string, extraEnv map[string]string, extraMou
 	env := map[string]string{}
 	maps.Copy(env, t.spec.Env)
 	maps.Copy(env, extraEnv)
-	for _, m := range t.secrets {
-		env[m.Name] = m.Surrogate
-	}
+	maps.Copy(env, t.creds.Env())
 	mounts := make([]podman.Mount, 0, len(t.spec.Mounts)+len(extraMounts))
 	for _, m := range t.spec.Mounts {
 		mounts = append(mounts, podman.Mount(m))

@@ -64,6 +64,16 @@ type TaskSpec struct {
 	// Scopes (hosts) in the secret's Headers. Their Surrogate field is
 	// ignored.
 	MaskedSecrets []proxy.Secret
+	// SigningCredentials are AWS keys the container sees only as
+	// surrogates (each part in its own variable): the proxy re-signs
+	// requests signed with them for hosts in the credential's Scopes.
+	// Their Surrogate fields are ignored.
+	SigningCredentials []proxy.SigningCredential
+	// GitHubApps are GitHub Apps the container acts as through a
+	// surrogate token: the proxy mints installation tokens narrowed to
+	// the app's repositories and permissions and swaps them in for hosts
+	// in its Scopes. The Surrogate field is ignored.
+	GitHubApps []proxy.GitHubApp
 	// Allowlist is the network allowlist, in the format of
 	// .airut/network-allowlist.yaml: the domains and URL prefixes the
 	// container may reach through the proxy. Nothing else is reachable.
@@ -89,21 +99,21 @@ type TaskSpec struct {
 // Task is a task ready to run: with the network sandbox on, its network
 // and proxy are up. Its runs are one at a time.
 type Task struct {
-	s       *Sandbox
-	spec    TaskSpec
-	env     *parts.Sandbox
-	key     string
-	secrets []proxy.Secret
-	closed  bool
+	s      *Sandbox
+	spec   TaskSpec
+	env    *parts.Sandbox
+	key    string
+	creds  proxy.Credentials
+	closed bool
 }
 
 // keptNetwork is a task's network and proxy waiting for the next task of
 // its ID (Options.KeepNetwork).
 type keptNetwork struct {
-	env     *parts.Sandbox
-	key     string
-	secrets []proxy.Secret
-	timer   *time.Timer
+	env   *parts.Sandbox
+	key   string
+	creds proxy.Credentials
+	timer *time.Timer
 }
 
 // NewTask checks spec and gets the task ready: with the network sandbox
@@ -152,7 +162,7 @@ func (s *Sandbox) NewTask(ctx context.Context, spec TaskSpec) (*Task, error) {
 		if kept != nil {
 			s.removeKept(kept)
 		}
-		t.secrets = parts.Surrogates(spec.MaskedSecrets)
+		t.creds = parts.Surrogates(spec.credentials())
 		ok = true
 		return t, nil
 	}
@@ -166,14 +176,14 @@ func (s *Sandbox) NewTask(ctx context.Context, spec TaskSpec) (*Task, error) {
 	t.key = s.networkKey(proxyImage, spec)
 	if kept != nil {
 		if kept.key == t.key && s.stillRunning(ctx, kept.env) {
-			t.env, t.secrets = kept.env, kept.secrets
+			t.env, t.creds = kept.env, kept.creds
 			s.log.Debug("network sandbox kept from the task before", "task", spec.ID, "network", t.env.Network)
 			ok = true
 			return t, nil
 		}
 		s.removeKept(kept)
 	}
-	t.secrets = parts.Surrogates(spec.MaskedSecrets)
+	t.creds = parts.Surrogates(spec.credentials())
 	began := time.Now()
 	env, err := parts.Start(ctx, s.podman, parts.Options{
 		Prefix:      s.opts.Prefix,
@@ -182,7 +192,7 @@ func (s *Sandbox) NewTask(ctx context.Context, spec TaskSpec) (*Task, error) {
 		ProxyImage:  proxyImage,
 		WorkDir:     filepath.Join(s.opts.StateDir, "tasks", spec.ID),
 		Allowlist:   spec.Allowlist,
-		Secrets:     t.secrets,
+		Credentials: t.creds,
 		CADir:       s.caDir,
 		LogFile:     spec.NetworkLog,
 		Egress:      s.opts.EgressNetwork,
@@ -231,15 +241,10 @@ func (s *Sandbox) check(spec *TaskSpec) error {
 			return bad("mount %s:%s: %v", m.Source, m.Target, err)
 		}
 	}
-	seen := map[string]bool{}
-	for _, m := range spec.MaskedSecrets {
-		if m.Name == "" || seen[m.Name] {
-			return bad("masked secret %q: names must be set and unique", m.Name)
-		}
-		seen[m.Name] = true
-		if m.Value != "" && len(m.Scopes) == 0 {
-			return bad("masked secret %s: no scopes, so its real value could go nowhere", m.Name)
-		}
+	// The real values are checked here, before anything starts, with
+	// stand-in surrogates (the proxy checks the file again).
+	if err := parts.Surrogates(spec.credentials()).Check(); err != nil {
+		return bad("%v", err)
 	}
 	if spec.NetworkLog == "" {
 		spec.NetworkLog = filepath.Join(spec.Dir, "network.log")
@@ -252,7 +257,7 @@ func (s *Sandbox) check(spec *TaskSpec) error {
 func (s *Sandbox) networkKey(proxyImage string, spec TaskSpec) string {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
-	enc.Encode([]any{proxyImage, string(spec.Allowlist), spec.MaskedSecrets, spec.NetworkLog,
+	enc.Encode([]any{proxyImage, string(spec.Allowlist), spec.credentials(), spec.NetworkLog,
 		s.opts.EgressNetwork, s.opts.UpstreamDNS, string(s.trust)})
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -277,14 +282,14 @@ func (s *Sandbox) removeKept(k *keptNetwork) {
 	}
 }
 
-// Surrogates are the values of the masked secrets in the container's
-// environment, by name: what the container sees instead of the secrets.
-func (t *Task) Surrogates() map[string]string {
-	out := make(map[string]string, len(t.secrets))
-	for _, m := range t.secrets {
-		out[m.Name] = m.Surrogate
-	}
-	return out
+// Surrogates are the values of the credentials in the container's
+// environment, by variable: what the container sees instead of the
+// secrets.
+func (t *Task) Surrogates() map[string]string { return t.creds.Env() }
+
+// credentials are the spec's credentials in the proxy's terms.
+func (spec TaskSpec) credentials() proxy.Credentials {
+	return proxy.Credentials{Masked: spec.MaskedSecrets, Signing: spec.SigningCredentials, GitHubApps: spec.GitHubApps}
 }
 
 // ContainerName is the name of the task's container while a run is on.
@@ -305,7 +310,7 @@ func (t *Task) Close(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	if s.opts.KeepNetwork > 0 && !s.closed {
-		k := &keptNetwork{env: t.env, key: t.key, secrets: t.secrets}
+		k := &keptNetwork{env: t.env, key: t.key, creds: t.creds}
 		s.closing.Add(1)
 		k.timer = time.AfterFunc(s.opts.KeepNetwork, func() {
 			defer s.closing.Done()

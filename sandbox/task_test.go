@@ -221,7 +221,19 @@ func TestNewTaskRefusesBadSpecs(t *testing.T) {
 		{"missing mount", func(s *sandbox.TaskSpec) { s.Mounts = []sandbox.Mount{{Source: "/nonexistent/x", Target: "/w"}} }, "/nonexistent/x"},
 		{"secret without scope", func(s *sandbox.TaskSpec) {
 			s.MaskedSecrets = []proxy.Secret{{Name: "TOKEN", Value: "v"}}
-		}, "masked secret TOKEN: no scopes"},
+		}, "masked secret TOKEN: surrogate, value and scopes are required"},
+		{"two credentials claim one variable", func(s *sandbox.TaskSpec) {
+			s.MaskedSecrets = []proxy.Secret{{Name: "AWS_ACCESS_KEY_ID", Value: "v", Scopes: []string{"x.test"}}}
+			s.SigningCredentials = []proxy.SigningCredential{{Name: "aws", Scopes: []string{"*.amazonaws.com"},
+				AccessKeyID:     proxy.EnvSecret{Env: "AWS_ACCESS_KEY_ID", Value: "AKIAIOSFODNN7EXAMPLE"},
+				SecretAccessKey: proxy.EnvSecret{Env: "AWS_SECRET_ACCESS_KEY", Value: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}}}
+		}, "the variable AWS_ACCESS_KEY_ID is masked secret AWS_ACCESS_KEY_ID's too"},
+		{"GitHub App without installation", func(s *sandbox.TaskSpec) {
+			s.GitHubApps = []proxy.GitHubApp{{Name: "GH_TOKEN", Issuer: "1", PrivateKey: "k", BaseURL: "https://api.github.com", Scopes: []string{"github.com"}}}
+		}, "GitHub App credential GH_TOKEN: surrogate, app ID, private key and installation ID are required"},
+		{"GitHub App with a bad base URL", func(s *sandbox.TaskSpec) {
+			s.GitHubApps = []proxy.GitHubApp{{Name: "GH_TOKEN", Issuer: "1", PrivateKey: "k", InstallationID: 2, BaseURL: "ftp://x", Scopes: []string{"github.com"}}}
+		}, `base URL "ftp://x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/airut-go/airut/internal/credentials"
 	"io/fs"
 	"maps"
 	"os"
@@ -65,6 +66,13 @@ container holds surrogates.
       value: !env ANTHROPIC_API_KEY
       scopes: [api.anthropic.com]
       headers: [x-api-key]               # optional
+  signing_credentials:                    # AWS keys; requests are re-signed
+    AWS:
+      type: aws-sigv4
+      access_key_id: !env AWS_ACCESS_KEY_ID
+      secret_access_key: !env AWS_SECRET_ACCESS_KEY
+      session_token: !env AWS_SESSION_TOKEN  # optional
+      scopes: ["*.amazonaws.com"]
   network_sandbox:   true                 # false: no proxy, no allowlist
   resource_limits:   {timeout: 600, memory: 4g, cpus: 2, pids_limit: 1024}
 
@@ -93,7 +101,7 @@ interrupted by SIGINT/SIGTERM.`,
 	// Flags after the command are the command's.
 	f.SetInterspersed(false)
 	o.image.addFlags(cmd)
-	f.StringVar(&o.configFile, "config", config.SandboxFilePath, "sandbox settings: env, pass_env, masked_secrets, network_sandbox, resource_limits (a missing file means defaults)")
+	f.StringVar(&o.configFile, "config", config.SandboxFilePath, "sandbox settings: env, pass_env, masked_secrets, signing_credentials, network_sandbox, resource_limits (a missing file means defaults)")
 	f.StringVar(&o.allowlist, "allowlist", defaultAllowlist, "the network allowlist: the hosts and URL prefixes the command may reach")
 	f.StringVar(&o.timeout, "timeout", "", "stop the command after this long: seconds or a duration like 10m (default resource_limits.timeout, else none)")
 	f.StringArrayVar(&o.mounts, "mount", nil, "also mount SRC:DST[:ro] (host path, container path), repeatable")
@@ -129,12 +137,10 @@ func (a *app) run(ctx context.Context, o runOptions) error {
 			log.Info("pass_env: variable not set, skipped", "name", name)
 		}
 	}
-	var secrets []proxy.Secret
-	for _, name := range settings.MaskedSecretNames() {
-		ms := settings.MaskedSecrets[name]
-		secrets = append(secrets, proxy.Secret{Name: name, Value: ms.Value, Scopes: ms.Scopes, Headers: ms.Headers, AllowForeign: ms.AllowForeignCredentials})
+	creds := proxy.Credentials{Masked: credentials.Masked(settings.MaskedSecrets), Signing: credentials.Signing(settings.SigningCredentials)}
+	for _, name := range credentials.Names(creds) {
 		if _, ok := env[name]; ok {
-			log.Info("masked secret replaces the variable of the same name from env or pass_env", "name", name)
+			log.Info("a credential's surrogate replaces the variable of the same name from env or pass_env", "name", name)
 		}
 	}
 	timeout := settings.ResourceLimits.TimeoutDuration()
@@ -160,8 +166,8 @@ func (a *app) run(ctx context.Context, o runOptions) error {
 	} else if o.networkLogLive || o.networkLog != "" {
 		log.Warn("network_sandbox is false: there is no proxy, so no network log")
 	}
-	if !sandboxed && len(secrets) > 0 {
-		log.Warn("network_sandbox is false: masked secrets reach the container as surrogates that nothing replaces", "secrets", settings.MaskedSecretNames())
+	if !sandboxed && !creds.Empty() {
+		log.Warn("network_sandbox is false: credentials reach the container as surrogates that nothing replaces", "variables", credentials.Names(creds))
 	}
 	imageSpec, err := o.image.spec()
 	if err != nil {
@@ -196,19 +202,20 @@ func (a *app) run(ctx context.Context, o runOptions) error {
 	log.Info("image ready", "image", image)
 	l := settings.ResourceLimits
 	task, err := sb.NewTask(ctx, sandbox.TaskSpec{
-		ID:               id,
-		Dir:              runDir,
-		Image:            image,
-		Mounts:           mounts,
-		Env:              env,
-		WorkDir:          workspace,
-		MaskedSecrets:    secrets,
-		Allowlist:        allow,
-		NoNetworkSandbox: !sandboxed,
-		Limits:           sandbox.Limits{Memory: l.Memory, CPUs: l.CPUs, Pids: l.PidsLimit},
-		Timeout:          timeout,
-		Labels:           map[string]string{runLabel: id},
-		NetworkLog:       netLog,
+		ID:                 id,
+		Dir:                runDir,
+		Image:              image,
+		Mounts:             mounts,
+		Env:                env,
+		WorkDir:            workspace,
+		MaskedSecrets:      creds.Masked,
+		SigningCredentials: creds.Signing,
+		Allowlist:          allow,
+		NoNetworkSandbox:   !sandboxed,
+		Limits:             sandbox.Limits{Memory: l.Memory, CPUs: l.CPUs, Pids: l.PidsLimit},
+		Timeout:            timeout,
+		Labels:             map[string]string{runLabel: id},
+		NetworkLog:         netLog,
 	})
 	if err != nil {
 		os.Remove(runDir)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airut-go/airut/internal/mailauth"
 	"io"
 	"net"
 	"os"
@@ -260,9 +261,43 @@ func checkRepo(ctx context.Context, ck *checker, cfg *config.Config, r *config.R
 		ck.warn(name+" sandbox", "network sandbox off: the agent has unrestricted network access and masked secrets do not work",
 			"set repos."+r.ID+".network.sandbox_enabled: true and add "+sandbox.AllowlistPath)
 	}
+	if r.Email != nil && r.Email.MicrosoftOAuth2 != nil {
+		checkMicrosoft(ctx, ck, r)
+	}
 	has := func(k string) bool { return r.Secrets[k] != "" || r.MaskedSecrets[k].Value != "" }
 	if !has("ANTHROPIC_API_KEY") && !has("CLAUDE_CODE_OAUTH_TOKEN") && !unsetSecret(cfg, r.ID) {
 		ck.fail(name+" credentials", "neither ANTHROPIC_API_KEY nor CLAUDE_CODE_OAUTH_TOKEN is in secrets or masked_secrets", "add ANTHROPIC_API_KEY: !env ANTHROPIC_API_KEY under repos."+r.ID+".secrets")
+	}
+}
+
+// checkMicrosoft fetches a token of the repo's Microsoft 365 app, as the
+// mailbox's logins will, and reads its permissions: a wrong tenant, app
+// or secret shows here, and so does a missing IMAP or SMTP permission,
+// which the platform does not refuse (only the login fails later).
+func checkMicrosoft(ctx context.Context, ck *checker, r *config.Repo) {
+	name := "repo " + r.ID + " mailbox"
+	ms := r.Email.Microsoft()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tok, err := mailauth.OAuth2(r.Email.Account.Username, *ms).Token(tctx)
+	if err != nil {
+		var te *mailauth.TokenError
+		fix := "check the network path to the Microsoft identity platform"
+		if errors.As(err, &te) {
+			fix = "fix repos." + r.ID + ".email.microsoft_oauth2 (see docs/email.md, Microsoft 365)"
+		}
+		ck.fail(name, err.Error(), fix)
+		return
+	}
+	missing, err := mailauth.MissingRoles(tok)
+	switch {
+	case err != nil:
+		ck.warn(name, "Microsoft 365 token fetched, but "+err.Error(), "")
+	case len(missing) > 0:
+		ck.fail(name, "the Microsoft 365 app's token lacks "+strings.Join(missing, " and ")+": logins will be refused",
+			"grant the app "+strings.Join(missing, " and ")+" (Office 365 Exchange Online, application permissions) with admin consent")
+	default:
+		ck.ok(name, "Microsoft 365 token for "+r.Email.Account.Username+" (IMAP.AccessAsApp, SMTP.SendAsApp)")
 	}
 }
 

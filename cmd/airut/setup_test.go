@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/spf13/viper"
+
+	"github.com/airut-go/airut/internal/testing/mstokentest"
 )
 
 // runAirut runs the command line in-process and returns what it printed
@@ -87,6 +90,56 @@ func TestCheckReportsMissingPrograms(t *testing.T) {
 			// program.
 			if regexp.MustCompile(`(?m)^FAIL +git `).MatchString(out) {
 				t.Errorf("git reported twice")
+			}
+		})
+	}
+}
+
+// `airut check` fetches the Microsoft 365 app's token as the mailbox
+// will, and says what is wrong: the secret, or a permission the admin
+// consent lacks (the platform hands out tokens without it).
+func TestCheckMicrosoftMailbox(t *testing.T) {
+	ep := mstokentest.New(t, "tenant-1", "app-1", "s3cret", 3599)
+	dir := t.TempDir()
+	config := func(secret string) string {
+		path := filepath.Join(dir, fmt.Sprintf("airut-%d.yaml", len(secret)))
+		text := fmt.Sprintf(`config_version: 5
+repos:
+  mail:
+    repo_url: %s
+    secrets: {ANTHROPIC_API_KEY: sk-ant-x}
+    email:
+      account: {username: airut@contoso.example, from: "Airut <airut@contoso.example>"}
+      imap: {server: outlook.office365.com}
+      smtp: {server: smtp.office365.com}
+      auth: {authorized_senders: [you@contoso.example]}
+      microsoft_oauth2: {tenant_id: tenant-1, client_id: app-1, client_secret: %s, authority: %s}
+`, dir, secret, ep.URL())
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tc := range []struct {
+		name, secret string
+		roles        []string
+		want         string
+	}{
+		{"granted", "s3cret", []string{"IMAP.AccessAsApp", "SMTP.SendAsApp"},
+			`(?m)^ok +repo mail mailbox +Microsoft 365 token for airut@contoso.example \(IMAP.AccessAsApp, SMTP.SendAsApp\)$`},
+		{"no SMTP permission", "s3cret", []string{"IMAP.AccessAsApp"},
+			`(?m)^FAIL +repo mail mailbox +the Microsoft 365 app's token lacks SMTP.SendAsApp: logins will be refused\n +fix: grant the app SMTP.SendAsApp`},
+		{"wrong secret", "wrong", nil,
+			`(?m)^FAIL +repo mail mailbox +Microsoft 365 token: the client secret is wrong or expired: check microsoft_oauth2.client_secret .*\n +fix: fix repos.mail.email.microsoft_oauth2`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ep.SetRoles(tc.roles...)
+			out, _ := runAirut(t, "check", "--config", config(tc.secret))
+			if !regexp.MustCompile(tc.want).MatchString(out) {
+				t.Errorf("airut check output lacks %s:\n%s", tc.want, out)
+			}
+			if strings.Contains(out, "s3cret") {
+				t.Errorf("the client secret is in the output:\n%s", out)
 			}
 		})
 	}

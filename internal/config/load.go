@@ -264,9 +264,23 @@ func (p *parser) value(n *yaml.Node, key string) any {
 		}
 		return s
 	default:
+		if n.Tag == "!env" && envShorthand.MatchString(key) {
+			// The reference's short form, `access_key_id: !env VAR`:
+			// the container sees the surrogate in VAR itself.
+			v := p.scalar(n, key+".value")
+			p.lines[key+".name"], p.lines[key+".value"] = n.Line, n.Line
+			if v == nil {
+				return map[string]any{"name": n.Value}
+			}
+			return map[string]any{"name": n.Value, "value": v}
+		}
 		return p.scalar(n, key)
 	}
 }
+
+// envShorthand matches the keys of a signing credential's parts, which
+// may be written `!env VAR` for {name: VAR, value: !env VAR}.
+var envShorthand = regexp.MustCompile(`(^|\.)signing_credentials\.[^.]+\.(access_key_id|secret_access_key|session_token)$`)
 
 func (p *parser) scalar(n *yaml.Node, key string) any {
 	switch n.Tag {

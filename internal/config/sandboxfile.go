@@ -33,6 +33,9 @@ type SandboxFile struct {
 	// MaskedSecrets reach the container only as surrogates; the proxy
 	// puts the real value into requests to their scopes.
 	MaskedSecrets map[string]MaskedSecret `mapstructure:"masked_secrets"`
+	// SigningCredentials are AWS keys the container sees only as
+	// surrogates; the proxy re-signs requests to their scopes.
+	SigningCredentials map[string]SigningCredential `mapstructure:"signing_credentials"`
 	// NetworkSandbox is on unless set to false.
 	NetworkSandbox *bool `mapstructure:"network_sandbox"`
 	// ResourceLimits bound the container; Timeout is in seconds, 0 for
@@ -87,7 +90,7 @@ func ParseSandboxFile(path string, data []byte, lookupEnv func(string) (string, 
 	if len(doc.Content) > 0 {
 		top := doc.Content[0]
 		if top.Kind != yaml.MappingNode {
-			return nil, Errors{{File: path, Line: top.Line, Msg: "the top level must be a mapping of keys (env, pass_env, masked_secrets, network_sandbox, resource_limits)"}}
+			return nil, Errors{{File: path, Line: top.Line, Msg: "the top level must be a mapping of keys (env, pass_env, masked_secrets, signing_credentials, network_sandbox, resource_limits)"}}
 		}
 		if m, ok := p.value(top, "").(map[string]any); ok {
 			root = m
@@ -143,6 +146,8 @@ func validateSandboxFile(f *SandboxFile) []*Error {
 			bad("masked_secrets."+name+".value", "is empty: a masked secret needs a value (value: !env VAR, with VAR set)")
 		}
 	}
+	errs = append(errs, validateSigningCredentials("signing_credentials", f.SigningCredentials)...)
+	errs = append(errs, validateCredentialNames("", f.MaskedSecrets, f.SigningCredentials, nil)...)
 	if f.ResourceLimits.Timeout < 0 {
 		bad("resource_limits.timeout", "must be 0 (no timeout) or a number of seconds (got %d)", f.ResourceLimits.Timeout)
 	}

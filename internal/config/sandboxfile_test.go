@@ -6,7 +6,8 @@ import (
 )
 
 func TestParseSandboxFile(t *testing.T) {
-	env := map[string]string{"TOKEN": "tok-123", "PLAIN": "p"}
+	env := map[string]string{"TOKEN": "tok-123", "PLAIN": "p", "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+		"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "PROD_TOKEN": "FwoGZXIvYXdzEJr"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	f, err := ParseSandboxFile(".airut/sandbox.yaml", []byte(`env:
   A: b
@@ -18,6 +19,13 @@ masked_secrets:
     scopes: [api.example.com]
     headers: [Authorization]
     allow_foreign_credentials: true
+signing_credentials:
+  AWS:
+    type: aws-sigv4
+    access_key_id: !env AWS_ACCESS_KEY_ID
+    secret_access_key: !env AWS_SECRET_ACCESS_KEY
+    session_token: {name: AWS_SESSION_TOKEN, value: !env PROD_TOKEN}
+    scopes: ["*.amazonaws.com"]
 network_sandbox: false
 resource_limits: {timeout: 60, memory: 2g, cpus: 1.5, pids_limit: 256}
 `), lookup)
@@ -34,6 +42,10 @@ resource_limits: {timeout: 60, memory: 2g, cpus: 1.5, pids_limit: 256}
 		t.Errorf("masked secret = %+v", ms)
 	case f.Sandboxed():
 		t.Error("network_sandbox: false ignored")
+	case f.SigningCredentials["AWS"].AccessKeyID != NamedSecret{"AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"} ||
+		f.SigningCredentials["AWS"].SecretAccessKey.Name != "AWS_SECRET_ACCESS_KEY" ||
+		*f.SigningCredentials["AWS"].SessionToken != NamedSecret{"AWS_SESSION_TOKEN", "FwoGZXIvYXdzEJr"}:
+		t.Errorf("signing credential = %+v (the !env shorthand names the container variable after VAR)", f.SigningCredentials["AWS"])
 	case f.ResourceLimits != (ResourceLimits{Timeout: 60, Memory: "2g", CPUs: 1.5, PidsLimit: 256}):
 		t.Errorf("resource_limits = %+v", f.ResourceLimits)
 	}
@@ -54,6 +66,8 @@ masked_secrets:
   GONE: {value: !env ALSO_MISSING, scopes: [x]}
 resource_limits: {memory: 0g, timout: 5}
 extra: 1
+signing_credentials:
+  AWS: {type: aws-sigv4, access_key_id: !env UNSET_KEY, secret_access_key: !env EMPTY, scopes: [s3.test]}
 `), lookup)
 	if err == nil {
 		t.Fatal("accepted")
@@ -67,6 +81,8 @@ extra: 1
 		"s.yaml:7: resource_limits.memory: must be a non-zero size",
 		`s.yaml:7: resource_limits.timout: unknown key (did you mean "timeout"?)`,
 		"s.yaml:8: extra: unknown key",
+		"s.yaml:10: signing_credentials.AWS.access_key_id.value: !env UNSET_KEY: the variable is not set",
+		"s.yaml:10: signing_credentials.AWS.secret_access_key.value: is required",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)

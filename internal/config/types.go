@@ -191,12 +191,17 @@ type Repo struct {
 	Secrets        map[string]string       `mapstructure:"secrets"`
 	MaskedSecrets  map[string]MaskedSecret `mapstructure:"masked_secrets"`
 
-	SigningCredentials   map[string]map[string]any `mapstructure:"signing_credentials"`
-	GithubAppCredentials map[string]map[string]any `mapstructure:"github_app_credentials"`
-	Email                *Email                    `mapstructure:"email"`
-	GitHub               *GitHub                   `mapstructure:"github"`
-	Slack                *Slack                    `mapstructure:"slack"`
-	Schedules            map[string]map[string]any `mapstructure:"schedules"`
+	// SigningCredentials are AWS keys the container sees only as
+	// surrogates; the proxy re-signs requests to their scopes.
+	SigningCredentials map[string]SigningCredential `mapstructure:"signing_credentials"`
+	// GitHubAppCredentials, by the environment variable the container
+	// sees, are GitHub Apps whose installation tokens the proxy mints and
+	// swaps in for a surrogate token.
+	GitHubAppCredentials map[string]GitHubAppCredential `mapstructure:"github_app_credentials"`
+	Email                *Email                         `mapstructure:"email"`
+	GitHub               *GitHub                        `mapstructure:"github"`
+	Slack                *Slack                         `mapstructure:"slack"`
+	Schedules            map[string]map[string]any      `mapstructure:"schedules"`
 }
 
 // RepoNetwork configures the network sandbox for one repo.
@@ -227,6 +232,73 @@ type MaskedSecret struct {
 	Scopes                  []string `mapstructure:"scopes"`
 	Headers                 []string `mapstructure:"headers"`
 	AllowForeignCredentials bool     `mapstructure:"allow_foreign_credentials"`
+}
+
+// SigningCredential is a set of AWS keys (type aws-sigv4): each part
+// names the environment variable the container sees it in.
+type SigningCredential struct {
+	Type            string      `mapstructure:"type"`
+	AccessKeyID     NamedSecret `mapstructure:"access_key_id"`
+	SecretAccessKey NamedSecret `mapstructure:"secret_access_key"`
+	// SessionToken is for temporary credentials; optional.
+	SessionToken *NamedSecret `mapstructure:"session_token"`
+	Scopes       []string     `mapstructure:"scopes"`
+}
+
+// SigningTypeAWS is the one signing credential type.
+const SigningTypeAWS = "aws-sigv4"
+
+// NamedSecret is a secret value and the environment variable the
+// container sees its surrogate in.
+type NamedSecret struct {
+	Name  string `mapstructure:"name"`
+	Value string `mapstructure:"value"`
+}
+
+// GitHubAppCredential is a GitHub App the agent acts as, through a
+// surrogate token: the proxy mints installation tokens narrowed to
+// Permissions and Repositories.
+type GitHubAppCredential struct {
+	// AppID is the app's numeric ID or its Client ID ("Iv…"): either
+	// may issue the app's JWT.
+	AppID          any      `mapstructure:"app_id"`
+	PrivateKey     string   `mapstructure:"private_key"`
+	InstallationID int64    `mapstructure:"installation_id"`
+	Scopes         []string `mapstructure:"scopes"`
+	// AllowForeignCredentials lets other Authorization values through to
+	// the scopes (by default they are stripped).
+	AllowForeignCredentials bool `mapstructure:"allow_foreign_credentials"`
+	// BaseURL is the REST API root (default https://api.github.com;
+	// GitHub Enterprise Server: https://HOST/api/v3).
+	BaseURL      string            `mapstructure:"base_url"`
+	Permissions  map[string]string `mapstructure:"permissions"`
+	Repositories []string          `mapstructure:"repositories"`
+}
+
+// Issuer is AppID as the JWT's iss: the numeric ID or the Client ID.
+func (g GitHubAppCredential) Issuer() string {
+	switch v := g.AppID.(type) {
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case string:
+		return v
+	}
+	return ""
+}
+
+// GitHubAPIDefault is the REST API root of github.com.
+const GitHubAPIDefault = "https://api.github.com"
+
+// API is BaseURL or github.com's.
+func (g GitHubAppCredential) API() string {
+	if g.BaseURL == "" {
+		return GitHubAPIDefault
+	}
+	return g.BaseURL
 }
 
 // Email is a repo's mailbox: IMAP in, SMTP out.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
@@ -277,6 +278,136 @@ func validate(c *Config) []*Error {
 			}
 		}
 		errs = append(errs, validateMaskedSecrets(k+".masked_secrets", r.MaskedSecrets)...)
+		errs = append(errs, validateSigningCredentials(k+".signing_credentials", r.SigningCredentials)...)
+		errs = append(errs, validateGitHubApps(k+".github_app_credentials", r.GitHubAppCredentials)...)
+		errs = append(errs, validateCredentialNames(k, r.MaskedSecrets, r.SigningCredentials, r.GitHubAppCredentials)...)
+	}
+	return errs
+}
+
+// validateSigningCredentials checks AWS signing credentials (k is their
+// key): the type, each part's variable and value, and the scopes.
+func validateSigningCredentials(k string, creds map[string]SigningCredential) []*Error {
+	var errs []*Error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, name := range slices.Sorted(maps.Keys(creds)) {
+		c, ck := creds[name], k+"."+name
+		if c.Type != SigningTypeAWS {
+			bad(ck+".type", "must be %s (got %q)", SigningTypeAWS, c.Type)
+		}
+		parts := []struct {
+			key string
+			ns  *NamedSecret
+		}{{".access_key_id", &c.AccessKeyID}, {".secret_access_key", &c.SecretAccessKey}, {".session_token", c.SessionToken}}
+		for _, p := range parts {
+			if p.ns == nil {
+				continue
+			}
+			if !envNamePattern.MatchString(p.ns.Name) {
+				bad(ck+p.key+".name", "must be the environment variable the container sees it in, like AWS_ACCESS_KEY_ID (got %q)", p.ns.Name)
+			}
+			if p.ns.Value == "" && p.key != ".session_token" {
+				bad(ck+p.key+".value", "is required (value: !env VAR)")
+			}
+		}
+		if v := c.AccessKeyID.Value; v != "" && (len(v) < 16 || len(v) > 128) {
+			bad(ck+".access_key_id.value", "does not look like an AWS access key ID (%d characters)", len(v))
+		}
+		if len(c.Scopes) == 0 {
+			bad(ck+".scopes", "needs at least one host the keys may sign for, like \"*.amazonaws.com\"")
+		}
+	}
+	return errs
+}
+
+// validateGitHubApps checks GitHub App credentials (k is their key).
+func validateGitHubApps(k string, apps map[string]GitHubAppCredential) []*Error {
+	var errs []*Error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, name := range slices.Sorted(maps.Keys(apps)) {
+		a, ak := apps[name], k+"."+name
+		if !envNamePattern.MatchString(name) {
+			bad(ak, "must be an environment variable name (the container sees the token in it)")
+		}
+		switch v := a.AppID.(type) {
+		case int, int64, uint64:
+			if a.Issuer() == "0" || strings.HasPrefix(a.Issuer(), "-") {
+				bad(ak+".app_id", "must be the app's ID (a positive number) or its Client ID")
+			}
+		case string:
+			if v == "" {
+				bad(ak+".app_id", "is required: the app's ID or its Client ID (Iv…)")
+			}
+		case nil:
+			bad(ak+".app_id", "is required: the app's ID or its Client ID (Iv…)")
+		default:
+			bad(ak+".app_id", "must be the app's ID (a number) or its Client ID (a string)")
+		}
+		if a.PrivateKey == "" {
+			bad(ak+".private_key", "is required: the app's private key (PEM), e.g. private_key: !env GH_APP_KEY")
+		} else if !strings.Contains(a.PrivateKey, "PRIVATE KEY-----") {
+			bad(ak+".private_key", "is not a PEM private key (it should start with -----BEGIN RSA PRIVATE KEY-----)")
+		}
+		if a.InstallationID <= 0 {
+			bad(ak+".installation_id", "is required: the installation's ID (a positive number)")
+		}
+		if len(a.Scopes) == 0 {
+			bad(ak+".scopes", "needs at least one host the token may be sent to, like api.github.com and github.com")
+		}
+		if a.BaseURL != "" {
+			if u, err := url.Parse(a.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+				bad(ak+".base_url", "must be the REST API's https URL, like https://github.example.com/api/v3 (got %q)", a.BaseURL)
+			}
+		}
+		for perm, level := range a.Permissions {
+			if !slices.Contains([]string{"read", "write", "admin"}, level) {
+				bad(ak+".permissions."+perm, "must be read, write or admin (got %q)", level)
+			}
+		}
+		for i, repo := range a.Repositories {
+			if repo == "" || strings.Contains(repo, "/") {
+				bad(fmt.Sprintf("%s.repositories[%d]", ak, i), "must be a repository's name without its owner (got %q)", repo)
+			}
+		}
+	}
+	return errs
+}
+
+// validateCredentialNames refuses two credentials that would fill one
+// container variable: one surrogate would silently replace the other.
+func validateCredentialNames(k string, masked map[string]MaskedSecret, signing map[string]SigningCredential, apps map[string]GitHubAppCredential) []*Error {
+	var errs []*Error
+	if k != "" {
+		k += "."
+	}
+	owner := map[string]string{}
+	claim := func(env, key string) {
+		if env == "" {
+			return
+		}
+		if other, dup := owner[env]; dup {
+			errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf("the container variable %s is also filled by %s", env, other)})
+			return
+		}
+		owner[env] = key
+	}
+	for _, name := range slices.Sorted(maps.Keys(masked)) {
+		claim(name, k+"masked_secrets."+name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(signing)) {
+		s := signing[name]
+		claim(s.AccessKeyID.Name, k+"signing_credentials."+name+".access_key_id.name")
+		claim(s.SecretAccessKey.Name, k+"signing_credentials."+name+".secret_access_key.name")
+		if s.SessionToken != nil {
+			claim(s.SessionToken.Name, k+"signing_credentials."+name+".session_token.name")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(apps)) {
+		claim(name, k+"github_app_credentials."+name)
 	}
 	return errs
 }

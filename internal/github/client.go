@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	gogithub "github.com/google/go-github/v62/github"
+
+	"github.com/airut-go/airut/internal/githubapp"
 )
 
 // defaultCacheEntries bounds the ETag cache: enough for a few hundred
@@ -104,13 +107,24 @@ func New(opts Options) (*Client, error) {
 		if a.AppID <= 0 || a.InstallationID <= 0 {
 			return nil, errors.New("configure github app auth: AppID and InstallationID are required")
 		}
-		key, err := parseAppKey(a.PrivateKeyPEM)
+		key, err := githubapp.ParseKey(a.PrivateKeyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("configure github app auth: read private key: %w", err)
 		}
-		appGH := gogithub.NewClient(newHTTPClient(&jwtTransport{next: transport, host: baseURL.Host, key: key, appID: a.AppID, now: c.now}))
-		appGH.BaseURL = baseURL
-		tokens = &installationTokens{app: appGH, installationID: a.InstallationID, now: c.now, log: log}
+		// Minting goes straight to the transport: the JWT must not pass
+		// through the ETag cache or the token-adding transport.
+		src, err := githubapp.NewSource(githubapp.SourceConfig{
+			BaseURL:        baseURL,
+			HTTPClient:     newHTTPClient(transport),
+			Issuer:         strconv.FormatInt(a.AppID, 10),
+			Key:            key,
+			InstallationID: a.InstallationID,
+			Now:            c.now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("configure github app auth: %w", err)
+		}
+		tokens = &installationTokens{src: src, installationID: a.InstallationID, now: c.now, log: log}
 	}
 
 	rt := http.RoundTripper(&authTransport{next: transport, host: baseURL.Host, tokens: tokens})

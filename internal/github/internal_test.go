@@ -2,13 +2,8 @@ package github
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +17,9 @@ import (
 	gogithub "github.com/google/go-github/v62/github"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/airut-go/airut/internal/githubapp"
+	"github.com/airut-go/airut/internal/testing/githubtest"
 )
 
 func TestAsRateLimit(t *testing.T) {
@@ -318,40 +316,100 @@ func TestAuthTransport(t *testing.T) {
 	}
 }
 
-func TestParseAppKey(t *testing.T) {
+func TestMintRateLimit(t *testing.T) {
 	t.Parallel()
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	pkcs8 := func(k any) string {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		require.NoError(t, err)
-		return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	refused := func(code int, doc string, h ...string) *githubapp.Error {
+		e := &githubapp.Error{Action: "mint an installation token for installation 7", InstallationID: 7,
+			StatusCode: code, Message: "m", DocumentationURL: doc, Header: http.Header{}}
+		for i := 0; i+1 < len(h); i += 2 {
+			e.Header.Set(h[i], h[i+1])
+		}
+		return e
 	}
-	pkcs1 := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}))
+	plain := errors.New("connection refused")
 	tests := []struct {
-		name    string
-		pem     string
-		wantErr string
+		name      string
+		err       error
+		wantReset time.Time // zero: not a rate-limit error, returned unchanged
 	}{
-		{"pkcs1", pkcs1, ""},
-		{"pkcs8", pkcs8(rsaKey), ""},
-		{"pkcs8 ecdsa", pkcs8(ecKey), "not RSA"},
-		{"empty", "", "no PEM block"},
-		{"garbage block", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", "parse RSA PRIVATE KEY"},
+		{name: "not a refusal", err: plain},
+		{name: "bad JWT", err: refused(401, "")},
+		{name: "unknown installation", err: refused(404, "")},
+		{name: "403 without rate headers is a permission problem", err: refused(403, "", "X-RateLimit-Remaining", "4000")},
+		{
+			name:      "primary 403",
+			err:       refused(403, "", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1740831420"),
+			wantReset: time.Unix(1740831420, 0),
+		},
+		{
+			name:      "secondary 403 with Retry-After, wrapped",
+			err:       fmt.Errorf("ctx: %w", refused(403, "", "Retry-After", "30")),
+			wantReset: now.Add(30 * time.Second),
+		},
+		{
+			name:      "secondary 403 named by its documentation only",
+			err:       refused(403, "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"),
+			wantReset: now.Add(time.Minute),
+		},
+		{name: "429 without headers", err: refused(429, ""), wantReset: now.Add(time.Minute)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			key, err := parseAppKey([]byte(tt.pem))
-			if tt.wantErr == "" {
-				require.NoError(t, err)
-				assert.True(t, key.Equal(rsaKey))
+			got := mintRateLimit(tt.err, now)
+			var rl *RateLimitError
+			if tt.wantReset.IsZero() {
+				assert.Equal(t, tt.err, got)
+				assert.False(t, errors.As(got, &rl))
 				return
 			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.wantErr)
+			require.True(t, errors.As(got, &rl), "got %T %v", got, got)
+			assert.True(t, tt.wantReset.Equal(rl.Reset), "reset %v, want %v", rl.Reset, tt.wantReset)
+			assert.ErrorIs(t, got, tt.err)
+		})
+	}
+}
+
+// TestAppAuthRateLimitedMint: a rate limit met while minting reaches the
+// caller as *RateLimitError, the same as one met reading pull requests.
+func TestAppAuthRateLimitedMint(t *testing.T) {
+	t.Parallel()
+	reset := time.Now().Add(42 * time.Minute).Truncate(time.Second)
+	tests := []struct {
+		name      string
+		limit     func(s *githubtest.Server)
+		wantReset func(now time.Time) time.Time
+	}{
+		{"primary 403", func(s *githubtest.Server) { s.RateLimitNext(1, reset) }, func(time.Time) time.Time { return reset }},
+		{
+			"secondary 429", func(s *githubtest.Server) { s.SecondaryRateLimitNext(1, http.StatusTooManyRequests, 30*time.Second) },
+			func(now time.Time) time.Time { return now.Add(30 * time.Second) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := githubtest.NewServer(t)
+			key := s.AddApp(1, 2)
+			n := s.AddPR("o", "r", githubtest.PR{HeadBranch: "b", HeadSHA: "s1"})
+			c, err := New(Options{BaseURL: s.URL(), App: &AppAuth{AppID: 1, InstallationID: 2, PrivateKeyPEM: key},
+				Logger: slog.New(slog.DiscardHandler)})
+			require.NoError(t, err)
+			tt.limit(s)
+			now := time.Now()
+			_, err = c.Snapshot(context.Background(), PRRef{Owner: "o", Repo: "r", Number: n})
+			var rl *RateLimitError
+			require.True(t, errors.As(err, &rl), "want *RateLimitError, got %T: %v", err, err)
+			assert.WithinDuration(t, tt.wantReset(now), rl.Reset, 2*time.Second)
+			assert.Contains(t, err.Error(), "mint installation token for installation 2")
+			reqs := s.Requests()
+			require.Len(t, reqs, 1)
+			assert.Equal(t, http.MethodPost, reqs[0].Method)
+
+			// The refusal is not remembered: the next call mints and reads.
+			_, err = c.Snapshot(context.Background(), PRRef{Owner: "o", Repo: "r", Number: n})
+			require.NoError(t, err)
 		})
 	}
 }

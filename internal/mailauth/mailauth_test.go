@@ -64,11 +64,12 @@ func TestMicrosoftTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ir, _ := c.Start(); string(ir) != "user=airut@example.com\x01auth=Bearer token-1\x01\x01" {
+	first := ep.Issued()[0]
+	if _, ir, _ := c.Start(); string(ir) != "user=airut@example.com\x01auth=Bearer "+first+"\x01\x01" {
 		t.Errorf("initial response %q", ir)
 	}
 	// Cached while good: a second login fetches nothing.
-	if tok, err := a.Token(ctx); err != nil || tok != "token-1" || len(ep.Issued()) != 1 {
+	if tok, err := a.Token(ctx); err != nil || tok != first || len(ep.Issued()) != 1 {
 		t.Errorf("second token = %q, %v after %d fetches; want the cached one", tok, err, len(ep.Issued()))
 	}
 
@@ -106,5 +107,35 @@ func TestMicrosoftTokens(t *testing.T) {
 		t.Fatal(err)
 	} else if mech, _, _ := c.Start(); mech != "PLAIN" {
 		t.Errorf("password login uses %s, want PLAIN", mech)
+	}
+}
+
+// A token without the mail permissions is handed out all the same; its
+// roles say what the admin consent lacks.
+func TestMissingRoles(t *testing.T) {
+	ep := mstokentest.New(t, "tenant-1", "app-1", "s3cret", 3599)
+	ms := mailauth.Microsoft{TenantID: "tenant-1", ClientID: "app-1", ClientSecret: "s3cret", Authority: ep.URL()}
+	for _, tc := range []struct {
+		roles []string
+		want  string
+	}{
+		{[]string{"IMAP.AccessAsApp", "SMTP.SendAsApp"}, ""},
+		{[]string{"IMAP.AccessAsApp"}, "SMTP.SendAsApp"},
+		{nil, "IMAP.AccessAsApp,SMTP.SendAsApp"},
+	} {
+		ep.SetRoles(tc.roles...)
+		tok, err := mailauth.OAuth2("u@example.com", ms).Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing, err := mailauth.MissingRoles(tok)
+		if err != nil || strings.Join(missing, ",") != tc.want {
+			t.Errorf("roles %v: missing = %v, %v; want %q", tc.roles, missing, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"opaque-token", "a.!!!.c", "a." + "bm90IGpzb24" + ".c"} {
+		if _, err := mailauth.MissingRoles(bad); err == nil {
+			t.Errorf("MissingRoles(%q) accepted", bad)
+		}
 	}
 }

@@ -31,12 +31,13 @@ func TestNamesAndLabels(t *testing.T) {
 
 // Each run gets fresh surrogates; the real values never become one.
 func TestSurrogates(t *testing.T) {
-	in := []proxy.Secret{
+	in := proxy.Credentials{Masked: []proxy.Secret{
 		{Name: "Z_TOKEN", Value: "real-z-value-123", Scopes: []string{"z.example"}},
 		{Name: "EMPTY"},
 		{Name: "A_TOKEN", Value: "real-a-value-456"},
-	}
-	first, second := sandbox.Surrogates(in), sandbox.Surrogates(in)
+	}}
+	firstC, secondC := sandbox.Surrogates(in), sandbox.Surrogates(in)
+	first, second := firstC.Masked, secondC.Masked
 	if len(first) != 2 || first[0].Name != "A_TOKEN" || first[1].Name != "Z_TOKEN" {
 		t.Fatalf("Surrogates = %+v, want A_TOKEN and Z_TOKEN in order, EMPTY left out", first)
 	}

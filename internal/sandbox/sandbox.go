@@ -67,7 +67,8 @@ type Options struct {
 	// with mode 0700 and removed by Close.
 	WorkDir   string
 	Allowlist []byte
-	Secrets   []proxy.Secret
+	// Credentials are what the proxy swaps in, surrogates made.
+	Credentials proxy.Credentials
 	// CADir holds the per-installation CA, created on first use.
 	CADir string
 	// LogFile is the conversation's network log on the host.
@@ -236,11 +237,7 @@ func (sb *Sandbox) writeFiles(o Options) error {
 			return fmt.Errorf("work dir: %w", err)
 		}
 	}
-	secrets := o.Secrets
-	if secrets == nil {
-		secrets = []proxy.Secret{}
-	}
-	js, err := json.Marshal(secrets)
+	js, err := json.Marshal(o.Credentials)
 	if err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}

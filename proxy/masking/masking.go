@@ -247,6 +247,20 @@ func Apply(host string, secure bool, h http.Header, secrets []Secret) Result {
 	return res
 }
 
+// Holds reports whether any header of s (its header patterns) holds s's
+// surrogate, Basic auth decoded: the request uses the secret.
+func Holds(h http.Header, s Secret) bool {
+	if s.Surrogate == "" {
+		return false
+	}
+	for _, name := range headerNames(h) {
+		if allowlist.MatchAny(s.Headers, name, true) && holdsSurrogate(h, name, s.Surrogate) {
+			return true
+		}
+	}
+	return false
+}
+
 // holdsSurrogate reports whether any value of the header named name
 // (matched case-insensitively) contains the surrogate, Basic auth decoded.
 func holdsSurrogate(h http.Header, name, surrogate string) bool {

@@ -69,22 +69,41 @@ type BodyCheck func(body []byte) (ok bool, reason string, blocked []byte)
 // handed over cut at MaxCheckedBody+1 bytes, for the check to refuse.
 const MaxCheckedBody = 1 << 20
 
-// Rewriter swaps masked credentials for real ones (and strips others) in
-// the outgoing headers of an allowed request to host. secure is false for
-// plain HTTP, where a real value must never be put in. It returns names
-// only, never values.
+// Rewriter swaps surrogate credentials for real ones (and strips others)
+// in an allowed request to host, just before it is sent: out is the
+// request as it will go upstream (its URL, headers and body may be
+// rewritten: a re-signed AWS request, a chunked body whose signatures are
+// replaced). secure is false for plain HTTP, where a real value must
+// never be put in. It returns names only, never values. ctx bounds any
+// I/O it does (minting a token).
 type Rewriter interface {
-	Rewrite(host string, secure bool, h http.Header) Rewritten
+	Rewrite(ctx context.Context, host string, secure bool, out *http.Request) Rewritten
 }
 
-// Rewritten names what a Rewriter did to one request's headers.
+// Rewritten names what a Rewriter did to one request.
 type Rewritten struct {
 	Swapped  []string // secrets whose real value was put in
 	Stripped []string // headers removed (foreign credentials)
 	// Withheld are secrets whose surrogate was sent to a scoped host over
 	// plain HTTP: it went out as the surrogate.
 	Withheld []string
+	// Notes say what else was done or why a swap did not happen
+	// ("aws-sigv4 AWS_PROD: re-signed for us-east-1/s3"), without values.
+	Notes []string
+	// Refuse, when set, is sent to the client instead of the request.
+	Refuse *Refusal
 }
+
+// Refusal is the answer to a request a Rewriter stopped: Body is JSON
+// saying why.
+type Refusal struct {
+	Status int
+	Reason string
+	Body   []byte
+}
+
+// RewriteTimeout bounds a Rewriter's work on one request.
+const RewriteTimeout = 30 * time.Second
 
 // Entry is one log record per request. It never holds header values.
 type Entry struct {
@@ -99,6 +118,7 @@ type Entry struct {
 	Swapped  []string
 	Stripped []string
 	Withheld []string
+	Notes    []string
 	// Upstream is the address actually dialled ("ip:port"), so the log
 	// shows where an allowed request really went.
 	Upstream string
@@ -616,8 +636,20 @@ func (s *Server) handle(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, req *
 		out.Header["User-Agent"] = []string{""} // don't add Go's default
 	}
 	if s.opts.Rewriter != nil {
-		rw := s.opts.Rewriter.Rewrite(host.String(), scheme == "https", out.Header)
-		e.Swapped, e.Stripped, e.Withheld = rw.Swapped, rw.Stripped, rw.Withheld
+		rctx, rcancel := context.WithTimeout(context.Background(), RewriteTimeout)
+		rw := s.opts.Rewriter.Rewrite(rctx, host.String(), scheme == "https", out)
+		rcancel()
+		e.Swapped, e.Stripped, e.Withheld, e.Notes = rw.Swapped, rw.Stripped, rw.Withheld, rw.Notes
+		if rw.Refuse != nil {
+			e.Allowed = false
+			wantClose = true // the body may be half read
+			return deny(rw.Refuse.Status, rw.Refuse.Reason, rw.Refuse.Body, "application/json")
+		}
+		if out.URL.Host != host.URLHost() || out.Host != host.URLHost() || out.URL.Scheme != scheme {
+			// A rewriter changes credentials, never where the request goes.
+			e.Allowed = false
+			return deny(http.StatusInternalServerError, "rewriter changed the host", []byte("Network sandbox: internal error\n"), "text/plain; charset=utf-8")
+		}
 	}
 	ctx, cancel := context.WithCancel(withAllowed(context.Background(), host))
 	defer cancel()

@@ -45,11 +45,25 @@ func (p fakePolicy) BlockedBody(host, path, method, reason string) []byte {
 }
 
 // fakeRewriter swaps a masked bearer token for a real one on example.com
-// only, over HTTPS only, and strips X-Strip-Me there.
+// only, over HTTPS only, and strips X-Strip-Me there. "Bearer REFUSE"
+// makes it refuse the request; "Bearer REDIRECT" makes it (wrongly) point
+// the request at another host, which the proxy must not send.
 type fakeRewriter struct{}
 
-func (fakeRewriter) Rewrite(host string, secure bool, h http.Header) (r Rewritten) {
+func (fakeRewriter) Rewrite(_ context.Context, host string, secure bool, out *http.Request) (r Rewritten) {
 	if host != "example.com" {
+		return r
+	}
+	h := out.Header
+	switch h.Get("Authorization") {
+	case "Bearer REFUSE":
+		r.Notes = append(r.Notes, "token refresh failed")
+		r.Refuse = &Refusal{Status: http.StatusBadGateway, Reason: "github-app: token refresh failed",
+			Body: []byte(`{"error":"github_app_token_refresh_failed"}`)}
+		return r
+	case "Bearer REDIRECT":
+		out.URL.Host = "allowed.test"
+		out.Host = "allowed.test"
 		return r
 	}
 	if h.Get("Authorization") == "Bearer MASKED" {
@@ -319,6 +333,18 @@ func TestProxy(t *testing.T) {
 			name: "denied method", method: "DELETE", url: "https://example.com/x",
 			wantStatus: 403, wantBody: `"method":"DELETE"`,
 			wantEntry: Entry{Method: "DELETE", Status: 403, Reason: "method not allowed"},
+		},
+		{
+			name: "rewriter refuses", method: "POST", url: "https://example.com/graphql", body: `{"q":1}`,
+			header:     map[string]string{"Authorization": "Bearer REFUSE"},
+			wantStatus: 502, wantBody: `"error":"github_app_token_refresh_failed"`,
+			wantEntry: Entry{Scheme: "https", Method: "POST", Host: "example.com", Path: "/graphql", Status: 502, Reason: "github-app: token refresh failed"},
+		},
+		{
+			name: "rewriter may not change the host", method: "GET", url: "https://example.com/x",
+			header:     map[string]string{"Authorization": "Bearer REDIRECT"},
+			wantStatus: 500,
+			wantEntry:  Entry{Scheme: "https", Method: "GET", Host: "example.com", Path: "/x", Status: 500, Reason: "rewriter changed the host"},
 		},
 		{
 			name: "non-default port", method: "GET", url: "http://example.com:8080/x",

@@ -1,9 +1,14 @@
 package githubtest
 
 import (
+	"bytes"
+	"cmp"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,6 +49,12 @@ func errorReply(status int, message, doc string) reply {
 func notFound() reply { return errorReply(http.StatusNotFound, "Not Found", docsRoot) }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// Git runs a process per request: it is served without holding s.mu
+	// throughout, so it has its own path.
+	if owner, name, service, ok := gitRoute(r); ok {
+		s.serveGit(w, r, owner, name, service)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -60,7 +71,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // answer handles r and returns the status written. s.mu is held.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request) int {
-	c := &call{r: r, webBase: "http://" + r.Host}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	c := &call{r: r, webBase: scheme + "://" + r.Host}
 	path := r.URL.Path
 	c.apiBase = c.webBase
 	if rest, ok := strings.CutPrefix(path, "/api/v3/"); ok {
@@ -96,18 +111,29 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request) int {
 		c.parts[1] == "installations" && c.parts[3] == "access_tokens" {
 		return s.write(w, c, s.accessToken(c))
 	}
-	if r.Method != http.MethodGet || len(c.parts) < 4 || c.parts[0] != "repos" {
+	if r.Method == http.MethodGet && len(c.parts) == 2 && c.parts[0] == "installation" && c.parts[1] == "repositories" {
+		who, rp, ok := s.authenticate(r)
+		if !ok {
+			return s.write(w, c, rp)
+		}
+		return s.write(w, c, s.installationRepos(c, who))
+	}
+	if r.Method != http.MethodGet || len(c.parts) < 3 || c.parts[0] != "repos" {
 		return s.write(w, c, notFound())
 	}
-	if rp, ok := s.authenticate(r); !ok {
+	who, rp, ok := s.authenticate(r)
+	if !ok {
 		return s.write(w, c, rp)
 	}
 	repo := s.lookupRepo(c.parts[1], c.parts[2])
-	if repo == nil {
+	// A repository the token may not see does not exist, as on GitHub.
+	if repo == nil || (who != nil && !who.covers(repo)) {
 		return s.write(w, c, notFound())
 	}
 	p := c.parts[3:]
 	switch {
+	case len(p) == 0:
+		return s.write(w, c, reply{status: http.StatusOK, body: s.repoJSON(c, repo)})
 	case len(p) == 1 && p[0] == "pulls":
 		return s.write(w, c, s.listPulls(c, repo))
 	case len(p) == 2 && p[0] == "pulls":
@@ -138,10 +164,13 @@ func (s *Server) primaryLimited(reset time.Time) reply {
 	return rp
 }
 
-// authenticate checks the Authorization header of an API request.
-func (s *Server) authenticate(r *http.Request) (reply, bool) {
+// authenticate checks the Authorization header of an API request. It
+// returns the installation token sent, or nil for a token given to
+// RequireToken (which may see everything) or when no authentication is
+// required.
+func (s *Server) authenticate(r *http.Request) (*mintedToken, reply, bool) {
 	if !s.authRequired {
-		return reply{}, true
+		return nil, reply{}, true
 	}
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
@@ -150,13 +179,13 @@ func (s *Server) authenticate(r *http.Request) (reply, bool) {
 	}
 	if ok {
 		if s.tokens[tok] {
-			return reply{}, true
+			return nil, reply{}, true
 		}
-		if exp, minted := s.minted[tok]; minted && time.Now().Before(exp) {
-			return reply{}, true
+		if m := s.minted[tok]; m != nil && time.Now().Before(m.expires) {
+			return m, reply{}, true
 		}
 	}
-	return errorReply(http.StatusUnauthorized, "Bad credentials", docsRoot), false
+	return nil, errorReply(http.StatusUnauthorized, "Bad credentials", docsRoot), false
 }
 
 // write writes rp: JSON body, ETag and 304 handling for GET 200s, Link and
@@ -415,7 +444,23 @@ func (s *Server) listIssueComments(c *call, repo *repoState, pr *prState) reply 
 	return reply{status: http.StatusOK, body: out, link: link}
 }
 
-// accessToken answers POST /app/installations/{id}/access_tokens.
+// permissionLevel orders the levels a permission may have; 0 is none (or
+// not a level).
+func permissionLevel(level string) int {
+	switch level {
+	case "read":
+		return 1
+	case "write":
+		return 2
+	case "admin":
+		return 3
+	}
+	return 0
+}
+
+// accessToken answers POST /app/installations/{id}/access_tokens, with the
+// optional body GitHub takes: repositories (names) or repository_ids, and
+// permissions, each only narrowing what the installation has.
 func (s *Server) accessToken(c *call) reply {
 	instID, err := strconv.ParseInt(c.parts[2], 10, 64)
 	if err != nil {
@@ -430,16 +475,139 @@ func (s *Server) accessToken(c *call) reply {
 	if rejection != "" {
 		return errorReply(http.StatusUnauthorized, rejection, docsRoot)
 	}
-	if s.installs[instID] != appID {
+	inst := s.installs[instID]
+	if inst == nil || inst.appID != appID {
 		return notFound()
 	}
-	tok := "ghs_" + strconv.FormatInt(s.newID(), 36) + "fake"
-	exp := time.Now().Add(s.tokenTTL).Truncate(time.Second).UTC()
-	s.minted[tok] = exp
-	return reply{status: http.StatusCreated, body: accessTokenJSON{
-		Token:               tok,
-		ExpiresAt:           exp.Format(time.RFC3339),
-		Permissions:         map[string]string{"checks": "read", "contents": "write", "pull_requests": "write", "statuses": "read"},
+	var body struct {
+		Repositories  []string          `json:"repositories"`
+		RepositoryIDs []int64           `json:"repository_ids"`
+		Permissions   map[string]string `json:"permissions"`
+	}
+	raw, err := io.ReadAll(io.LimitReader(c.r.Body, 1<<20))
+	if err != nil {
+		return errorReply(http.StatusBadRequest, "Problems parsing JSON", docsRoot)
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return errorReply(http.StatusBadRequest, "Problems parsing JSON", docsRoot)
+		}
+	}
+
+	m := &mintedToken{installationID: instID, repos: slices.Clone(inst.repos), permissions: maps.Clone(inst.permissions)}
+	if len(body.Repositories) > 0 || len(body.RepositoryIDs) > 0 {
+		repos, ok := s.narrowRepos(inst, body.Repositories, body.RepositoryIDs)
+		if !ok {
+			return errorReply(http.StatusUnprocessableEntity,
+				"There is at least one repository that does not exist or is not accessible to the parent installation.",
+				docsRoot)
+		}
+		m.repos, m.narrowed = repos, true
+	}
+	if len(body.Permissions) > 0 {
+		for name, level := range body.Permissions {
+			want := permissionLevel(level)
+			if want == 0 || want > permissionLevel(inst.permissions[name]) {
+				return errorReply(http.StatusUnprocessableEntity,
+					"The permissions requested are not granted to this installation.", docsRoot)
+			}
+		}
+		m.permissions = maps.Clone(body.Permissions)
+	}
+	m.token = newInstallationToken()
+	m.expires = time.Now().Add(s.tokenTTL).Truncate(time.Second).UTC()
+	s.minted[m.token] = m
+	s.mintOrder = append(s.mintOrder, m)
+
+	out := accessTokenJSON{
+		Token:               m.token,
+		ExpiresAt:           m.expires.Format(time.RFC3339),
+		Permissions:         m.permissions,
 		RepositorySelection: "all",
-	}}
+	}
+	if m.repos != nil {
+		out.RepositorySelection = "selected"
+	}
+	if m.narrowed {
+		out.Repositories = []repoJSON{}
+		for _, r := range m.repos {
+			out.Repositories = append(out.Repositories, s.repoJSON(c, r))
+		}
+	}
+	return reply{status: http.StatusCreated, body: out}
+}
+
+// narrowRepos resolves the repositories a mint asks for (names, matched
+// without regard to case, or IDs) among those the installation reaches. An
+// installation on all repositories reaches every repository the server
+// knows; a name held by several owners there means the first created.
+func (s *Server) narrowRepos(inst *installation, names []string, ids []int64) ([]*repoState, bool) {
+	reach := inst.repos
+	if reach == nil {
+		reach = s.allRepos()
+	}
+	var out []*repoState
+	add := func(r *repoState) {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	for _, name := range names {
+		i := slices.IndexFunc(reach, func(r *repoState) bool { return strings.EqualFold(r.name, name) })
+		if i < 0 {
+			return nil, false
+		}
+		add(reach[i])
+	}
+	for _, id := range ids {
+		i := slices.IndexFunc(reach, func(r *repoState) bool { return r.id == id })
+		if i < 0 {
+			return nil, false
+		}
+		add(reach[i])
+	}
+	return out, true
+}
+
+// allRepos is every repository the server knows, oldest first. s.mu must
+// be held.
+func (s *Server) allRepos() []*repoState {
+	out := slices.Collect(maps.Values(s.repos))
+	slices.SortFunc(out, func(a, b *repoState) int { return cmp.Compare(a.id, b.id) })
+	return out
+}
+
+// installationRepos answers GET /installation/repositories: the
+// repositories the installation token sent may reach, a page at a time.
+func (s *Server) installationRepos(c *call, who *mintedToken) reply {
+	if who == nil {
+		if c.r.Header.Get("Authorization") == "" {
+			return errorReply(http.StatusUnauthorized, "Requires authentication", docsRoot)
+		}
+		return errorReply(http.StatusForbidden,
+			"You must authenticate with an installation access token in order to list repositories for an installation.",
+			docsRoot)
+	}
+	repos, selection := who.repos, "selected"
+	if repos == nil {
+		repos, selection = s.allRepos(), "all"
+	}
+	lo, hi, link := s.page(c, len(repos))
+	out := installationReposJSON{TotalCount: len(repos), RepositorySelection: selection, Repositories: make([]repoJSON, 0, hi-lo)}
+	for _, r := range repos[lo:hi] {
+		out.Repositories = append(out.Repositories, s.repoJSON(c, r))
+	}
+	return reply{status: http.StatusOK, body: out, link: link}
+}
+
+// newInstallationToken makes a token shaped like GitHub's: "ghs_" and 36
+// letters and digits.
+func newInstallationToken() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 36)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "ghs_" + string(b)
 }

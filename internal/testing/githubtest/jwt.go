@@ -13,7 +13,7 @@ import (
 )
 
 // verifyJWT checks a GitHub App JWT as GitHub does: RS256, signed by a
-// registered app's key, iss naming that app, iat not in the future (60 s of
+// registered app's key, iss naming that app (by ID or client ID), iat not in the future (60 s of
 // skew allowed), exp in the future and at most ten minutes after iat. It
 // returns the app ID, or GitHub's message for the 401 answer.
 func (s *Server) verifyJWT(token string, now time.Time) (appID int64, rejection string) {
@@ -38,13 +38,21 @@ func (s *Server) verifyJWT(token string, now time.Time) (appID int64, rejection 
 	if err := decodeSegment(parts[1], &claims); err != nil {
 		return 0, "A JSON web token could not be decoded"
 	}
-	// iss may be the app ID as a number or a string.
+	// iss may be the app ID, as a number or a string, or the app's client
+	// ID.
 	iss := strings.Trim(string(claims.Iss), `"`)
-	appID, err := strconv.ParseInt(iss, 10, 64)
-	if err != nil {
-		return 0, fmt.Sprintf("'Issuer' claim ('iss') must be an Integer, got %s", claims.Iss)
+	var app *fakeApp
+	if id, err := strconv.ParseInt(iss, 10, 64); err == nil {
+		app = s.apps[id]
+	} else if iss == "" || !strings.HasPrefix(iss, "Iv") {
+		return 0, fmt.Sprintf("'Issuer' claim ('iss') must be an Integer or a Client ID, got %s", claims.Iss)
+	} else {
+		for _, a := range s.apps {
+			if a.clientID == iss {
+				app = a
+			}
+		}
 	}
-	app := s.apps[appID]
 	if app == nil {
 		return 0, "Integration not found"
 	}
@@ -65,7 +73,7 @@ func (s *Server) verifyJWT(token string, now time.Time) (appID int64, rejection 
 	case exp.Sub(iat) > 10*time.Minute:
 		return 0, "'Expiration time' claim ('exp') is too far in the future"
 	}
-	return appID, ""
+	return app.id, ""
 }
 
 func decodeSegment(seg string, v any) error {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -85,20 +86,75 @@ type Server struct {
 	secondaryWait time.Duration
 
 	authRequired bool
-	tokens       map[string]bool      // accepted static tokens
-	minted       map[string]time.Time // installation token -> expiry
-	apps         map[int64]*fakeApp   // app ID -> app
-	installs     map[int64]int64      // installation ID -> app ID
+	tokens       map[string]bool         // accepted static tokens
+	minted       map[string]*mintedToken // installation token -> what it may do
+	mintOrder    []*mintedToken          // in minting order, for Minted
+	apps         map[int64]*fakeApp      // app ID -> app
+	installs     map[int64]*installation // installation ID -> installation
 	tokenTTL     time.Duration
+	nextRepoID   int64
+	gitRepos     map[string]string // lower-case "owner/repo" -> bare repository directory
+	gitPath      string            // the git binary, found by ServeGitRepo
 }
 
 type fakeApp struct {
-	id  int64
-	key *rsa.PublicKey
+	id       int64
+	clientID string // "" when the app is known by ID only
+	key      *rsa.PublicKey
+}
+
+// installation is one installation of an app on an account.
+type installation struct {
+	id    int64
+	appID int64 // 0 until an app is added for it
+	// repos are the repositories chosen for the installation, in the order
+	// added; none means "All repositories": every repository the server
+	// knows.
+	repos       []*repoState
+	permissions map[string]string
+}
+
+// mintedToken is an installation token the server handed out.
+type mintedToken struct {
+	token          string
+	installationID int64
+	expires        time.Time
+	// repos are those the token covers; nil means every repository.
+	repos []*repoState
+	// narrowed: the mint named repositories, so the answer lists them.
+	narrowed    bool
+	permissions map[string]string
+}
+
+// covers says whether the token may see r.
+func (m *mintedToken) covers(r *repoState) bool {
+	return m.repos == nil || slices.Contains(m.repos, r)
+}
+
+// MintedToken is an installation token the server minted, for assertions.
+type MintedToken struct {
+	Token          string
+	InstallationID int64
+	// Repositories are the full names ("owner/repo") of the repositories
+	// the token covers; nil means every repository the server knows (an
+	// installation on all repositories, not narrowed).
+	Repositories []string
+	Permissions  map[string]string
+	ExpiresAt    time.Time
+}
+
+// defaultInstallationPermissions are what an installation may do unless a
+// test says otherwise ([Server.SetInstallationPermissions]): what the pull
+// request loop and a sandboxed agent need.
+func defaultInstallationPermissions() map[string]string {
+	return map[string]string{
+		"checks": "read", "contents": "write", "metadata": "read",
+		"pull_requests": "write", "statuses": "read",
+	}
 }
 
 type repoState struct {
-	id         int64
+	id         int64 // from a range of its own, so that node IDs look like GitHub's
 	owner      string
 	name       string
 	nextNumber int
@@ -186,15 +242,25 @@ func NewServer(t testing.TB) *Server {
 		rateLimit: 5000,
 		rateReset: time.Now().Add(time.Hour).Truncate(time.Second),
 		tokens:    map[string]bool{},
-		minted:    map[string]time.Time{},
+		minted:    map[string]*mintedToken{},
 		apps:      map[int64]*fakeApp{},
-		installs:  map[int64]int64{},
+		installs:  map[int64]*installation{},
 		tokenTTL:  time.Hour,
+		// Repository IDs of today's GitHub are in the hundreds of millions,
+		// which is what makes their node IDs start "R_kgDO".
+		nextRepoID: 700_000_000,
+		gitRepos:   map[string]string{},
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.ts = httptest.NewServer(s.Handler())
 	t.Cleanup(s.ts.Close)
 	return s
 }
+
+// Handler is the server's handler, for a test that serves the fake on a
+// listener of its own (another network namespace, its own TLS
+// certificate). Links in answers use the Host the request was sent to, and
+// https when it came over TLS.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // URL is the github.com-style API base URL, with a trailing slash.
 func (s *Server) URL() string { return s.ts.URL + "/" }
@@ -448,8 +514,23 @@ func (s *Server) RequireToken(token string) {
 
 // AddApp registers a GitHub App with one installation, turns on
 // authentication (as [Server.RequireToken] does) and returns the app's
-// private key as PKCS #1 PEM, the format GitHub hands out.
+// private key as PKCS #1 PEM, the format GitHub hands out. The app's JWTs
+// must name it by ID (iss); see [Server.AddAppWithClientID] for client IDs.
+//
+// The installation is on all repositories the server knows until
+// [Server.AddInstallationRepo] chooses some, and has the permissions
+// checks, statuses and metadata read, contents and pull_requests write
+// until [Server.SetInstallationPermissions] says otherwise. Adding an app
+// again replaces its key.
 func (s *Server) AddApp(appID, installationID int64) []byte {
+	s.t.Helper()
+	return s.AddAppWithClientID(appID, installationID, "")
+}
+
+// AddAppWithClientID is [Server.AddApp] for an app that also has a client
+// ID ("Iv23li…"), which GitHub accepts as the JWT's iss in place of the app
+// ID (and recommends).
+func (s *Server) AddAppWithClientID(appID, installationID int64, clientID string) []byte {
 	s.t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -458,9 +539,70 @@ func (s *Server) AddApp(appID, installationID int64) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.authRequired = true
-	s.apps[appID] = &fakeApp{id: appID, key: &key.PublicKey}
-	s.installs[installationID] = appID
+	s.apps[appID] = &fakeApp{id: appID, clientID: clientID, key: &key.PublicKey}
+	s.installation(installationID).appID = appID
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+}
+
+// AddInstallationRepo adds owner/name (created if new) to the repositories
+// chosen for an installation, which from then on reaches only those
+// ("Only select repositories" on GitHub). It returns the repository's ID
+// and node ID.
+//
+// Node IDs have GitHub's current format: "R_" and the unpadded URL-safe
+// base64 of the MessagePack array [0, id], so the hundreds of millions
+// this server numbers repositories from give "R_kgDO…" as on GitHub (0x92:
+// an array of two, 0x00: the 0, 0xce: a 32-bit unsigned integer).
+func (s *Server) AddInstallationRepo(installationID int64, owner, name string) (id int64, nodeID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst := s.installation(installationID)
+	r := s.repo(owner, name)
+	if !slices.Contains(inst.repos, r) {
+		inst.repos = append(inst.repos, r)
+	}
+	return r.id, repoNodeID(r.id)
+}
+
+// SetInstallationPermissions sets what an installation may do: permission
+// name ("contents", "pull_requests", …) to "read", "write" or "admin".
+// Minting may narrow these, never widen them.
+func (s *Server) SetInstallationPermissions(installationID int64, perms map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.installation(installationID).permissions = maps.Clone(perms)
+}
+
+// Minted returns the installation tokens minted so far, oldest first.
+func (s *Server) Minted() []MintedToken {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]MintedToken, 0, len(s.mintOrder))
+	for _, m := range s.mintOrder {
+		mt := MintedToken{
+			Token: m.token, InstallationID: m.installationID,
+			Permissions: maps.Clone(m.permissions), ExpiresAt: m.expires,
+		}
+		if m.repos != nil {
+			mt.Repositories = []string{}
+			for _, r := range m.repos {
+				mt.Repositories = append(mt.Repositories, r.owner+"/"+r.name)
+			}
+		}
+		out = append(out, mt)
+	}
+	return out
+}
+
+// installation returns an installation's state, creating it. s.mu must be
+// held.
+func (s *Server) installation(id int64) *installation {
+	inst := s.installs[id]
+	if inst == nil {
+		inst = &installation{id: id, permissions: defaultInstallationPermissions()}
+		s.installs[id] = inst
+	}
+	return inst
 }
 
 // SetTokenTTL sets how long minted installation tokens live (default one
@@ -483,8 +625,9 @@ func (s *Server) repo(owner, name string) *repoState {
 	key := strings.ToLower(owner + "/" + name)
 	r := s.repos[key]
 	if r == nil {
+		s.nextRepoID++
 		r = &repoState{
-			id: s.newID(), owner: owner, name: name,
+			id: s.nextRepoID, owner: owner, name: name,
 			prs:      map[int]*prState{},
 			checks:   map[string][]*checkRun{},
 			statuses: map[string][]*commitStatus{},

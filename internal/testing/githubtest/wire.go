@@ -2,6 +2,7 @@ package githubtest
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"time"
@@ -217,6 +218,14 @@ type accessTokenJSON struct {
 	ExpiresAt           string            `json:"expires_at"`
 	Permissions         map[string]string `json:"permissions"`
 	RepositorySelection string            `json:"repository_selection"`
+	// Repositories is present only when the mint named repositories.
+	Repositories []repoJSON `json:"repositories,omitempty"`
+}
+
+type installationReposJSON struct {
+	TotalCount          int        `json:"total_count"`
+	RepositorySelection string     `json:"repository_selection"`
+	Repositories        []repoJSON `json:"repositories"`
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -240,6 +249,30 @@ func nodeID(kind string, id int64) string {
 	return kind + "_" + base64.RawURLEncoding.EncodeToString([]byte(kind+strconv.FormatInt(id, 10)))
 }
 
+// repoNodeID is a repository's node ID in GitHub's current format: "R_" and
+// the unpadded URL-safe base64 of the MessagePack array [0, id], the
+// integer in its shortest MessagePack form. (Other objects here keep a
+// simpler made-up format: nothing reads theirs.)
+func repoNodeID(id int64) string {
+	b := []byte{0x92, 0x00} // fixarray of 2, positive fixint 0
+	u := uint64(id)
+	switch {
+	case id < 0:
+		b = binary.BigEndian.AppendUint64(append(b, 0xd3), u) // int 64
+	case u < 0x80:
+		b = append(b, byte(u)) // positive fixint
+	case u <= 0xff:
+		b = append(b, 0xcc, byte(u)) // uint 8
+	case u <= 0xffff:
+		b = binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(u)) // uint 16
+	case u <= 0xffffffff:
+		b = binary.BigEndian.AppendUint32(append(b, 0xce), uint32(u)) // uint 32
+	default:
+		b = binary.BigEndian.AppendUint64(append(b, 0xcf), u) // uint 64
+	}
+	return "R_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
 func (s *Server) userJSON(c *call, login string) userJSON {
 	id := s.userID(login)
 	typ := "User"
@@ -261,7 +294,7 @@ func (s *Server) repoJSON(c *call, r *repoState) repoJSON {
 	full := r.owner + "/" + r.name
 	return repoJSON{
 		ID:            r.id,
-		NodeID:        nodeID("R", r.id),
+		NodeID:        repoNodeID(r.id),
 		Name:          r.name,
 		FullName:      full,
 		Owner:         s.userJSON(c, r.owner),

@@ -2,17 +2,21 @@
 // token endpoint, for tests only: one tenant and one app, the
 // client-credentials grant for the Exchange Online scope, answered in the
 // platform's wire format (form-encoded request, JSON tokens, AADSTS error
-// codes on refusal). Tokens are "token-1", "token-2", ... in the order
-// they are issued.
+// codes on refusal). Tokens are shaped like the platform's: unsigned JWTs
+// whose claims carry the Exchange Online audience, the tenant, the app
+// and its application permissions (roles), numbered in the order they
+// are issued (claim "n").
 package mstokentest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Server is a token endpoint at URL()/<tenant>/oauth2/v2.0/token.
@@ -20,6 +24,7 @@ type Server struct {
 	Tenant, ClientID, ClientSecret string
 
 	mu        sync.Mutex
+	roles     []string
 	issued    []string
 	expiresIn int
 	srv       *httptest.Server
@@ -28,7 +33,8 @@ type Server struct {
 // New starts a token endpoint that issues tokens good for expiresIn
 // seconds; it stops when the test ends.
 func New(t testing.TB, tenant, clientID, clientSecret string, expiresIn int) *Server {
-	s := &Server{Tenant: tenant, ClientID: clientID, ClientSecret: clientSecret, expiresIn: expiresIn}
+	s := &Server{Tenant: tenant, ClientID: clientID, ClientSecret: clientSecret, expiresIn: expiresIn,
+		roles: []string{"IMAP.AccessAsApp", "SMTP.SendAsApp"}}
 	s.srv = httptest.NewServer(s)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -36,6 +42,15 @@ func New(t testing.TB, tenant, clientID, clientSecret string, expiresIn int) *Se
 
 // URL is the authority to configure (microsoft_oauth2.authority).
 func (s *Server) URL() string { return s.srv.URL }
+
+// SetRoles sets the application permissions later tokens carry (by
+// default IMAP.AccessAsApp and SMTP.SendAsApp): an app whose admin
+// consent lacks one still gets tokens, as on the real platform.
+func (s *Server) SetRoles(roles ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roles = roles
+}
 
 // Issued are the tokens issued so far, oldest first.
 func (s *Server) Issued() []string {
@@ -76,10 +91,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "invalid_client", []int{7000215}, "AADSTS7000215: Invalid client secret provided.")
 	default:
 		s.mu.Lock()
-		tok := fmt.Sprintf("token-%d", len(s.issued)+1)
+		tok := s.token(len(s.issued) + 1)
 		s.issued = append(s.issued, tok)
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": s.expiresIn, "ext_expires_in": s.expiresIn, "access_token": tok})
 	}
+}
+
+// token makes the n-th token: header.claims.signature, base64url, like
+// the platform's (the signature is not one: nothing here verifies it).
+func (s *Server) token(n int) string {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	claims := map[string]any{
+		"aud": "https://outlook.office365.com", "tid": s.Tenant, "appid": s.ClientID,
+		"roles": s.roles, "exp": time.Now().Add(time.Duration(s.expiresIn) * time.Second).Unix(), "n": n,
+	}
+	return enc(map[string]string{"typ": "JWT", "alg": "RS256"}) + "." + enc(claims) + "." + base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("sig-%d", n)))
 }
