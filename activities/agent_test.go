@@ -36,6 +36,12 @@ func TestTaskSpec(t *testing.T) {
 		MaskedSecrets: map[string]config.MaskedSecret{
 			"GH_TOKEN": {Value: "ghp_real_secret_value", Scopes: []string{"api.github.com"}, Headers: []string{"Authorization"}},
 		},
+		SigningCredentials: map[string]config.SigningCredential{"AWS": {Type: config.SigningTypeAWS, Scopes: []string{"*.amazonaws.com"},
+			AccessKeyID:     config.NamedSecret{Name: "AWS_ACCESS_KEY_ID", Value: "AKIAREALREALREAL1234"},
+			SecretAccessKey: config.NamedSecret{Name: "AWS_SECRET_ACCESS_KEY", Value: "real-secret"},
+			SessionToken:    &config.NamedSecret{Name: "AWS_SESSION_TOKEN"}}}, // unset: left out
+		GitHubAppCredentials: map[string]config.GitHubAppCredential{"GH_APP_TOKEN": {AppID: 42, PrivateKey: "pem", InstallationID: 7,
+			Scopes: []string{"github.com"}, Repositories: []string{"demo"}}},
 		ResourceLimits: config.ResourceLimits{Memory: "4g", CPUs: 2, PidsLimit: 512, Timeout: 600},
 	}
 	cfg := &config.Config{ContainerNetwork: "host"}
@@ -73,6 +79,17 @@ func TestTaskSpec(t *testing.T) {
 	want := []proxy.Secret{{Name: "GH_TOKEN", Value: "ghp_real_secret_value", Scopes: []string{"api.github.com"}, Headers: []string{"Authorization"}}}
 	if !reflect.DeepEqual(spec.MaskedSecrets, want) {
 		t.Errorf("masked secrets = %+v, want %+v", spec.MaskedSecrets, want)
+	}
+	wantSigning := []proxy.SigningCredential{{Name: "AWS", Scopes: []string{"*.amazonaws.com"},
+		AccessKeyID:     proxy.EnvSecret{Env: "AWS_ACCESS_KEY_ID", Value: "AKIAREALREALREAL1234"},
+		SecretAccessKey: proxy.EnvSecret{Env: "AWS_SECRET_ACCESS_KEY", Value: "real-secret"}}}
+	if !reflect.DeepEqual(spec.SigningCredentials, wantSigning) {
+		t.Errorf("signing credentials = %+v, want %+v", spec.SigningCredentials, wantSigning)
+	}
+	wantApps := []proxy.GitHubApp{{Name: "GH_APP_TOKEN", Issuer: "42", PrivateKey: "pem", InstallationID: 7,
+		BaseURL: "https://api.github.com", Repositories: []string{"demo"}, Scopes: []string{"github.com"}}}
+	if !reflect.DeepEqual(spec.GitHubApps, wantApps) {
+		t.Errorf("GitHub Apps = %+v, want %+v", spec.GitHubApps, wantApps)
 	}
 	if spec.Limits != (sandbox.Limits{Memory: "4g", CPUs: 2, Pids: 512}) || spec.Timeout != 10*time.Minute {
 		t.Errorf("limits = %+v, timeout %v", spec.Limits, spec.Timeout)

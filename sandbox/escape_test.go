@@ -139,16 +139,24 @@ url_prefixes:
     methods: [POST]
 `
 
-func start(t *testing.T, c *podman.Client, allowlist string) *env {
+// testEgress makes an egress network for one test's sandbox and upstream
+// hosts, removed when the test ends; id names the test's run.
+func testEgress(ctx context.Context, t *testing.T, c *podman.Client) (id, egress string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	id := randHex(4)
-	egress := "airut-test-egress-" + id
+	id = randHex(4)
+	egress = "airut-test-egress-" + id
 	if err := c.CreateNetwork(ctx, podman.NetworkSpec{Name: egress, DNS: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.RemoveNetwork(context.Background(), egress) })
+	return id, egress
+}
+
+func start(t *testing.T, c *podman.Client, allowlist string) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id, egress := testEgress(ctx, t, c)
 	// x.wild.test is allowlisted through "*.wild.test".
 	names := []string{"api.sandbox.test", "other.test", "x.wild.test"}
 	host := netnstest.StartHost(t, c, egress, baseImage, names...)

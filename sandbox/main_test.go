@@ -38,7 +38,8 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	binDir = tmp
-	for _, b := range [][2]string{{"airut-proxy", "./cmd/airut-proxy"}, {"probe", "./internal/sandbox/testdata/probe"}} {
+	for _, b := range [][2]string{{"airut-proxy", "./cmd/airut-proxy"}, {"probe", "./internal/sandbox/testdata/probe"},
+		{"s3client", "./internal/sandbox/testdata/s3client"}} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(tmp, b[0]), b[1])
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
