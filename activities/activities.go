@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airut-go/airut/internal/metrics"
 	"log/slog"
 	"os"
 	"time"
@@ -43,6 +44,8 @@ type Activities struct {
 	Sandbox *sandbox.Sandbox
 	HostID  string
 	Log     *slog.Logger
+	// Metrics counts tasks, their outcomes and cost; nil counts nothing.
+	Metrics *metrics.Metrics
 
 	load   load
 	github githubClients

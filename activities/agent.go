@@ -69,6 +69,9 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 
 	a.load.start(in.ConversationID)
 	defer a.load.done()
+	began, outcome, cost := time.Now(), "interrupted", 0.0
+	a.Metrics.TaskStarted(in.RepoID, a.HostID)
+	defer func() { a.Metrics.TaskFinished(in.RepoID, a.HostID, outcome, time.Since(began), cost) }()
 	log.Info("agent started", "image", p.image, "resume", in.SessionID != "", "model", in.Model)
 	plan := newPlanStreamer(r, in)
 	res, err := runClaude(ctx, p.task, sandbox.Claude{
@@ -80,6 +83,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	if err != nil {
 		return workflows.AgentResult{}, err
 	}
+	a.Metrics.SandboxRequests(in.RepoID, res.Network.Allowed, res.Network.Blocked)
 	out, err := answer(ctx, res)
 	if err != nil {
 		log.Info("agent interrupted", "after", res.Duration.Round(time.Second), "cause", context.Cause(ctx))
@@ -92,6 +96,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		log.Warn("agent stopped: output line too long", "limit_bytes", claude.MaxLineBytes, "after", res.Duration.Round(time.Second))
 	}
 	out.Subscription = subscription(r)
+	outcome, cost = string(out.Outcome), out.CostUSD
 	log.Info("agent finished", "outcome", out.Outcome, "exit", out.ExitCode, "cost_usd", fmt.Sprintf("%.4f", out.CostUSD),
 		"turns", out.NumTurns, "took", res.Duration.Round(100*time.Millisecond))
 	return out, nil

@@ -179,6 +179,13 @@ func TestEmailSpoofingStartsNothing(t *testing.T) {
 	if n := len(api.Requests()); n != 0 {
 		t.Errorf("the agent ran %d requests for rejected mail", n)
 	}
+	m := s.metrics("airut_ingest_messages_total")
+	if got := m[`airut_ingest_messages_total{channel="email",reason="unauthorized sender",result="rejected"}`]; got != 1 {
+		t.Errorf("/metrics counts %v unauthorized senders, want 1: %v", got, m)
+	}
+	if got := m[`airut_ingest_messages_total{channel="email",reason="authentication",result="rejected"}`]; got != float64(len(cases)-1) {
+		t.Errorf("/metrics counts %v authentication failures, want %d: %v", got, len(cases)-1, m)
+	}
 }
 
 // A crash between fetch and hand-off, or between hand-off and delete,

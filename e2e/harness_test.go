@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,6 +185,9 @@ type site struct {
 	temporal string // frontend address
 	// dashboardPort is where `airut run` serves the dashboard.
 	dashboardPort int
+	// metricsPort is where its processes serve /metrics.
+	metricsPort int
+	hostID      string
 	// path, if set, replaces PATH for the daemons this site starts.
 	path string
 	// env is added to the environment of the daemons this site starts.
@@ -243,8 +247,11 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	}
 	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5%s}\n", o.maxConcurrent, o.heartbeat, maxAge)
 	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)
+	s.hostID = o.hostID
 	s.dashboardPort = freePort(t)
 	fmt.Fprintf(&b, "dashboard: {port: %d}\n", s.dashboardPort)
+	s.metricsPort = freePort(t)
+	fmt.Fprintf(&b, "metrics: {port: %d}\n", s.metricsPort)
 	if o.downloadURL != "" {
 		fmt.Fprintf(&b, "claude_download_url: %s\n", o.downloadURL)
 	}
@@ -529,4 +536,39 @@ func replyText(out string) string {
 		paras = paras[:len(paras)-1]
 	}
 	return strings.Join(paras, "\n\n")
+}
+
+// metrics scrapes the site's /metrics and returns the samples of the
+// named metrics (name{labels} -> value), failing the test if the
+// endpoint does not answer.
+func (s *site) metrics(names ...string) map[string]float64 {
+	s.t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.metricsPort))
+	if err != nil {
+		s.t.Fatalf("scrape /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("/metrics answered %d: %s", resp.StatusCode, body)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		// The value follows the last space (label values may hold spaces).
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		key, val := line[:i], line[i+1:]
+		for _, n := range names {
+			if key == n || strings.HasPrefix(key, n+"{") {
+				v, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
+				out[key] = v
+			}
+		}
+	}
+	return out
 }

@@ -155,10 +155,17 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 		t.Errorf("network log holds a secret value")
 	}
 	var sawAPI, sawBlocked bool
+	var allowed, refused float64
 	for _, line := range strings.Split(strings.TrimSpace(string(logData)), "\n") {
 		var ll proxy.LogLine
 		if err := json.Unmarshal([]byte(line), &ll); err != nil {
 			t.Fatalf("network log line %q: %v", line, err)
+		}
+		switch {
+		case ll.Kind == "http" && ll.Allowed:
+			allowed++
+		case ll.Kind != "dns" && !ll.Allowed:
+			refused++
 		}
 		if ll.Kind == "http" && ll.Method == "POST" && ll.Host == "api.anthropic.test" && ll.Path == "/v1/messages" && ll.Allowed &&
 			strings.Join(ll.Swapped, ",") == "ANTHROPIC_API_KEY" {
@@ -188,6 +195,33 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 		files, _ := filepath.Glob(filepath.Join(s.stateDir, "sandbox", "*", "tasks", "*"))
 		return len(leftovers(t, conv)) == 0 && len(files) == 0
 	})
+
+	// /metrics counted the task, its sandbox traffic and the SDK's work.
+	m := s.metrics("airut_tasks_started_total", "airut_tasks_finished_total", "airut_agent_slots_busy",
+		"airut_agent_slots", "airut_sandbox_requests_total", "airut_task_duration_seconds_count", "temporal_activity_execution_latency_seconds_count")
+	for key, want := range map[string]float64{
+		`airut_tasks_started_total{repo="demo"}`:                           1,
+		`airut_tasks_finished_total{outcome="success",repo="demo"}`:        1,
+		`airut_task_duration_seconds_count{outcome="success",repo="demo"}`: 1,
+		`airut_sandbox_requests_total{decision="refused",repo="demo"}`:     refused,
+		`airut_sandbox_requests_total{decision="allowed",repo="demo"}`:     allowed,
+		`airut_agent_slots_busy{host="` + s.hostID + `"}`:                  0,
+		`airut_agent_slots{host="` + s.hostID + `"}`:                       3,
+	} {
+		if got, ok := m[key]; !ok || got != want {
+			t.Errorf("/metrics %s = %v (present %v), want %v (as in the network log:\n%s)", key, got, ok, want, logData)
+		}
+	}
+	if allowed < 2 || refused < 1 {
+		t.Errorf("the network log has %v allowed and %v refused requests, want the API calls and curl's, and the blocked upload", allowed, refused)
+	}
+	var sdk bool
+	for key := range m {
+		sdk = sdk || strings.HasPrefix(key, "temporal_activity_execution_latency_seconds_count{")
+	}
+	if !sdk {
+		t.Errorf("/metrics lacks the Temporal SDK's activity metrics: %v", m)
+	}
 }
 
 // Fail closed: without a usable allowlist on the default branch the agent

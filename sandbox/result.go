@@ -70,6 +70,8 @@ type NetworkSummary struct {
 	// (proxy.LogLine); the run's lines start at Offset.
 	Log    string
 	Offset int64
+	// Allowed counts the HTTP requests the proxy sent on.
+	Allowed int
 	// Blocked counts the requests and connections the proxy refused;
 	// BlockedExamples names the first few ("GET host/path").
 	Blocked         int

@@ -316,7 +316,8 @@ func (t *Task) run(ctx context.Context, spec podman.RunSpec, flush func()) (ranC
 	r.result.Duration = time.Since(started)
 	flush()
 	if t.env != nil {
-		r.result.Network.Blocked, r.result.Network.BlockedExamples = parts.BlockedSince(t.spec.NetworkLog, r.result.Network.Offset)
+		c := parts.CountSince(t.spec.NetworkLog, r.result.Network.Offset)
+		r.result.Network.Allowed, r.result.Network.Blocked, r.result.Network.BlockedExamples = c.Allowed, c.Blocked, c.Examples
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -4,9 +4,11 @@
 #   runtime: git, podman with conmon, runc, netavark, aardvark-dns and
 #            iptables (netavark sets up bridge networks with it), uidmap,
 #            mmdebstrap (for the base image), Node.js and the Claude Code CLI
-#   test:    runtime, plus dovecot (the email tests), mitmproxy (the proxy
-#            benchmark's baseline), gcc (go test -race), chromium (the
-#            dashboard's browser test) and make
+#   test:    runtime, plus dovecot (the email tests), PostgreSQL 15 (the
+#            embedded Temporal server's PostgreSQL tests), mitmproxy (the
+#            proxy benchmark's baseline), gcc (go test -race), chromium (the
+#            dashboard's browser test), systemd (systemd-analyze checks the
+#            units of install-service) and make
 # Then it writes a containers.conf that works on hosts with hybrid cgroups.
 # A program counts as present when it is found where the list says, so a
 # Node.js from elsewhere is kept. Needs root (or sudo) for apt-get and npm -g.

@@ -18,7 +18,7 @@ import (
 // Dial connects to the Temporal service at address (the embedded server's
 // or temporal.address) and checks that the namespace answers, so a wrong
 // address fails here with a clear message rather than on the first task.
-func Dial(ctx context.Context, t config.Temporal, address string, log *slog.Logger) (client.Client, error) {
+func Dial(ctx context.Context, t config.Temporal, address string, log *slog.Logger, mh client.MetricsHandler) (client.Client, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -31,6 +31,9 @@ func Dial(ctx context.Context, t config.Temporal, address string, log *slog.Logg
 		// dashboard's hosts come from these reports (the SDK's default
 		// is a minute).
 		WorkerHeartbeatInterval: 10 * time.Second,
+		// The SDK's own metrics (polls, latencies, slots) go to the
+		// process's /metrics; nil records nothing.
+		MetricsHandler: mh,
 	}
 	if t.APIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)

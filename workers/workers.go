@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airut-go/airut/internal/metrics"
 	"log/slog"
 	"os"
 	"time"
@@ -36,6 +37,8 @@ type Options struct {
 	// Sandbox runs the agents (NewSandbox makes it from the config).
 	Sandbox *sandbox.Sandbox
 	Log     *slog.Logger
+	// Metrics counts the host's tasks; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // NewSandbox is the host's sandbox as the configuration describes it. A
@@ -99,7 +102,8 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if _, err := activities.FailOrphanedRuns(ctx, opts.Client, cfg.Temporal.Namespace, cfg.RunningDir(hostID), log); err != nil {
 		log.Warn("interrupted agent runs not handed back; they resume after their heartbeat timeout", "error", err)
 	}
-	acts := &activities.Activities{Config: opts.Config, Sandbox: opts.Sandbox, HostID: hostID, Log: log}
+	acts := &activities.Activities{Config: opts.Config, Sandbox: opts.Sandbox, HostID: hostID, Log: log, Metrics: opts.Metrics}
+	opts.Metrics.Slots(hostID, cfg.Execution.MaxConcurrent)
 	hostQueue := workflows.HostQueue(hostID)
 
 	shared := worker.New(opts.Client, workflows.SharedQueue, worker.Options{})

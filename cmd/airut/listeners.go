@@ -11,12 +11,13 @@ import (
 	"github.com/airut-go/airut/ingest/email"
 	"github.com/airut-go/airut/ingest/slack"
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/metrics"
 	"github.com/airut-go/airut/internal/operate"
 )
 
 // startListeners starts a channel listener for every channel account in
 // the config and returns a function that waits for them to stop.
-func startListeners(ctx context.Context, cfg *config.Config, c client.Client, log *slog.Logger) (count int, wait func()) {
+func startListeners(ctx context.Context, cfg *config.Config, c client.Client, m *metrics.Metrics, log *slog.Logger) (count int, wait func()) {
 	var wg sync.WaitGroup
 	opts := operate.ConversationOptions(cfg)
 	for _, id := range cfg.RepoIDs() {
@@ -24,14 +25,14 @@ func startListeners(ctx context.Context, cfg *config.Config, c client.Client, lo
 		var runs []func(context.Context) error
 		if r.Email != nil {
 			runs = append(runs, (&email.Listener{
-				RepoID: id, Email: *r.Email, Temporal: c, Options: opts, Log: log,
+				RepoID: id, Email: *r.Email, Temporal: c, Options: opts, Log: log, Metrics: m,
 				AttachmentsDir: cfg.RepoAttachmentsDir(id),
 				RejectedDir:    cfg.RejectedMailDir(),
 			}).Run)
 		}
 		if r.Slack != nil {
 			runs = append(runs, (&slack.Listener{
-				RepoID: id, Slack: *r.Slack, Temporal: c, Options: opts, Log: log,
+				RepoID: id, Slack: *r.Slack, Temporal: c, Options: opts, Log: log, Metrics: m,
 				AttachmentsDir: cfg.RepoAttachmentsDir(id),
 			}).Run)
 		}

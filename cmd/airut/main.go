@@ -102,7 +102,12 @@ func (a *app) logger() *slog.Logger {
 	if a.v.GetBool("debug") {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if a.v.GetString("log-format") == "json" {
+		// One JSON object per line, for a log shipper.
+		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, opts))
 }
 
 func (a *app) loadConfig() (*config.Config, error) {
@@ -128,7 +133,7 @@ func temporalAddress(cfg *config.Config) string {
 
 // dial connects a client for the operator commands.
 func (a *app) dial(ctx context.Context, cfg *config.Config) (client.Client, error) {
-	c, err := workers.Dial(ctx, cfg.Temporal, temporalAddress(cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := workers.Dial(ctx, cfg.Temporal, temporalAddress(cfg), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		if cfg.Temporal.Address == "" {
 			err = fmt.Errorf("%w\nis `airut run` (or `airut server`) running? start it with `make run`", err)
@@ -144,11 +149,21 @@ func newRootCmd(a *app) *cobra.Command {
 		Short:         "Run Claude Code on your repositories from email, Slack or the command line",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if f := a.v.GetString("log-format"); f != "text" && f != "json" {
+				return withCode(exitUsage, fmt.Errorf("--log-format %q: use text or json", f))
+			}
+			return nil
+		},
 	}
 	root.PersistentFlags().String("config", "", "config file (default $AIRUT_CONFIG or "+config.DefaultPath()+")")
 	root.PersistentFlags().Bool("debug", false, "debug logging")
 	a.v.BindPFlag("config", root.PersistentFlags().Lookup("config"))
 	a.v.BindPFlag("debug", root.PersistentFlags().Lookup("debug"))
+	root.PersistentFlags().String("log-format", "text", "log format: text (key=value) or json (one object per line)")
+	root.PersistentFlags().Int("metrics-port", 0, "serve Prometheus metrics at /metrics on this port (on metrics.host); overrides metrics.port")
+	a.v.BindPFlag("metrics-port", root.PersistentFlags().Lookup("metrics-port"))
+	a.v.BindPFlag("log-format", root.PersistentFlags().Lookup("log-format"))
 	a.v.SetEnvPrefix("AIRUT")
 	a.v.BindEnv("config")
 	root.SetOut(a.stdout)
@@ -157,7 +172,8 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		newRunCmd(a), newWorkerCmd(a), newServerCmd(a), newIngestCmd(a), newDashboardCmd(a),
 		newSendCmd(a), newStatusCmd(a), newStopCmd(a), newRetryCmd(a),
-		newInitCmd(a), newCheckCmd(a),
+		newInitCmd(a), newCheckCmd(a), newUpdateCmd(a),
+		newInstallServiceCmd(a), newUninstallServiceCmd(a),
 	)
 	return root
 }

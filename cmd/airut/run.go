@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/metrics"
 	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workers"
 	"github.com/airut-go/airut/workers/embedded"
@@ -120,7 +121,8 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		}
 		e := cfg.Temporal.Embedded
 		srv, err := embedded.Start(ctx, embedded.Options{
-			DatabaseFile: e.DatabaseFile, IP: e.IP, FrontendPort: e.FrontendPort, UIPort: e.UIPort, UIReadOnly: e.UIReadOnly,
+			DatabaseFile: e.DatabaseFile, Postgres: embeddedPostgres(e.Persistence),
+			IP: e.IP, FrontendPort: e.FrontendPort, UIPort: e.UIPort, UIReadOnly: e.UIReadOnly,
 			Namespace: cfg.Temporal.Namespace, SearchAttributes: attrs, Logger: log,
 		})
 		if err != nil {
@@ -129,9 +131,22 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		defer srv.Stop()
 		address = srv.FrontendAddress()
 		temporalUI = srv.UIAddress()
-		log.Info("temporal server ready", "frontend", address, "web_ui", srv.UIAddress(), "database", e.DatabaseFile)
+		log.Info("temporal server ready", "frontend", address, "web_ui", srv.UIAddress(), "database", srv.Database())
 	} else if opts.server {
 		log.Info("using remote temporal service; no embedded server", "address", address)
+	}
+
+	m := metrics.New()
+	var metricsURL string
+	if a.v.IsSet("metrics-port") {
+		cfg.Metrics.Port = a.v.GetInt("metrics-port")
+	}
+	if addr := cfg.Metrics.Addr(); addr != "" {
+		la, err := m.Serve(ctx, addr, log)
+		if err != nil {
+			return withCode(exitRuntime, err)
+		}
+		metricsURL = "http://" + la.String() + "/metrics"
 	}
 
 	var c client.Client
@@ -139,7 +154,7 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 	// serves it whatever that says.
 	serveDashboard := opts.dashboard && (cfg.Dashboard.Enabled || !opts.worker)
 	if opts.worker || opts.listen || serveDashboard {
-		c, err = workers.Dial(ctx, cfg.Temporal, address, log)
+		c, err = workers.Dial(ctx, cfg.Temporal, address, log, m.Temporal())
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}
@@ -151,14 +166,14 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 			return withCode(exitRuntime, err)
 		}
 		defer sb.Close()
-		h, err := workers.Start(ctx, workers.Options{Client: c, Config: func() *config.Config { return cfg }, Sandbox: sb, Log: log})
+		h, err := workers.Start(ctx, workers.Options{Client: c, Config: func() *config.Config { return cfg }, Sandbox: sb, Log: log, Metrics: m})
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}
 		defer h.Stop()
 	}
 	if opts.listen {
-		n, wait := startListeners(ctx, cfg, c, log)
+		n, wait := startListeners(ctx, cfg, c, m, log)
 		defer wait()
 		if n == 0 && !opts.worker {
 			log.Warn("no channel accounts configured; nothing to listen to")
@@ -177,6 +192,9 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		defer d.stop()
 		ready = append(ready, "dashboard", d.URL)
 	}
+	if metricsURL != "" {
+		ready = append(ready, "metrics", metricsURL)
+	}
 	log.Info("airut ready", ready...)
 	if opts.worker && len(cfg.Repos) > 0 {
 		log.Info("send a task with: airut send --repo " + cfg.RepoIDs()[0] + " --wait \"your request\"")
@@ -184,4 +202,14 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
+}
+
+// embeddedPostgres is the embedded server's PostgreSQL, nil for SQLite.
+func embeddedPostgres(p config.Persistence) *embedded.Postgres {
+	if p.Driver != config.PersistencePostgres {
+		return nil
+	}
+	return &embedded.Postgres{Host: p.Host, Port: p.Port, User: p.User, Password: p.Password,
+		Database: p.Database, VisibilityDatabase: p.VisibilityDatabase, MaxConns: p.MaxConns,
+		TLS: embedded.PostgresTLS{Enabled: p.TLS.Enabled, CAFile: p.TLS.CAFile, ServerName: p.TLS.ServerName}}
 }

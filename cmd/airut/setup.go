@@ -83,6 +83,7 @@ func runCheck(ctx context.Context, a *app) error {
 	// The programs need no config, so they come first: on a bare machine
 	// the config is often missing too, and both are reported in one run.
 	found := checkPrograms(ck)
+	checkService(ctx, ck, defaultServiceDirs())
 	path := a.configPath()
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -197,7 +198,7 @@ func checkPodman(ctx context.Context, ck *checker, cfg *config.Config) *podman.C
 
 func checkTemporal(ctx context.Context, ck *checker, cfg *config.Config) {
 	addr := temporalAddress(cfg)
-	c, err := workers.Dial(ctx, cfg.Temporal, addr, nil)
+	c, err := workers.Dial(ctx, cfg.Temporal, addr, nil, nil)
 	if err == nil {
 		c.Close()
 		ck.ok("temporal", "answering at "+addr+" (namespace "+cfg.Temporal.Namespace+")")
@@ -214,7 +215,11 @@ func checkTemporal(ctx context.Context, ck *checker, cfg *config.Config) {
 		return
 	}
 	l.Close()
-	ck.ok("temporal", "embedded server will start on "+addr+" with database "+cfg.Temporal.Embedded.DatabaseFile)
+	db := "database " + cfg.Temporal.Embedded.DatabaseFile
+	if p := cfg.Temporal.Embedded.Persistence; p.Driver == config.PersistencePostgres {
+		db = fmt.Sprintf("PostgreSQL at %s as %s (databases %s and %s)", net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), p.User, p.Database, p.VisibilityDatabase)
+	}
+	ck.ok("temporal", "embedded server will start on "+addr+" with "+db)
 }
 
 // unsetSecret reports whether a credential of the repo is missing only

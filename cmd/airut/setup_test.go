@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -142,5 +143,25 @@ repos:
 				t.Errorf("the client secret is in the output:\n%s", out)
 			}
 		})
+	}
+}
+
+// --log-format json writes one JSON object per line; an unknown format is
+// refused before anything runs.
+func TestLogFormat(t *testing.T) {
+	var buf bytes.Buffer
+	root := newRootCmd(&app{v: viper.New(), stdout: &buf, stderr: &buf, stdin: strings.NewReader("")})
+	root.SetArgs([]string{"--log-format", "yaml", "check"})
+	err := root.ExecuteContext(context.Background())
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), `--log-format "yaml": use text or json`) || buf.Len() != 0 {
+		t.Errorf("--log-format yaml: %v, output %q; want a usage error and nothing run", err, buf.String())
+	}
+	a := &app{v: viper.New(), stdout: &buf, stderr: &buf}
+	a.v.Set("log-format", "json")
+	a.logger().Info("worker ready", "host", "h1")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "worker ready" || line["host"] != "h1" {
+		t.Errorf("json log line %q: %v", buf.String(), err)
 	}
 }

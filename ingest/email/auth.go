@@ -158,10 +158,14 @@ func Authenticate(raw []byte, cfg AuthConfig) (sender string, err error) {
 	}
 
 	if !authorized(sender, cfg.AuthorizedSenders) {
-		return "", &RejectError{Reason: "sender not authorized", From: sender}
+		return "", &RejectError{Reason: reasonUnauthorized, From: sender}
 	}
 	return sender, nil
 }
+
+// reasonUnauthorized is the rejection of an authenticated sender who is
+// not in authorized_senders.
+const reasonUnauthorized = "sender not authorized"
 
 // fromAddress returns the lower-cased address of a From header value, or
 // why the value is refused. The value must hold exactly one mailbox:

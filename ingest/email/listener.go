@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/airut-go/airut/internal/metrics"
 	"io/fs"
 	"log/slog"
 	"net/mail"
@@ -61,6 +62,8 @@ type Listener struct {
 	Temporal            client.Client
 	Options             workflows.Options
 	Log                 *slog.Logger
+	// Metrics counts accepted and rejected mail; nil counts nothing.
+	Metrics *metrics.Metrics
 	// Dial opens the mailbox; nil means imapbox.Dial with the config.
 	Dial func(ctx context.Context) (*imapbox.Mailbox, error)
 	// now is the clock that names rejected messages; nil means time.Now.
@@ -202,6 +205,7 @@ func (l *Listener) handOff(ctx context.Context, box *imapbox.Mailbox, msgs []ima
 				mu.Lock()
 				done = append(done, h.uid)
 				mu.Unlock()
+				l.Metrics.Message("email", true, "")
 				l.log().Info("mail accepted", "uid", h.uid, "conversation", h.conv, "new", h.isNew, "from", h.sender, "attachments", len(h.msg.Attachments))
 			}
 		}(groups[conv])
@@ -216,11 +220,21 @@ func (l *Listener) handOff(ctx context.Context, box *imapbox.Mailbox, msgs []ima
 	return firstErr
 }
 
+// rejectKind is a rejection's reason as a metric label: a short fixed
+// phrase, never the reason's text (which names senders).
+func rejectKind(re *RejectError) string {
+	if re.Reason == reasonUnauthorized {
+		return "unauthorized sender"
+	}
+	return "authentication"
+}
+
 // prepare parses, authenticates and places one message. It returns nil
 // (and no error) for a message that was rejected and kept on disk.
 func (l *Listener) prepare(ctx context.Context, m imapbox.Message) (*handoff, error) {
 	p, err := Parse(m.Raw)
 	if err != nil {
+		l.Metrics.Message("email", false, "malformed")
 		return nil, l.reject(m, "", "malformed message: "+err.Error())
 	}
 	sender, err := Authenticate(m.Raw, AuthConfig{
@@ -231,8 +245,10 @@ func (l *Listener) prepare(ctx context.Context, m imapbox.Message) (*handoff, er
 	if err != nil {
 		var re *RejectError
 		if errors.As(err, &re) {
+			l.Metrics.Message("email", false, rejectKind(re))
 			return nil, l.reject(m, re.From, re.Reason)
 		}
+		l.Metrics.Message("email", false, "authentication")
 		return nil, l.reject(m, p.From, err.Error())
 	}
 	conv, isNew, err := l.conversation(ctx, p)

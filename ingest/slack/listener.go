@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/airut-go/airut/internal/metrics"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,8 @@ type Listener struct {
 	Options        workflows.Options
 	AttachmentsDir string
 	Log            *slog.Logger
+	// Metrics counts accepted and rejected messages; nil counts nothing.
+	Metrics *metrics.Metrics
 
 	api    *slack.Client
 	sm     *socketmode.Client
@@ -215,6 +218,7 @@ func (l *Listener) process(ctx context.Context, in inbound) error {
 	user, reason := l.auth.Authorize(ctx, in.user)
 	if reason != "" {
 		log.Warn("slack message rejected; nothing started", "reason", reason)
+		l.Metrics.Message("slack", false, "unauthorized user")
 		if user != nil && !user.IsBot {
 			if _, err := slackclient.Post(ctx, l.api, in.channel, in.threadTS, Refusal); err != nil {
 				log.Warn("refusal not posted", "error", err)
@@ -264,6 +268,7 @@ func (l *Listener) process(ctx context.Context, in inbound) error {
 	if err := l.api.AddReactionContext(ctx, "eyes", slack.NewRefToMessage(in.channel, in.ts)); err != nil {
 		log.Debug("reaction not added", "error", err)
 	}
+	l.Metrics.Message("slack", true, "")
 	log.Info("slack message accepted", "conversation", conv, "new_thread_history", isNew, "files", len(atts))
 	return nil
 }

@@ -169,6 +169,26 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{"repos.web.github: needs token or app"}},
 		{"github poll too fast", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    github: {token: t, poll_interval: 0, repository: nope}\n",
 			[]string{"repos.web.github.poll_interval: must be at least 1 second", "repos.web.github.repository: must be owner/name"}},
+		{"unknown persistence driver", "config_version: 5\ntemporal:\n  embedded:\n    persistence:\n      driver: mysql\n",
+			[]string{`airut.yaml:5: temporal.embedded.persistence.driver: must be one of sqlite, postgres (got "mysql")`}},
+		{"postgres without host", "config_version: 5\ntemporal:\n  embedded:\n    persistence:\n      driver: postgres\n",
+			[]string{"airut.yaml:4: temporal.embedded.persistence.host: is required with driver postgres"}},
+		{"database_file with postgres", "config_version: 5\ntemporal:\n  embedded:\n    database_file: /var/lib/airut/t.db\n    persistence: {driver: postgres, host: db.example.com}\n",
+			[]string{"airut.yaml:4: temporal.embedded.database_file: applies only with persistence.driver sqlite"}},
+		{"postgres keys with sqlite", "config_version: 5\ntemporal:\n  embedded:\n    persistence:\n      host: db.example.com\n      password: s3cret-pw\n",
+			[]string{"airut.yaml:5: temporal.embedded.persistence.host: applies only with driver postgres (the driver is sqlite",
+				"airut.yaml:6: temporal.embedded.persistence.password: applies only with driver postgres"}},
+		{"bad postgres values", "config_version: 5\ntemporal:\n  embedded:\n    persistence:\n      driver: postgres\n      host: db.example.com:5432\n" +
+			"      port: 70000\n      database: \"temporal; drop\"\n      visibility_database: temporal_visibility\n      max_conns: -1\n      tls: {server_name: db.example.com}\n",
+			[]string{`airut.yaml:6: temporal.embedded.persistence.host: must be a host name or IP address without a port; the port goes in port (got "db.example.com:5432")`,
+				"airut.yaml:7: temporal.embedded.persistence.port: must be a port number (got 70000)",
+				`airut.yaml:8: temporal.embedded.persistence.database: must be a database name of letters, digits, '_' or '-'`,
+				"airut.yaml:10: temporal.embedded.persistence.max_conns: must be 0 (no cap) or more (got -1)",
+				"airut.yaml:11: temporal.embedded.persistence.tls.server_name: applies only with tls.enabled: true"}},
+		{"one database for both", "config_version: 5\ntemporal:\n  embedded:\n    persistence: {driver: postgres, host: db, database: t, visibility_database: t}\n",
+			[]string{`airut.yaml:4: temporal.embedded.persistence.visibility_database: must differ from database ("t")`}},
+		{"persistence typo", "config_version: 5\ntemporal:\n  embedded:\n    persistence: {driver: postgres, host: db, visibility_db: v}\n",
+			[]string{`airut.yaml:4: temporal.embedded.persistence.visibility_db: unknown key`}},
 		{"two errors both reported", "config_version: 5\nexecution:\n  max_concurrent: 0\nrepos:\n  web:\n    repo_url: x\n    effort: huge\n",
 			[]string{"execution.max_concurrent: must be at least 1", "repos.web.effort"}},
 	}
@@ -312,5 +332,60 @@ func TestRepoLookupListsKnownRepos(t *testing.T) {
 	_, perr := config.Parse("f.yaml", []byte("bogus: 1\n"), env(nil))
 	if !errors.As(perr, &ce) || len(ce) != 1 {
 		t.Errorf("Parse error type = %T, want config.Errors with one entry", perr)
+	}
+}
+
+// The embedded server's persistence: SQLite by default with the file in
+// the state directory; PostgreSQL with its defaults filled in and the
+// password from the environment, never echoed in an error.
+func TestParseEmbeddedPersistence(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want config.Persistence
+		file string // want Embedded.DatabaseFile; "" for none
+	}{
+		{"default sqlite", "config_version: 5\nstate_dir: /state\n",
+			config.Persistence{Driver: "sqlite"}, "/state/temporal.db"},
+		{"explicit sqlite with file", "config_version: 5\ntemporal:\n  embedded:\n    database_file: /data/t.db\n    persistence: {driver: sqlite}\n",
+			config.Persistence{Driver: "sqlite"}, "/data/t.db"},
+		{"postgres with defaults", "config_version: 5\ntemporal:\n  embedded:\n    persistence:\n      driver: postgres\n      host: db.example.com\n      user: temporal\n      password: !env PG_PASSWORD\n",
+			config.Persistence{Driver: "postgres", Host: "db.example.com", Port: 5432, User: "temporal", Password: "pw from env",
+				Database: "temporal", VisibilityDatabase: "temporal_visibility"}, ""},
+		{"postgres with everything", "config_version: 5\ntemporal:\n  embedded:\n    persistence:\n      driver: postgres\n      host: 10.0.0.5\n      port: 6432\n" +
+			"      user: airut\n      password: pw\n      database: airut_temporal\n      visibility_database: airut_visibility\n      max_conns: 20\n" +
+			"      tls: {enabled: true, ca_file: /etc/ssl/pg-ca.pem, server_name: db.example.com}\n",
+			config.Persistence{Driver: "postgres", Host: "10.0.0.5", Port: 6432, User: "airut", Password: "pw", Database: "airut_temporal",
+				VisibilityDatabase: "airut_visibility", MaxConns: 20,
+				TLS: config.PersistenceTLS{Enabled: true, CAFile: "/etc/ssl/pg-ca.pem", ServerName: "db.example.com"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse("airut.yaml", []byte(tt.yaml), env(map[string]string{"PG_PASSWORD": "pw from env"}))
+			if err != nil {
+				t.Fatalf("Parse() = %v", err)
+			}
+			e := cfg.Temporal.Embedded
+			if e.Persistence != tt.want {
+				t.Errorf("persistence = %+v, want %+v", e.Persistence, tt.want)
+			}
+			if e.DatabaseFile != tt.file {
+				t.Errorf("database_file = %q, want %q", e.DatabaseFile, tt.file)
+			}
+		})
+	}
+
+	// A password of the wrong type is reported without its value.
+	_, err := config.Parse("airut.yaml", []byte("config_version: 5\ntemporal:\n  embedded:\n    persistence: {driver: postgres, host: db, password: [hunter2]}\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "temporal.embedded.persistence.password: must be a string, got a list") {
+		t.Errorf("password as a list: err = %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error echoes the password: %v", err)
+	}
+	// With a remote Temporal service the embedded server's settings are
+	// not used, and not checked.
+	if _, err := config.Parse("airut.yaml", []byte("config_version: 5\ntemporal:\n  address: temporal.example.com:7233\n  embedded:\n    persistence: {driver: postgres}\n"), env(nil)); err != nil {
+		t.Errorf("remote service with an incomplete embedded block: %v", err)
 	}
 }

@@ -23,6 +23,7 @@ type Config struct {
 	Vars          map[string]any   `mapstructure:"vars"`
 	Execution     Execution        `mapstructure:"execution"`
 	Dashboard     Dashboard        `mapstructure:"dashboard"`
+	Metrics       Metrics          `mapstructure:"metrics"`
 	Network       ServerNetwork    `mapstructure:"network"`
 	Temporal      Temporal         `mapstructure:"temporal"`
 	Worker        Worker           `mapstructure:"worker"`
@@ -94,6 +95,21 @@ type Dashboard struct {
 	TrustedProxyHeader string `mapstructure:"trusted_proxy_header"`
 }
 
+// Metrics is the Prometheus endpoint each Airut process may serve
+// (/metrics): off unless Port is set.
+type Metrics struct {
+	Host string `mapstructure:"host"` // default 127.0.0.1
+	Port int    `mapstructure:"port"` // 0: off
+}
+
+// Addr is host:port to listen on, "" when off.
+func (m Metrics) Addr() string {
+	if m.Port == 0 {
+		return ""
+	}
+	return net.JoinHostPort(m.Host, strconv.Itoa(m.Port))
+}
+
 // URL is the dashboard's address for people: base_url, else host:port.
 func (d Dashboard) URL() string {
 	if d.BaseURL != "" {
@@ -155,12 +171,52 @@ type Embedded struct {
 	IP           string `mapstructure:"ip"`
 	FrontendPort int    `mapstructure:"frontend_port"`
 	// UIPort is the Web UI's port; -1 turns the UI off.
-	UIPort       int    `mapstructure:"ui_port"`
+	UIPort int `mapstructure:"ui_port"`
+	// DatabaseFile is the SQLite file (persistence.driver sqlite only);
+	// default <state_dir>/temporal.db.
 	DatabaseFile string `mapstructure:"database_file"`
 	// UIReadOnly removes the Web UI's actions that change workflows
 	// (start, signal, reset, terminate): whoever reaches the UI can then
 	// look but not act.
 	UIReadOnly bool `mapstructure:"ui_read_only"`
+	// Persistence says where the server keeps its state: SQLite (one
+	// file, the default) or PostgreSQL.
+	Persistence Persistence `mapstructure:"persistence"`
+}
+
+// Driver values of Persistence.
+const (
+	PersistenceSQLite   = "sqlite"
+	PersistencePostgres = "postgres"
+)
+
+// Persistence is the embedded server's database. With driver postgres it
+// keeps executions in Database and visibility (the workflow lists and
+// search attributes) in VisibilityDatabase on the PostgreSQL server at
+// Host:Port, creating both and their schemas on first start; the other
+// keys apply only to postgres.
+type Persistence struct {
+	Driver             string         `mapstructure:"driver"` // sqlite (default) or postgres
+	Host               string         `mapstructure:"host"`
+	Port               int            `mapstructure:"port"` // default 5432
+	User               string         `mapstructure:"user"`
+	Password           string         `mapstructure:"password"`
+	Database           string         `mapstructure:"database"`            // default temporal
+	VisibilityDatabase string         `mapstructure:"visibility_database"` // default temporal_visibility
+	TLS                PersistenceTLS `mapstructure:"tls"`
+	// MaxConns caps each of the server's connection pools (it has
+	// several: per service, for executions and for visibility); 0 means
+	// no cap.
+	MaxConns int `mapstructure:"max_conns"`
+}
+
+// PersistenceTLS is TLS towards PostgreSQL. Enabled verifies the server's
+// certificate against CAFile (default: the system's roots) and the name
+// ServerName (default: Host).
+type PersistenceTLS struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	CAFile     string `mapstructure:"ca_file"`
+	ServerName string `mapstructure:"server_name"`
 }
 
 // Worker configures this process's worker.

@@ -29,6 +29,10 @@ const (
 	DefaultUIPort           = 8233
 	DefaultNamespace        = "default"
 	DefaultDashboardPort    = 5200
+
+	DefaultPostgresPort               = 5432
+	DefaultPostgresDatabase           = "temporal"
+	DefaultPostgresVisibilityDatabase = "temporal_visibility"
 )
 
 // minPidsLimit is the smallest resource_limits.pids_limit accepted.
@@ -69,6 +73,9 @@ func applyDefaults(c *Config, present func(key string) bool) {
 	if c.Dashboard.Port == 0 {
 		c.Dashboard.Port = DefaultDashboardPort
 	}
+	if c.Metrics.Host == "" {
+		c.Metrics.Host = "127.0.0.1"
+	}
 	t := &c.Temporal
 	if t.Namespace == "" {
 		t.Namespace = DefaultNamespace
@@ -81,8 +88,23 @@ func applyDefaults(c *Config, present func(key string) bool) {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir()
 	}
-	if t.Embedded.DatabaseFile == "" {
-		t.Embedded.DatabaseFile = c.StateDir + "/temporal.db"
+	tp := &t.Embedded.Persistence
+	if tp.Driver == "" {
+		tp.Driver = PersistenceSQLite
+	}
+	switch tp.Driver {
+	case PersistenceSQLite:
+		if t.Embedded.DatabaseFile == "" {
+			t.Embedded.DatabaseFile = c.StateDir + "/temporal.db"
+		}
+	case PersistencePostgres:
+		def("temporal.embedded.persistence.port", &tp.Port, DefaultPostgresPort)
+		if tp.Database == "" {
+			tp.Database = DefaultPostgresDatabase
+		}
+		if tp.VisibilityDatabase == "" {
+			tp.VisibilityDatabase = DefaultPostgresVisibilityDatabase
+		}
 	}
 	if c.Worker.HostID == "" {
 		h, err := os.Hostname()
@@ -176,6 +198,12 @@ func validate(c *Config) []*Error {
 	if e.ImageMaxAgeHours < 0 {
 		bad("execution.image_max_age_hours", "must be 0 (rebuild every task) or more (got %d)", e.ImageMaxAgeHours)
 	}
+	if p := c.Metrics.Port; p < 0 || p > 65535 {
+		bad("metrics.port", "must be a port number, or 0 for no metrics endpoint (got %d)", p)
+	}
+	if net.ParseIP(c.Metrics.Host) == nil {
+		bad("metrics.host", "must be an IP address to listen on, like 127.0.0.1 (got %q)", c.Metrics.Host)
+	}
 	if t := c.Dashboard.AuthToken; t != "" && len(t) < 16 {
 		bad("dashboard.auth_token", "must be at least 16 characters (got %d): anyone who can reach the dashboard may guess a short one", len(t))
 	}
@@ -210,6 +238,7 @@ func validate(c *Config) []*Error {
 		if t.Embedded.UIPort < -1 || t.Embedded.UIPort > 65535 {
 			bad("temporal.embedded.ui_port", "must be a port number, or -1 to turn the UI off (got %d)", t.Embedded.UIPort)
 		}
+		errs = append(errs, validatePersistence("temporal.embedded", t.Embedded)...)
 	}
 	if t.TLS.CertFile != "" && t.TLS.KeyFile == "" || t.TLS.CertFile == "" && t.TLS.KeyFile != "" {
 		bad("temporal.tls", "cert_file and key_file go together")
@@ -281,6 +310,81 @@ func validate(c *Config) []*Error {
 		errs = append(errs, validateSigningCredentials(k+".signing_credentials", r.SigningCredentials)...)
 		errs = append(errs, validateGitHubApps(k+".github_app_credentials", r.GitHubAppCredentials)...)
 		errs = append(errs, validateCredentialNames(k, r.MaskedSecrets, r.SigningCredentials, r.GitHubAppCredentials)...)
+	}
+	return errs
+}
+
+var (
+	validPersistenceDrivers = []string{PersistenceSQLite, PersistencePostgres}
+	// postgresNamePattern is what a database name may be: PostgreSQL
+	// identifiers are at most 63 bytes, and these are also written into
+	// the schema tables and used as the visibility index name.
+	postgresNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,62}$`)
+)
+
+// validatePersistence checks temporal.embedded.persistence (k is the
+// embedded server's key) and that database_file goes with SQLite only.
+// Defaults are in place: the driver is set, and with postgres the port and
+// the database names are; database_file is set only for sqlite unless the
+// file sets it.
+func validatePersistence(k string, e Embedded) []*Error {
+	var errs []*Error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	p, pk := e.Persistence, k+".persistence"
+	switch p.Driver {
+	case PersistenceSQLite:
+		// Keys of postgres written by mistake would be ignored silently,
+		// leaving the server on SQLite.
+		for _, set := range []struct {
+			key string
+			on  bool
+		}{
+			{"host", p.Host != ""}, {"port", p.Port != 0}, {"user", p.User != ""}, {"password", p.Password != ""},
+			{"database", p.Database != ""}, {"visibility_database", p.VisibilityDatabase != ""},
+			{"tls", p.TLS != PersistenceTLS{}}, {"max_conns", p.MaxConns != 0},
+		} {
+			if set.on {
+				bad(pk+"."+set.key, "applies only with driver %s (the driver is %s; set driver: %s to use PostgreSQL)", PersistencePostgres, p.Driver, PersistencePostgres)
+			}
+		}
+	case PersistencePostgres:
+		if e.DatabaseFile != "" {
+			bad(k+".database_file", "applies only with persistence.driver %s (the driver is %s, which keeps everything in PostgreSQL)", PersistenceSQLite, p.Driver)
+		}
+		switch {
+		case p.Host == "":
+			bad(pk+".host", "is required with driver %s: the PostgreSQL server's host name or IP address", PersistencePostgres)
+		case strings.ContainsAny(p.Host, " \t\n'\\"):
+			bad(pk+".host", "must be a host name, an IP address or a socket directory (got %q)", p.Host)
+		case strings.Contains(p.Host, ":") && net.ParseIP(p.Host) == nil && !strings.HasPrefix(p.Host, "/"):
+			bad(pk+".host", "must be a host name or IP address without a port; the port goes in port (got %q)", p.Host)
+		}
+		if p.Port < 1 || p.Port > 65535 {
+			bad(pk+".port", "must be a port number (got %d)", p.Port)
+		}
+		for _, db := range []struct{ key, name string }{{"database", p.Database}, {"visibility_database", p.VisibilityDatabase}} {
+			if !postgresNamePattern.MatchString(db.name) {
+				bad(pk+"."+db.key, "must be a database name of letters, digits, '_' or '-', at most 63 characters (got %q)", db.name)
+			}
+		}
+		if p.Database == p.VisibilityDatabase {
+			bad(pk+".visibility_database", "must differ from database (%q): Temporal keeps executions and visibility in two databases", p.Database)
+		}
+		if p.MaxConns < 0 {
+			bad(pk+".max_conns", "must be 0 (no cap) or more (got %d)", p.MaxConns)
+		}
+		if !p.TLS.Enabled {
+			if p.TLS.CAFile != "" {
+				bad(pk+".tls.ca_file", "applies only with tls.enabled: true")
+			}
+			if p.TLS.ServerName != "" {
+				bad(pk+".tls.server_name", "applies only with tls.enabled: true")
+			}
+		}
+	default:
+		bad(pk+".driver", "must be one of %s (got %q)", strings.Join(validPersistenceDrivers, ", "), p.Driver)
 	}
 	return errs
 }

@@ -24,39 +24,53 @@ func LogOffset(path string) int64 {
 	return 0
 }
 
-// BlockedSince counts the HTTP requests and raw connections the proxy
-// refused in the network log at path after offset, and names the first
-// few distinct ones ("GET host/path"). Refused DNS queries (TXT, AAAA) are
-// left out: resolvers ask for AAAA as a matter of course. A log that
-// cannot be read counts nothing.
-func BlockedSince(path string, offset int64) (int, []string) {
+// NetworkCounts is what the proxy let through and refused in part of a
+// network log.
+type NetworkCounts struct {
+	// Allowed counts the HTTP requests sent on.
+	Allowed int
+	// Blocked counts the HTTP requests and raw connections refused;
+	// Examples names the first few distinct ones ("GET host/path").
+	Blocked  int
+	Examples []string
+}
+
+// CountSince counts the network log at path after offset. Refused DNS
+// queries (TXT, AAAA) are left out: resolvers ask for AAAA as a matter of
+// course. A log that cannot be read counts nothing.
+func CountSince(path string, offset int64) NetworkCounts {
+	var c NetworkCounts
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, nil
+		return c
 	}
 	defer f.Close()
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return 0, nil
+		return c
 	}
-	n := 0
-	var examples []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var l proxy.LogLine
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Allowed {
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		if l.Allowed {
+			if l.Kind == "http" {
+				c.Allowed++
+			}
 			continue
 		}
 		ex, ok := blockedExample(l)
 		if !ok {
 			continue
 		}
-		n++
-		if len(examples) < maxBlockedExamples && !slices.Contains(examples, ex) {
-			examples = append(examples, ex)
+		c.Blocked++
+		if len(c.Examples) < maxBlockedExamples && !slices.Contains(c.Examples, ex) {
+			c.Examples = append(c.Examples, ex)
 		}
 	}
-	return n, examples
+	return c
 }
 
 // blockedExample names a refused request; ok is false for kinds that are

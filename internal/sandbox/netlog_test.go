@@ -11,7 +11,7 @@ import (
 
 // The reply footer counts what the sandbox refused after the run's start
 // offset: HTTP requests and raw connections, not DNS, not allowed ones.
-func TestBlockedSince(t *testing.T) {
+func TestCountSince(t *testing.T) {
 	before := `{"kind":"http","method":"GET","host":"old.test","path":"/","allowed":false}` + "\n"
 	run := strings.Join([]string{
 		`{"kind":"http","method":"POST","host":"api.test","path":"/v1","allowed":true}`,
@@ -42,18 +42,19 @@ func TestBlockedSince(t *testing.T) {
 		name     string
 		path     string
 		offset   int64
+		allowed  int
 		n        int
 		examples []string
 	}{
-		{"this run", path, start, 5, []string{"GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)", "raw UDP to 203.0.113.5:5353 (never allowed)"}},
-		{"whole log", path, 0, 6, []string{"GET old.test/", "GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)"}},
-		{"no log", missing, sandbox.LogOffset(missing), 0, nil},
+		{"this run", path, start, 1, 5, []string{"GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)", "raw UDP to 203.0.113.5:5353 (never allowed)"}},
+		{"whole log", path, 0, 1, 6, []string{"GET old.test/", "GET blocked.test/x", "raw TCP to 203.0.113.5:22 (never allowed)"}},
+		{"no log", missing, sandbox.LogOffset(missing), 0, 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, ex := sandbox.BlockedSince(tt.path, tt.offset)
-			if n != tt.n || strings.Join(ex, "|") != strings.Join(tt.examples, "|") {
-				t.Errorf("BlockedSince = %d %q, want %d %q", n, ex, tt.n, tt.examples)
+			c := sandbox.CountSince(tt.path, tt.offset)
+			if c.Allowed != tt.allowed || c.Blocked != tt.n || strings.Join(c.Examples, "|") != strings.Join(tt.examples, "|") {
+				t.Errorf("CountSince = %+v, want %d allowed, %d blocked %q", c, tt.allowed, tt.n, tt.examples)
 			}
 		})
 	}

@@ -212,24 +212,7 @@ func TestRestartKeepsHistory(t *testing.T) {
 	t.Logf("warm start (existing file, one new search attribute): %v", time.Since(began))
 	c := dial(t, s)
 
-	desc, err := c.DescribeWorkflowExecution(t.Context(), id, runID)
-	if err != nil {
-		t.Fatalf("DescribeWorkflowExecution after restart: %v", err)
-	}
-	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		t.Errorf("status after restart = %v, want COMPLETED", st)
-	}
-	events := 0
-	it := c.GetWorkflowHistory(t.Context(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		if _, err := it.Next(); err != nil {
-			t.Fatalf("history after restart: %v", err)
-		}
-		events++
-	}
-	if events < 5 {
-		t.Errorf("history after restart has %d events, want at least 5", events)
-	}
+	checkCompletedAfterRestart(t, c, id, runID)
 	waitForVisibility(t, c, `AirutRepo = "example/repo" AND AirutIssue = "17"`, runID)
 
 	// The attribute added on restart is usable right after Start.
@@ -474,5 +457,29 @@ func BenchmarkWarmStart(b *testing.B) {
 			b.ReportMetric(ms, "ms/start")
 			b.Logf("warm start %s: %.1f ms per Start over %d starts", bc.name, ms, n)
 		})
+	}
+}
+
+// checkCompletedAfterRestart: the workflow run, finished before the
+// restart, is still there, completed, with its history.
+func checkCompletedAfterRestart(t *testing.T, c client.Client, id, runID string) {
+	t.Helper()
+	desc, err := c.DescribeWorkflowExecution(t.Context(), id, runID)
+	if err != nil {
+		t.Fatalf("DescribeWorkflowExecution after restart: %v", err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		t.Errorf("status after restart = %v, want COMPLETED", st)
+	}
+	events := 0
+	it := c.GetWorkflowHistory(t.Context(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		if _, err := it.Next(); err != nil {
+			t.Fatalf("history after restart: %v", err)
+		}
+		events++
+	}
+	if events < 5 {
+		t.Errorf("history after restart has %d events, want at least 5", events)
 	}
 }

@@ -16,9 +16,10 @@ import (
 )
 
 // searchAttributeLimits returns how many custom search attributes of each
-// type one namespace can have with SQL visibility: the SQLite visibility
-// table has that many pre-made columns per type (for example Keyword01 to
-// Keyword10), and custom attributes are aliases for them.
+// type one namespace can have with SQL visibility: the visibility table, of
+// SQLite and PostgreSQL alike, has that many pre-made columns per type (for
+// example Keyword01 to Keyword10), and custom attributes are aliases for
+// them.
 func searchAttributeLimits() map[enums.IndexedValueType]int {
 	limits := map[enums.IndexedValueType]int{}
 	for _, t := range sadefs.GetDBIndexSearchAttributes(nil).GetCustomSearchAttributes() {
@@ -47,7 +48,7 @@ func validateSearchAttributes(attrs map[string]enums.IndexedValueType) error {
 	}
 	for t, n := range count {
 		if n > limits[t] {
-			return fmt.Errorf("%d search attributes of type %s requested; SQLite visibility allows at most %d per namespace", n, t, limits[t])
+			return fmt.Errorf("%d search attributes of type %s requested; SQL visibility allows at most %d per namespace", n, t, limits[t])
 		}
 	}
 	return nil

@@ -67,6 +67,41 @@ func sqliteConfig(file string) (*config.SQL, error) {
 	return cfg, nil
 }
 
+// openSQLite prepares file ("" for an in-memory database) for the server:
+// checks and locks it and sets up the schema if it has none.
+func openSQLite(file string) (_ *store, err error) {
+	cfg, err := sqliteConfig(file)
+	if err != nil {
+		return nil, err
+	}
+	st := &store{
+		executions: cfg,
+		visibility: cfg,
+		names:      [2]string{sqliteStore, sqliteStore},
+		describe:   file,
+		unlock:     func() error { return nil },
+	}
+	if file == "" {
+		st.describe = "(in memory)"
+	} else {
+		if err := checkDatabaseFile(file); err != nil {
+			return nil, err
+		}
+		if st.unlock, err = lockDatabase(file); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, st.unlock())
+		}
+	}()
+	if st.created, err = ensureSchema(cfg); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // checkDatabaseFile makes sure file can be opened for writing and that its
 // directory can take SQLite's -wal and -shm files, so that problems are
 // reported with the file's name rather than as a persistence error from
@@ -122,11 +157,17 @@ func ensureSchema(cfg *config.SQL) (created bool, err error) {
 	return true, nil
 }
 
-// createNamespace inserts namespace into the database before the server
-// starts, unless it exists. A new namespace gets the custom search attributes
-// right away, so the server's namespace caches know them from the first load
-// and no wait for a cache refresh is needed. An existing namespace is left as
-// it is; registerSearchAttributes adds what it lacks after start.
+// createNamespace inserts namespace into the executions database of cfg
+// before the server starts, unless it exists. A new namespace gets the custom
+// search attributes right away, so the server's namespace caches know them
+// from the first load and no wait for a cache refresh is needed. An existing
+// namespace is left as it is; registerSearchAttributes adds what it lacks
+// after start.
+//
+// The helpers come from the server's schema/sqlite package but use only its
+// generic SQL persistence layer, so they serve PostgreSQL as well: SQL
+// visibility keeps custom search attributes as aliases, in the namespace
+// record, of the visibility table's pre-made columns (Keyword01, ...).
 func createNamespace(cfg *config.SQL, clusterName, namespace string, attrs map[string]enums.IndexedValueType) error {
 	ns, err := sqliteschema.NewNamespaceConfig(clusterName, namespace, false, attrs)
 	if err != nil {

@@ -10,20 +10,42 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/airut-go/airut/internal/testing/pgtest"
 	"github.com/airut-go/airut/internal/visibility"
 	"github.com/airut-go/airut/workers/embedded"
 	"github.com/airut-go/airut/workflows"
 )
 
-// The conversation listing against the real (SQLite) visibility store:
-// a filter value with quotes and backslashes matches only itself and
-// cannot widen the query; the subject comes from the memo.
+// The conversation listing against the real visibility stores, SQLite and
+// PostgreSQL (reached over TLS, its certificate checked for a server name
+// other than the address dialled): a filter value with quotes and
+// backslashes matches only itself and cannot widen the query; the subject
+// comes from the memo.
 func TestVisibilityListQuotesValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts func(t *testing.T) embedded.Options
+	}{
+		{"sqlite", func(t *testing.T) embedded.Options {
+			return embedded.Options{DatabaseFile: filepath.Join(t.TempDir(), "t.db")}
+		}},
+		{"postgres", func(t *testing.T) embedded.Options {
+			pg, settings := startPostgres(t)
+			settings.TLS = embedded.PostgresTLS{Enabled: true, CAFile: pg.CAFile, ServerName: pgtest.TLSServerName}
+			return embedded.Options{Postgres: settings}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testVisibilityListQuotesValues(t, tc.opts(t)) })
+	}
+}
+
+func testVisibilityListQuotesValues(t *testing.T, opts embedded.Options) {
 	attrs := map[string]enums.IndexedValueType{}
 	for _, name := range workflows.SearchAttributeNames() {
 		attrs[name] = enums.INDEXED_VALUE_TYPE_KEYWORD
 	}
-	s := start(t, embedded.Options{DatabaseFile: filepath.Join(t.TempDir(), "t.db"), UIPort: -1, SearchAttributes: attrs})
+	opts.UIPort, opts.SearchAttributes = -1, attrs
+	s := start(t, opts)
 	c := dial(t, s)
 	ctx := t.Context()
 	w := worker.New(c, "visibility-test", worker.Options{})
