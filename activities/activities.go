@@ -21,6 +21,7 @@ import (
 	"github.com/airut-go/airut/internal/metrics"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -46,12 +47,22 @@ type Activities struct {
 	Log     *slog.Logger
 	// Metrics counts tasks, their outcomes and cost; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Draining reports whether the host is leaving (airut drain): runs
+	// cut short then move to another host. Nil: never.
+	Draining func() bool
 
 	load   load
 	github githubClients
+
+	// stopMu guards the shutdown state (see shutdown.go).
+	stopMu    sync.Mutex
+	stopBegun bool
+	shutdown  chan struct{}
 	// mailAuths keeps Microsoft 365 mailboxes' tokens between replies.
 	mailAuths mailauth.Cache
 }
+
+func (a *Activities) draining() bool { return a.Draining != nil && a.Draining() }
 
 // HostQueue is this host's task queue.
 func (a *Activities) HostQueue() string { return workflows.HostQueue(a.HostID) }
@@ -113,6 +124,9 @@ func (a *Activities) ClaimHost(ctx context.Context, in workflows.ClaimInput) (wo
 
 // claim reserves an agent slot for conv, or says the host is full.
 func (a *Activities) claim(cfg *config.Config, conv string) error {
+	if a.stopping() {
+		return temporal.NewApplicationError("host "+a.HostID+" is stopping", workflows.ErrHostBusy)
+	}
 	if !a.load.claim(conv, cfg.Execution.MaxConcurrent, time.Now()) {
 		return temporal.NewApplicationError("host "+a.HostID+" is at capacity", workflows.ErrHostBusy)
 	}

@@ -67,8 +67,13 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	}
 	defer p.close()
 
+	if a.stopping() {
+		return workflows.AgentResult{}, a.declineWhileStopping()
+	}
 	a.load.start(in.ConversationID)
 	defer a.load.done()
+	ctx, cancelRun := a.untilShutdown(ctx)
+	defer cancelRun()
 	began, outcome, cost := time.Now(), "interrupted", 0.0
 	a.Metrics.TaskStarted(in.RepoID, a.HostID)
 	defer func() { a.Metrics.TaskFinished(in.RepoID, a.HostID, outcome, time.Since(began), cost) }()
@@ -84,7 +89,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		return workflows.AgentResult{}, err
 	}
 	a.Metrics.SandboxRequests(in.RepoID, res.Network.Allowed, res.Network.Blocked)
-	out, err := answer(ctx, res)
+	out, err := answer(ctx, res, a.draining())
 	if err != nil {
 		log.Info("agent interrupted", "after", res.Duration.Round(time.Second), "cause", context.Cause(ctx))
 		return out, err
@@ -106,9 +111,18 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 // by a stop answers as cancelled, in the session it ran in, with what it
 // used; one cancelled otherwise (the worker shutting down, the server
 // giving up on this attempt) is not over for good: an error, retried.
-func answer(ctx context.Context, res sandbox.Result) (workflows.AgentResult, error) {
+//
+// On a draining host (airut drain), an interrupted run is handed back as
+// ErrHostDraining: the conversation moves to another host at once rather
+// than waiting for this one to come back.
+func answer(ctx context.Context, res sandbox.Result, draining bool) (workflows.AgentResult, error) {
 	if res.Outcome == sandbox.OutcomeCancelled && !stopped(ctx) {
-		return workflows.AgentResult{}, fmt.Errorf("agent run interrupted: %w", context.Cause(ctx))
+		cause := fmt.Errorf("agent run interrupted: %w", context.Cause(ctx))
+		if draining {
+			return workflows.AgentResult{}, workflows.Fail(workflows.ErrHostDraining,
+				"the machine running this task was taken out of service before it finished; the task moves to another one", cause)
+		}
+		return workflows.AgentResult{}, cause
 	}
 	return agentResult(res), nil
 }

@@ -121,12 +121,18 @@ func TestAnswer(t *testing.T) {
 		cause   error // the activity's context ends with this cause; nil: it does not end
 		want    workflows.AgentResult
 		wantErr bool
+		// draining: the host is leaving; kind is the error's type.
+		draining bool
+		kind     string
 	}{
 		{"stop", stoppedRun, temporal.NewCanceledError(), workflows.AgentResult{Outcome: workflows.OutcomeCancelled, SessionID: "s-new",
-			Usage: workflows.Usage{InputTokens: 105, OutputTokens: 27}, DurationMS: 900}, false},
-		{"worker shutting down", stoppedRun, errors.New("worker is now shutdown"), workflows.AgentResult{}, true},
+			Usage: workflows.Usage{InputTokens: 105, OutputTokens: 27}, DurationMS: 900}, false, false, ""},
+		{"worker shutting down", stoppedRun, errors.New("worker is now shutdown"), workflows.AgentResult{}, true, false, ""},
+		{"worker draining", stoppedRun, errors.New("worker is now shutdown"), workflows.AgentResult{}, true, true, workflows.ErrHostDraining},
+		{"stop while draining", stoppedRun, temporal.NewCanceledError(), workflows.AgentResult{Outcome: workflows.OutcomeCancelled, SessionID: "s-new",
+			Usage: workflows.Usage{InputTokens: 105, OutputTokens: 27}, DurationMS: 900}, false, true, ""},
 		{"finished", done, nil, workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: "s1", Text: "All fixed.", CostUSD: 0.25,
-			NumTurns: 2, NetworkBlocked: 2, BlockedExamples: []string{"GET evil.test/"}}, false},
+			NumTurns: 2, NetworkBlocked: 2, BlockedExamples: []string{"GET evil.test/"}}, false, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,9 +142,12 @@ func TestAnswer(t *testing.T) {
 				if tt.cause != nil {
 					cancel(tt.cause)
 				}
-				got, err := answer(ctx, tt.res)
+				got, err := answer(ctx, tt.res, tt.draining)
 				if (err != nil) != tt.wantErr {
 					return fmt.Errorf("answer error = %v, want error %v", err, tt.wantErr)
+				}
+				if err != nil && (tt.kind != "") != workflows.IsKind(err, tt.kind) {
+					return fmt.Errorf("answer error = %v, want kind %q", err, tt.kind)
 				}
 				if !reflect.DeepEqual(got, tt.want) {
 					return fmt.Errorf("answer = %+v, want %+v", got, tt.want)

@@ -199,6 +199,7 @@ type siteOptions struct {
 	hostID         string
 	frontendPort   int
 	heartbeat      int
+	hostTimeout    int // execution.host_timeout (default 600 s)
 	maxConcurrent  int
 	claudeBinary   string
 	downloadURL    string
@@ -244,6 +245,9 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	maxAge := ""
 	if o.imageMaxAge != nil {
 		maxAge = fmt.Sprintf(", image_max_age_hours: %d", *o.imageMaxAge)
+	}
+	if o.hostTimeout != 0 {
+		maxAge += fmt.Sprintf(", host_timeout: %d", o.hostTimeout)
 	}
 	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5%s}\n", o.maxConcurrent, o.heartbeat, maxAge)
 	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)

@@ -41,6 +41,15 @@ type Options struct {
 	Metrics *metrics.Metrics
 }
 
+// draining reports whether the host's drain file is there (airut drain).
+func draining(cfg *config.Config, hostID string) func() bool {
+	path := cfg.DrainFile(hostID)
+	return func() bool {
+		_, err := os.Stat(path)
+		return err == nil
+	}
+}
+
 // NewSandbox is the host's sandbox as the configuration describes it. A
 // podman API service already listening is used as it is; else one is
 // started that ends with this process, however it ends. Its settings
@@ -69,6 +78,8 @@ func NewSandbox(ctx context.Context, cfg *config.Config, log *slog.Logger) (*san
 type Host struct {
 	workers []worker.Worker
 	stopGC  context.CancelFunc
+	acts    *activities.Activities
+	grace   time.Duration
 }
 
 // Start removes the containers, sandbox networks and sandbox files (which
@@ -102,11 +113,21 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if _, err := activities.FailOrphanedRuns(ctx, opts.Client, cfg.Temporal.Namespace, cfg.RunningDir(hostID), log); err != nil {
 		log.Warn("interrupted agent runs not handed back; they resume after their heartbeat timeout", "error", err)
 	}
-	acts := &activities.Activities{Config: opts.Config, Sandbox: opts.Sandbox, HostID: hostID, Log: log, Metrics: opts.Metrics}
+	// A drain file left by an earlier drain of this host is over: the
+	// host is back.
+	if err := os.Remove(cfg.DrainFile(hostID)); err == nil {
+		log.Info("host was drained before; taking tasks again", "host", hostID)
+	}
+	acts := &activities.Activities{Config: opts.Config, Sandbox: opts.Sandbox, HostID: hostID, Log: log, Metrics: opts.Metrics,
+		Draining: draining(cfg, hostID)}
 	opts.Metrics.Slots(hostID, cfg.Execution.MaxConcurrent)
 	hostQueue := workflows.HostQueue(hostID)
 
-	shared := worker.New(opts.Client, workflows.SharedQueue, worker.Options{})
+	// Work a worker has taken when it stops (a reply, a workspace being
+	// prepared) is finished, not dropped: dropped, it would wait for its
+	// timeout before another worker retried it.
+	const finishOnStop = 30 * time.Second
+	shared := worker.New(opts.Client, workflows.SharedQueue, worker.Options{WorkerStopTimeout: finishOnStop})
 	shared.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	register(shared, acts.ClaimHost, workflows.ActivityClaimHost)
 	// PrepareWorkspace on the shared queue places the conversations of
@@ -118,6 +139,7 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	// A stop during workspace preparation reaches the host the same way
 	// (see the run worker below).
 	host := worker.New(opts.Client, hostQueue, worker.Options{
+		WorkerStopTimeout:                finishOnStop,
 		MaxHeartbeatThrottleInterval:     time.Second,
 		DefaultHeartbeatThrottleInterval: time.Second,
 	})
@@ -129,9 +151,10 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 
 	run := worker.New(opts.Client, workflows.RunQueue(hostQueue), worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.Execution.MaxConcurrent,
-		// On shutdown, running agents get this long to finish; the rest
-		// are cancelled (their containers killed) and retried on restart.
-		WorkerStopTimeout: time.Duration(cfg.Execution.ShutdownTimeout) * time.Second,
+		// Host.Stop gives running agents their grace period and cuts
+		// the rest short before the workers stop; this is only the time
+		// for a cut run to kill its container and answer.
+		WorkerStopTimeout: finishOnStop,
 		// A stop reaches a running agent only in the answer to a
 		// heartbeat. The SDK sends one at most every 80% of the heartbeat
 		// timeout (24 s for 30 s), which left stopped containers running
@@ -143,7 +166,7 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	})
 	register(run, acts.RunAgent, workflows.ActivityRunAgent)
 
-	h := &Host{}
+	h := &Host{acts: acts, grace: time.Duration(cfg.Execution.ShutdownTimeout) * time.Second}
 	for _, w := range []worker.Worker{shared, host, run} {
 		if err := w.Start(); err != nil {
 			h.Stop()
@@ -184,13 +207,21 @@ func register(w worker.Worker, fn any, name string) {
 	w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 }
 
-// Stop stops polling and waits for running activities to finish.
+// Stop takes the host out of service: no new conversation comes here,
+// agent runs in progress get execution.shutdown_timeout to finish (their
+// replies still go out from here), the rest are cut short and answer
+// (handed back), then the workers stop.
 func (h *Host) Stop() {
 	if h.stopGC != nil {
 		h.stopGC()
 	}
-	for i := len(h.workers) - 1; i >= 0; i-- {
-		h.workers[i].Stop()
+	if h.acts != nil {
+		h.acts.Shutdown(context.Background(), h.grace)
+	}
+	// The shared queue's worker first: it takes what could go to any
+	// host (new conversations, replies), so it should take no more.
+	for _, w := range h.workers {
+		w.Stop()
 	}
 	h.workers = nil
 }

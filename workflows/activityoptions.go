@@ -87,14 +87,23 @@ func (c *conversation) legacyPrepareOptions() workflow.ActivityOptions {
 // agentOptions: the run may take the repo's task timeout, plus time for
 // the image and the sandbox; WaitForCancellation lets a stopped run report
 // back after its container is gone.
-func (c *conversation) agentOptions(timeoutSeconds int) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
+//
+// With moving (versionMoveRuns), a run whose host does not pick it up
+// within the host timeout, or whose host drains, gives up on the host:
+// the conversation moves (see running).
+func (c *conversation) agentOptions(timeoutSeconds int, moving bool) workflow.ActivityOptions {
+	o := workflow.ActivityOptions{
 		TaskQueue:           RunQueue(c.st.HostQueue),
 		StartToCloseTimeout: time.Duration(timeoutSeconds)*time.Second + 5*time.Minute,
 		HeartbeatTimeout:    c.heartbeatTimeout(),
 		WaitForCancellation: true,
 		RetryPolicy:         attempts(3, time.Second),
 	}
+	if moving {
+		o.ScheduleToStartTimeout = c.hostTimeout()
+		o.RetryPolicy.NonRetryableErrorTypes = append(o.RetryPolicy.NonRetryableErrorTypes, ErrHostDraining)
+	}
+	return o
 }
 
 // replyOptions: replies go from the host (where the outbox is), or from
@@ -106,7 +115,7 @@ func (c *conversation) replyOptions(kind ReplyKind) workflow.ActivityOptions {
 		queue = SharedQueue
 	}
 	n := int32(10)
-	if kind == ReplyAck {
+	if kind.Interim() {
 		n = 3
 	}
 	return workflow.ActivityOptions{

@@ -322,7 +322,15 @@ const (
 	ReplyAck   ReplyKind = "ack"
 	ReplyFinal ReplyKind = "reply"
 	ReplyError ReplyKind = "error"
+	// ReplyNotice tells the user about the task on its way (it moved to
+	// another host): best effort, like an acknowledgement, but a message
+	// of its own in every channel.
+	ReplyNotice ReplyKind = "notice"
 )
+
+// Interim reports whether a reply of kind k is sent while the task is on
+// its way, not its answer: it is best effort and not the task's reply.
+func (k ReplyKind) Interim() bool { return k == ReplyAck || k == ReplyNotice }
 
 // ReplyInput is one message back to the user.
 type ReplyInput struct {

@@ -91,7 +91,7 @@ func (f *fakeActivities) finalReplies() []workflows.ReplyInput {
 	defer f.mu.Unlock()
 	var out []workflows.ReplyInput
 	for _, r := range f.replies {
-		if r.Kind != workflows.ReplyAck {
+		if !r.Kind.Interim() {
 			out = append(out, r)
 		}
 	}
@@ -641,6 +641,63 @@ func TestHostGoneMovesConversation(t *testing.T) {
 	}
 	if h.act.runQueue[0] != "airut-host-b-run" {
 		t.Errorf("agent ran on %q, want the new host's run queue airut-host-b-run", h.act.runQueue[0])
+	}
+}
+
+// An agent run whose host is lost (never picked up within the host
+// timeout, or handed back by a draining host) moves the conversation:
+// the user is told, another host is claimed, the workspace is prepared
+// afresh there and the task runs again in a new session; one final reply.
+func TestAgentRunOnALostHostMoves(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"host gone", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)},
+		{"host draining", workflows.Fail(workflows.ErrHostDraining, "this host is draining", nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.act.claim = func(context.Context, workflows.ClaimInput) (workflows.ClaimResult, error) {
+				if h.act.claims == 1 {
+					return workflows.ClaimResult{HostQueue: "airut-host-a"}, nil
+				}
+				return workflows.ClaimResult{HostQueue: "airut-host-b"}, nil
+			}
+			h.act.prepare = func(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
+				q := activity.GetInfo(ctx).TaskQueue
+				return workflows.PrepareResult{HostQueue: q, Model: "opus", TimeoutSeconds: 60, HeartbeatSeconds: 5}, nil
+			}
+			h.act.run = func(ctx context.Context, in workflows.AgentInput) (workflows.AgentResult, error) {
+				if activity.GetInfo(ctx).TaskQueue == "airut-host-a-run" {
+					return workflows.AgentResult{}, tc.err
+				}
+				return workflows.AgentResult{Outcome: workflows.OutcomeSuccess, SessionID: "sess-b", Text: "done on b"}, nil
+			}
+			h.signalAt(0, msg("m1", "fix it"))
+			h.env.ExecuteWorkflow(workflows.ConversationWorkflow, start(idleSoon))
+			if err := h.env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if len(h.act.runs) != 2 || h.act.runQueue[1] != "airut-host-b-run" || h.act.runs[1].SessionID != "" ||
+				!strings.Contains(h.act.runs[1].Prompt, "moved to a new host") || !strings.Contains(h.act.runs[1].Prompt, "fix it") {
+				t.Fatalf("runs = %+v on %v, want a second, fresh run on host b with the message and the rehome notice", h.act.runs, h.act.runQueue)
+			}
+			if len(h.act.prepares) != 2 || !h.act.prepares[1].Rehome || h.act.prepareQueues[1] != "airut-host-b" {
+				t.Errorf("prepares = %+v on %v, want the second on host b as a rehome", h.act.prepares, h.act.prepareQueues)
+			}
+			var moved bool
+			for _, r := range h.act.replies {
+				moved = moved || r.Text == workflows.MovedText
+			}
+			finals := h.act.finalReplies()
+			if !moved || len(finals) != 1 || finals[0].Text != "done on b" {
+				t.Errorf("replies = %+v, want the move notice and one final reply from host b", h.act.replies)
+			}
+			if st := h.status(t); st.Tasks[0].Outcome != workflows.OutcomeSuccess || !st.Tasks[0].Rehomed {
+				t.Errorf("task = %+v, want success, rehomed", st.Tasks[0])
+			}
+		})
 	}
 }
 

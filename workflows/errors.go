@@ -27,6 +27,10 @@ const (
 	// worker that replaced it on the host hands the attempt back so it is
 	// retried (and resumes) at once.
 	ErrWorkerRestarted = "WorkerRestarted"
+	// ErrHostDraining: the host is leaving (airut drain) and its agent run
+	// did not finish within the grace period; the conversation moves to
+	// another host at once instead of waiting for this one.
+	ErrHostDraining = "HostDraining"
 )
 
 // Problem is what a person reads about a failed activity. It travels as

@@ -65,6 +65,11 @@ func MessageBody(msgs []Message) string {
 	return strings.Join(parts, "\n\n")
 }
 
+// MovedText tells the user a task moved: its host stopped (or is being
+// taken out of service) before the agent finished.
+const MovedText = "The machine working on this stopped before it finished, so your request moved to another one and starts again there. " +
+	"You will get the reply from there; nothing needs doing on your side."
+
 // RehomeNotice tells the agent its workspace was re-created on a new host.
 const RehomeNotice = "IMPORTANT: This conversation moved to a new host because its previous host became unavailable. " +
 	"The workspace is a fresh clone and the previous session's context is gone. " +

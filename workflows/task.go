@@ -121,7 +121,7 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 		c.cancelTask = cancel
 		defer func() { c.cancelTask = nil }()
 	}
-	prep, rehomed, err := c.prepare(rctx, t)
+	prep, rehomed, err := c.prepare(rctx, t, false)
 	if c.stopping {
 		return AgentResult{}, prep, c.stopped()
 	}
@@ -158,6 +158,25 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 	prompt := ComposePrompt(c.in.Channel, t.batch, subject, prep.Inbox, notice)
 	resumed := c.st.SessionID != ""
 	res, err := c.runAgent(rctx, t, prep, prompt, c.st.SessionID)
+	// The host went away under the run (or drains): the conversation
+	// moves to a host that has room, where the task starts again on a
+	// fresh clone, and the user is told.
+	for moves := 0; err != nil && hostLost(err) && !c.stopping && moves < maxMoves; moves++ {
+		workflow.GetLogger(ctx).Warn("agent run's host is gone or draining; moving the conversation", "task", t.sum.TaskID, "host", c.st.HostQueue)
+		// Cleared first: the notice goes from any worker, not the lost host.
+		c.st.HostQueue, c.st.SessionID = "", ""
+		c.reply(ctx, t, outgoing{Kind: ReplyNotice, Text: MovedText})
+		prep, _, err = c.prepare(rctx, t, true)
+		if c.stopping {
+			return AgentResult{}, prep, c.stopped()
+		}
+		if err != nil {
+			break
+		}
+		t.sum.Rehomed, resumed = true, false
+		prompt = ComposePrompt(c.in.Channel, t.batch, subject, prep.Inbox, RehomeNotice)
+		res, err = c.runAgent(rctx, t, prep, prompt, "")
+	}
 	if err == nil && resumed && res.Outcome.Unresumable() && !c.stopping {
 		workflow.GetLogger(ctx).Info("resumed session unusable; retrying once with a fresh session", "task", t.sum.TaskID, "outcome", res.Outcome)
 		t.sum.Recovered = true
@@ -254,12 +273,12 @@ func (c *conversation) taskID(ctx workflow.Context) string {
 // has a free agent slot, which becomes its host. A host that does not pick
 // up the preparation within the host timeout is presumed gone, and the
 // conversation moves to a new host with a fresh clone.
-func (c *conversation) prepare(ctx workflow.Context, t *task) (PrepareResult, bool, error) {
-	in := PrepareInput{RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.sum.TaskID}
+func (c *conversation) prepare(ctx workflow.Context, t *task, moved bool) (PrepareResult, bool, error) {
+	in := PrepareInput{RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.sum.TaskID, Rehome: moved}
 	for _, m := range t.batch {
 		in.Attachments = append(in.Attachments, m.Attachments...)
 	}
-	rehomed := false
+	rehomed := moved
 	if c.st.HostQueue != "" {
 		res, err := c.prepareOn(ctx, c.prepareOptions(c.st.HostQueue), in)
 		if !hostGone(err) {
@@ -321,7 +340,8 @@ func (c *conversation) runAgent(ctx workflow.Context, t *task, prep PrepareResul
 	actx, cancel := workflow.WithCancel(ctx)
 	c.cancelAgent = cancel
 	defer func() { c.cancelAgent = nil }()
-	actx = workflow.WithActivityOptions(actx, c.agentOptions(prep.TimeoutSeconds))
+	moving := workflow.GetVersion(ctx, versionMoveRuns, workflow.DefaultVersion, 1) >= 1
+	actx = workflow.WithActivityOptions(actx, c.agentOptions(prep.TimeoutSeconds, moving))
 	in := AgentInput{
 		RepoID: c.in.RepoID, ConversationID: c.in.ConversationID, TaskID: t.sum.TaskID,
 		Prompt: prompt, SessionID: session, Model: c.st.Model, Effort: c.st.Effort,
@@ -344,6 +364,20 @@ func (c *conversation) runAgent(ctx workflow.Context, t *task, prep PrepareResul
 		}
 		workflow.GetLogger(ctx).Warn("agent run interrupted on every attempt; running it again, resuming", "task", t.sum.TaskID, "restarts", restarts+1)
 	}
+}
+
+// versionMoveRuns: an agent run whose host is gone (it did not pick the
+// run up within the host timeout) or draining moves the conversation to
+// another host, where the task runs again from a fresh clone.
+const versionMoveRuns = "move-runs"
+
+// maxMoves bounds the moves of one task.
+const maxMoves = 3
+
+// hostLost reports whether err says the run's host will not run it: it
+// never picked the run up within the host timeout, or it is draining.
+func hostLost(err error) bool {
+	return hostGone(err) || IsKind(err, ErrHostDraining)
 }
 
 // versionResumeRuns: an agent run whose attempts all ended with their
@@ -377,14 +411,14 @@ func (c *conversation) reply(ctx workflow.Context, t *task, o outgoing) {
 	for _, m := range t.batch {
 		in.Answered = append(in.Answered, m.ReplyTo)
 	}
-	if o.Kind != ReplyAck {
+	if !o.Kind.Interim() {
 		t.sum.Reply = o.Text
 	}
 	actx := workflow.WithActivityOptions(ctx, c.replyOptions(o.Kind))
 	var res ReplyResult
 	if err := workflow.ExecuteActivity(actx, ActivityDeliverReply, in).Get(ctx, &res); err != nil {
 		workflow.GetLogger(ctx).Error("reply not delivered", "task", t.sum.TaskID, "kind", o.Kind, "error", err)
-		if o.Kind != ReplyAck {
+		if !o.Kind.Interim() {
 			t.sum.Error = strings.TrimSpace(t.sum.Error + "; reply not delivered: " + ProblemText(err))
 		}
 	}

@@ -166,6 +166,11 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 			return withCode(exitRuntime, err)
 		}
 		defer sb.Close()
+		removePID, err := writePID(cfg.WorkerPIDFile(cfg.Worker.HostID))
+		if err != nil {
+			return withCode(exitRuntime, fmt.Errorf("record the worker's PID: %w", err))
+		}
+		defer removePID()
 		h, err := workers.Start(ctx, workers.Options{Client: c, Config: func() *config.Config { return cfg }, Sandbox: sb, Log: log, Metrics: m})
 		if err != nil {
 			return withCode(exitRuntime, err)

@@ -62,6 +62,19 @@ func (c *Config) RunningDir(hostID string) string {
 	return filepath.Join(c.StateDir, "running", hostID)
 }
 
+// DrainFile marks a host as draining (airut drain): its worker hands runs
+// it cannot finish in time to other hosts. The worker removes it when it
+// starts.
+func (c *Config) DrainFile(hostID string) string {
+	return filepath.Join(c.StateDir, "drain", hostID)
+}
+
+// WorkerPIDFile holds the process ID of the host's running worker, for
+// airut drain.
+func (c *Config) WorkerPIDFile(hostID string) string {
+	return filepath.Join(c.StateDir, "run", "worker-"+hostID+".pid")
+}
+
 // ClaudeBinariesDir caches the Claude Code binaries downloaded for repos
 // that name a claude_version and have no binary on the host.
 func (c *Config) ClaudeBinariesDir() string {

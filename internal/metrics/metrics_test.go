@@ -107,4 +107,3 @@ func TestServeRefusesABusyPort(t *testing.T) {
 		t.Errorf("second Serve on %s: %v, want an error naming it", addr, err)
 	}
 }
-
