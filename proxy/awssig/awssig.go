@@ -2,16 +2,17 @@
 // surrogate AWS credentials (an access key ID with the real one's prefix
 // and length, a secret and session token of the same shape) and signs its
 // requests with them as usual; for a host in the credential's scopes the
-// proxy checks that the surrogate signature is good and signs the request
+// proxy checks that the surrogate signature is good (SigV4; a SigV4A
+// ECDSA signature cannot be checked, see resignV4A) and signs the request
 // again with the real key, so the real secret never enters the sandbox.
 //
 // It handles SigV4 (Authorization header and presigned URLs, including
 // S3's aws-chunked STREAMING-AWS4-HMAC-SHA256-PAYLOAD uploads, whose chunk
 // signatures are rewritten as the body is read, and
-// STREAMING-UNSIGNED-PAYLOAD-TRAILER) and SigV4A in the Authorization
-// header. What it cannot re-sign goes out as the agent sent it, with the
-// surrogate signature, and the upstream rejects it; Result.Reason says
-// why. It never blocks a request.
+// STREAMING-UNSIGNED-PAYLOAD-TRAILER) and SigV4A (Authorization header
+// and presigned URLs; no streaming payloads). What it cannot re-sign goes
+// out as the agent sent it, with the surrogate signature, and the
+// upstream rejects it; Result.Reason says why. It never blocks a request.
 //
 // The signing itself is the SDK's (aws-sdk-go-v2's aws/signer/v4 and
 // smithy-go's aws-http-auth/sigv4a): this package only parses what the
@@ -59,7 +60,8 @@ type Result struct {
 	Resigned        bool
 	// Reason says why the request was not re-signed. It may also hold a
 	// note on a re-signed request that the upstream will likely refuse
-	// (clock skew, an expired presigned URL).
+	// (clock skew, an expired presigned SigV4 URL; an expired presigned
+	// SigV4A URL is not re-signed).
 	Reason string
 }
 
@@ -87,7 +89,8 @@ const (
 // surrogate access key ID whose credential is scoped to host (the host
 // name without port). r is the request about to be sent upstream; its
 // body may be read (and is then put back) or wrapped. now is the proxy's
-// clock, used only for the skew note.
+// clock, used for the skew note and to leave an expired presigned SigV4A
+// URL alone.
 //
 // A request that carries no AWS signature, or one made with a key ID that
 // is not a surrogate (a real key the agent brought, say), is left alone
@@ -111,7 +114,11 @@ func Resign(r *http.Request, host string, creds []Credential, now time.Time) Res
 		return res
 	}
 	if d.sig.alg == algV4A {
-		if vs := headerValues(r.Header, hRegionSet); len(vs) == 1 {
+		vs := headerValues(r.Header, hRegionSet)
+		if d.presigned {
+			vs = d.query[qRegionSet]
+		}
+		if len(vs) == 1 {
 			res.Region = vs[0]
 		}
 	}
@@ -139,7 +146,7 @@ func Resign(r *http.Request, host string, creds []Credential, now time.Time) Res
 		case d.sig.alg == algV4:
 			err = resignV4(r, d, t, c)
 		case d.presigned:
-			err = errors.New("presigned SigV4A URLs are not supported")
+			err = resignV4APresigned(r, d, t, now, c)
 		default:
 			err = resignV4A(r, d.sig, t, c)
 		}
@@ -247,8 +254,9 @@ func skewNote(t, now time.Time, d detected) string {
 	off := t.Sub(now)
 	if d.presigned {
 		// A presigned URL is meant to be used later: only an expired one
-		// or a future date is worth a note.
-		if vs := d.query[qExpires]; len(vs) == 1 {
+		// or a future date is worth a note. (An expired SigV4A URL is not
+		// re-signed at all: resignV4APresigned says so.)
+		if vs := d.query[qExpires]; len(vs) == 1 && d.sig.alg == algV4 {
 			secs, err := strconv.ParseInt(vs[0], 10, 64)
 			// (bounded so the Duration cannot overflow; AWS allows 7 days)
 			if err == nil && secs >= 0 && secs < 1<<32 && now.After(t.Add(time.Duration(secs)*time.Second)) {

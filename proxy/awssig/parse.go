@@ -186,6 +186,7 @@ const (
 	qSignedHeaders = "X-Amz-SignedHeaders"
 	qSignature     = "X-Amz-Signature"
 	qSecurityToken = "X-Amz-Security-Token"
+	qRegionSet     = "X-Amz-Region-Set" // SigV4A
 )
 
 // isPresigned reports whether q carries any of the presigned-URL auth
@@ -200,7 +201,11 @@ func isPresigned(q url.Values) bool {
 }
 
 // parsePresigned reads the presigned-URL parameters from q; each must be
-// there exactly once (X-Amz-Expires and X-Amz-Security-Token at most once).
+// there exactly once (X-Amz-Security-Token at most once, and for SigV4
+// X-Amz-Expires too). SigV4A URLs must also carry X-Amz-Expires and
+// X-Amz-Region-Set exactly once: the signer rewrites the region set and
+// the expiry is part of what is re-signed (their values are checked where
+// they are used).
 func parsePresigned(q url.Values) (signature, error) {
 	var s signature
 	one := func(k string, required bool) (string, error) {
@@ -243,7 +248,17 @@ func parsePresigned(q url.Values) (signature, error) {
 	if s.sig, err = one(qSignature, true); err != nil {
 		return s, err
 	}
-	return s, checkSignature(alg, s.sig)
+	if err := checkSignature(alg, s.sig); err != nil {
+		return s, err
+	}
+	if alg == algV4A {
+		for _, k := range []string{qExpires, qRegionSet} {
+			if _, err := one(k, true); err != nil {
+				return s, err
+			}
+		}
+	}
+	return s, nil
 }
 
 func isAlnum(s string) bool {

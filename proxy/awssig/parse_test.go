@@ -87,6 +87,25 @@ func TestParsePresigned(t *testing.T) {
 	if _, err := parsePresigned(q); err == nil {
 		t.Error("parsePresigned accepts a URL without X-Amz-SignedHeaders")
 	}
+
+	// SigV4A: X-Amz-Expires and X-Amz-Region-Set are required, once.
+	v4a := "X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fs3%2Faws4_request" +
+		"&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-Region-Set=%2A&X-Amz-SignedHeaders=host&X-Amz-Signature=3045022100abcd"
+	q, _ = url.ParseQuery(v4a)
+	if s, err := parsePresigned(q); err != nil || s.alg != algV4A || s.keyID != "AKIAIOSFODNN7EXAMPLE" || s.service != "s3" || s.region != "" {
+		t.Errorf("parsePresigned(SigV4A) = %+v, %v", s, err)
+	}
+	for _, bad := range []string{
+		strings.Replace(v4a, "&X-Amz-Expires=86400", "", 1),
+		strings.Replace(v4a, "&X-Amz-Region-Set=%2A", "", 1),
+		v4a + "&X-Amz-Region-Set=us-east-1",
+		v4a + "&X-Amz-Expires=1",
+	} {
+		q, _ := url.ParseQuery(bad)
+		if _, err := parsePresigned(q); err == nil {
+			t.Errorf("parsePresigned accepts %s", bad)
+		}
+	}
 }
 
 // FuzzAuthorization: the parsers must never panic, what they accept must
@@ -99,6 +118,8 @@ func FuzzAuthorization(f *testing.F) {
 	f.Add("AWS4-HMAC-SHA256 Credential=/, SignedHeaders=;, Signature=")
 	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request" +
 		"&X-Amz-Date=20130524T000000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=" + sig64)
+	f.Add("X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fs3%2Faws4_request" +
+		"&X-Amz-Date=20130524T000000Z&X-Amz-Expires=900&X-Amz-Region-Set=%2A&X-Amz-SignedHeaders=host&X-Amz-Signature=3045022100abcd")
 	f.Fuzz(func(t *testing.T, in string) {
 		s, err := parseAuthorization(in)
 		if err != nil {

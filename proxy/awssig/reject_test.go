@@ -159,7 +159,7 @@ func TestResignLeavesRequestAlone(t *testing.T) {
 				req.Header.Set("X-Amz-Security-Token", surrogateToken)
 				return setup{in: wire(t, req), creds: []Credential{c}}
 			}},
-		{name: "presigned SigV4A", want: Result{Name: "AWS_PROD", Service: "s3", Reason: "presigned SigV4A URLs are not supported"},
+		{name: "presigned SigV4A without X-Amz-Expires", want: Result{Name: "AWS_PROD", Service: "s3", Reason: "presigned URL needs exactly one X-Amz-Expires"},
 			setup: func(t *testing.T) setup {
 				in := wire(t, newReq(t, http.MethodGet, "https://b.s3-global.amazonaws.com/k?X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256"+
 					"&X-Amz-Credential=AKIASURROGATE0000002%2F20250304%2Fs3%2Faws4_request&X-Amz-Date=20250304T050607Z&X-Amz-Region-Set=%2A"+
