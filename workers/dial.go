@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/workflows"
 )
 
 // Dial connects to the Temporal service at address (the embedded server's
@@ -95,4 +98,36 @@ func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
 }
 func (h levelFloor) WithGroup(n string) slog.Handler {
 	return levelFloor{h.Handler.WithGroup(n), h.min}
+}
+
+// MissingSearchAttributes are the search attributes Airut's workflows set
+// that namespace lacks. The embedded server registers them itself; a
+// cluster or Temporal Cloud namespace needs them registered once
+// (deploy/compose/scripts/setup-namespace.sh), or every new conversation
+// fails to start.
+func MissingSearchAttributes(ctx context.Context, c client.Client, namespace string) ([]string, error) {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return nil, fmt.Errorf("list the search attributes of namespace %s: %w", namespace, err)
+	}
+	var missing []string
+	for _, name := range workflows.SearchAttributeNames() {
+		if _, ok := resp.GetCustomAttributes()[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	return missing, nil
+}
+
+// SearchAttributesFix is how to register missing search attributes.
+func SearchAttributesFix(namespace string, missing []string) string {
+	var b strings.Builder
+	b.WriteString("register them once: ")
+	for i, name := range missing {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "temporal operator search-attribute create --namespace %s --name %s --type Keyword", namespace, name)
+	}
+	return b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/airut-go/airut/internal/metrics"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -93,6 +94,15 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	// A namespace without Airut's search attributes would refuse every
+	// conversation's start; better said now, once, than per message.
+	switch missing, err := MissingSearchAttributes(ctx, opts.Client, cfg.Temporal.Namespace); {
+	case err != nil:
+		log.Warn("search attributes not checked", "error", err)
+	case len(missing) > 0:
+		return nil, fmt.Errorf("namespace %s lacks the search attributes %s, so no conversation could start; %s",
+			cfg.Temporal.Namespace, strings.Join(missing, ", "), SearchAttributesFix(cfg.Temporal.Namespace, missing))
 	}
 	removed, nets, err := opts.Sandbox.RemoveLabelled(ctx, parts.LabelHost, hostID)
 	for _, name := range removed {

@@ -11,9 +11,18 @@ import (
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs
-// (e2e tests with AIRUT_RECORD_HISTORIES=1) against the current workflow
+// (e2e tests with AIRUT_RECORD_HISTORIES set) against the current workflow
 // code: a change that alters the commands a running conversation issues,
 // without workflow.GetVersion, fails here before it breaks live workflows.
+//
+// Every *.json in testdata/ replays, and none is ever removed: a history
+// is a conversation that may still be running somewhere when its workers
+// are upgraded. <name>-0.json are the first recordings; the tag after the
+// name says when the others were made: a workflow version that came in
+// (-claimhost-, -stoptask-), or a release before an upgrade
+// (-<commit>-<date>-, e.g. AIRUT_RECORD_HISTORIES=9d54d55-20261206 at
+// commit 9d54d55: two tasks resumed in one session, the email round trip,
+// the pull-request loop, a crash mid-task and a stop then retry).
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {

@@ -200,8 +200,15 @@ func checkTemporal(ctx context.Context, ck *checker, cfg *config.Config) {
 	addr := temporalAddress(cfg)
 	c, err := workers.Dial(ctx, cfg.Temporal, addr, nil, nil)
 	if err == nil {
-		c.Close()
+		defer c.Close()
 		ck.ok("temporal", "answering at "+addr+" (namespace "+cfg.Temporal.Namespace+")")
+		switch missing, err := workers.MissingSearchAttributes(ctx, c, cfg.Temporal.Namespace); {
+		case err != nil:
+			ck.warn("temporal search attributes", err.Error(), "")
+		case len(missing) > 0:
+			ck.fail("temporal search attributes", "namespace "+cfg.Temporal.Namespace+" lacks "+strings.Join(missing, ", ")+": new conversations cannot start",
+				workers.SearchAttributesFix(cfg.Temporal.Namespace, missing))
+		}
 		return
 	}
 	if cfg.Temporal.Address != "" {

@@ -13,8 +13,10 @@ import (
 	"testing"
 
 	"github.com/spf13/viper"
+	"go.temporal.io/api/enums/v1"
 
 	"github.com/airut-go/airut/internal/testing/mstokentest"
+	"github.com/airut-go/airut/workers/embedded"
 )
 
 // runAirut runs the command line in-process and returns what it printed
@@ -163,5 +165,37 @@ func TestLogFormat(t *testing.T) {
 	var line map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "worker ready" || line["host"] != "h1" {
 		t.Errorf("json log line %q: %v", buf.String(), err)
+	}
+}
+
+// A cluster namespace without Airut's search attributes fails the check
+// with the commands that register them; with them, it passes.
+func TestCheckReportsMissingSearchAttributes(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		attrs map[string]enums.IndexedValueType
+		want  string
+	}{
+		{"bare namespace", nil, `(?m)^FAIL +temporal search attributes +namespace bare lacks AirutRepo, AirutChannel, AirutSender, AirutStatus, AirutPR: new conversations cannot start\n +fix: register them once: temporal operator search-attribute create --namespace bare --name AirutRepo --type Keyword;`},
+		{"registered", map[string]enums.IndexedValueType{"AirutRepo": enums.INDEXED_VALUE_TYPE_KEYWORD, "AirutChannel": enums.INDEXED_VALUE_TYPE_KEYWORD,
+			"AirutSender": enums.INDEXED_VALUE_TYPE_KEYWORD, "AirutStatus": enums.INDEXED_VALUE_TYPE_KEYWORD, "AirutPR": enums.INDEXED_VALUE_TYPE_KEYWORD}, `(?m)^ok +temporal +answering at `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := embedded.Start(ctx, embedded.Options{UIPort: -1, Namespace: "bare", SearchAttributes: tc.attrs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Stop()
+			config := filepath.Join(t.TempDir(), "airut.yaml")
+			os.WriteFile(config, []byte(fmt.Sprintf("config_version: 5\ntemporal: {address: %q, namespace: bare}\n", srv.FrontendAddress())), 0o644)
+			out, _ := runAirut(t, "check", "--config", config)
+			if !regexp.MustCompile(tc.want).MatchString(out) {
+				t.Errorf("airut check lacks %s:\n%s", tc.want, out)
+			}
+			if tc.attrs != nil && strings.Contains(out, "search attributes") {
+				t.Errorf("search attributes reported although registered:\n%s", out)
+			}
+		})
 	}
 }
