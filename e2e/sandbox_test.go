@@ -215,6 +215,15 @@ func TestSandboxedAgentUsesMaskedKeyThroughProxy(t *testing.T) {
 	if allowed < 2 || refused < 1 {
 		t.Errorf("the network log has %v allowed and %v refused requests, want the API calls and curl's, and the blocked upload", allowed, refused)
 	}
+	// The backlog of the shared queue and this host's queues, read from
+	// Temporal: nothing waits once the task is done.
+	backlog := s.metrics("airut_queue_backlog")
+	for _, q := range []string{workflows.SharedQueue, workflows.HostQueue(s.hostID), workflows.RunQueue(workflows.HostQueue(s.hostID))} {
+		key := `airut_queue_backlog{kind="activity",queue="` + q + `"}`
+		if v, ok := backlog[key]; !ok || v != 0 {
+			t.Errorf("/metrics %s = %v (present %v), want 0: %v", key, v, ok, backlog)
+		}
+	}
 	var sdk bool
 	for key := range m {
 		sdk = sdk || strings.HasPrefix(key, "temporal_activity_execution_latency_seconds_count{")

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -79,8 +82,10 @@ func NewSandbox(ctx context.Context, cfg *config.Config, log *slog.Logger) (*san
 type Host struct {
 	workers []worker.Worker
 	stopGC  context.CancelFunc
-	acts    *activities.Activities
-	grace   time.Duration
+	// stopBacklog ends the backlog gauges' updates.
+	stopBacklog context.CancelFunc
+	acts        *activities.Activities
+	grace       time.Duration
 }
 
 // Start removes the containers, sandbox networks and sandbox files (which
@@ -184,6 +189,11 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 		}
 		h.workers = append(h.workers, w)
 	}
+	if opts.Metrics != nil {
+		bctx, cancel := context.WithCancel(context.Background())
+		h.stopBacklog = cancel
+		go watchBacklog(bctx, opts.Client, cfg.Temporal.Namespace, []string{workflows.SharedQueue, hostQueue, workflows.RunQueue(hostQueue)}, opts.Metrics, log)
+	}
 	if cfg.Execution.ImagePrune {
 		gcCtx, cancel := context.WithCancel(context.Background())
 		h.stopGC = cancel
@@ -192,6 +202,37 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	log.Info("worker ready", "host", hostID, "queues", fmt.Sprintf("%s, %s, %s", workflows.SharedQueue, hostQueue, workflows.RunQueue(hostQueue)),
 		"max_concurrent", cfg.Execution.MaxConcurrent)
 	return h, nil
+}
+
+// backlogEvery is how often the queues' backlogs are read for /metrics.
+const backlogEvery = 15 * time.Second
+
+// watchBacklog keeps the backlog gauges of the shared queue and this
+// host's queues current: how much work waits for a worker (Temporal's
+// approximate count; the server computes it, so asking costs little).
+func watchBacklog(ctx context.Context, c client.Client, namespace string, queues []string, m *metrics.Metrics, log *slog.Logger) {
+	kinds := map[string]enums.TaskQueueType{"workflow": enums.TASK_QUEUE_TYPE_WORKFLOW, "activity": enums.TASK_QUEUE_TYPE_ACTIVITY}
+	for {
+		for _, q := range queues {
+			for kind, tqt := range kinds {
+				resp, err := c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+					Namespace: namespace, TaskQueue: &taskqueuepb.TaskQueue{Name: q}, TaskQueueType: tqt, ReportStats: true,
+				})
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Debug("task queue backlog not read", "queue", q, "error", err)
+					}
+					continue
+				}
+				m.QueueBacklog(q, kind, resp.GetStats().GetApproximateBacklogCount())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backlogEvery):
+		}
+	}
 }
 
 // pruneImages removes stale images now and once a day, as the
@@ -224,6 +265,9 @@ func register(w worker.Worker, fn any, name string) {
 func (h *Host) Stop() {
 	if h.stopGC != nil {
 		h.stopGC()
+	}
+	if h.stopBacklog != nil {
+		h.stopBacklog()
 	}
 	if h.acts != nil {
 		h.acts.Shutdown(context.Background(), h.grace)

@@ -41,6 +41,7 @@ type Metrics struct {
 	slots          *prometheus.GaugeVec
 	proxyRequests  *prometheus.CounterVec
 	ingestMessages *prometheus.CounterVec
+	queueBacklog   *prometheus.GaugeVec
 
 	temporal client.MetricsHandler
 	closer   func() error
@@ -68,9 +69,11 @@ func New() *Metrics {
 			Help: "Requests from agent containers through the network sandbox, by repo and decision (allowed, refused)."}, []string{"repo", "decision"}),
 		ingestMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "airut_ingest_messages_total",
 			Help: "Messages the channels received, by channel, result (accepted, rejected) and reason."}, []string{"channel", "result", "reason"}),
+		queueBacklog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "airut_queue_backlog",
+			Help: "Tasks waiting in a task queue (Temporal's approximate backlog), by queue and kind (workflow, activity)."}, []string{"queue", "kind"}),
 	}
 	reg.MustRegister(m.tasksStarted, m.tasksFinished, m.taskDuration, m.agentCost, m.busySlots, m.slots,
-		m.proxyRequests, m.ingestMessages,
+		m.proxyRequests, m.ingestMessages, m.queueBacklog,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The SDK reports through tally; tally's Prometheus reporter puts
 	// them in the same registry, named as the SDK documents them
@@ -153,6 +156,14 @@ func (m *Metrics) Message(channel string, accepted bool, reason string) {
 		result = "rejected"
 	}
 	m.ingestMessages.WithLabelValues(channel, result, reason).Inc()
+}
+
+// QueueBacklog records how many tasks of kind wait in queue.
+func (m *Metrics) QueueBacklog(queue, kind string, n int64) {
+	if m == nil {
+		return
+	}
+	m.queueBacklog.WithLabelValues(queue, kind).Set(float64(n))
 }
 
 // Serve serves /metrics on addr until ctx ends; it returns the address

@@ -43,6 +43,7 @@ func TestServe(t *testing.T) {
 	m.SandboxRequests("web", 7, 2)
 	m.Message("email", true, "")
 	m.Message("slack", false, "unauthorized user")
+	m.QueueBacklog("airut", "activity", 5)
 	m.Temporal().WithTags(map[string]string{"task_queue": "airut-shared"}).Counter("temporal_request").Inc(3)
 
 	url := "http://" + addr.String() + "/metrics"
@@ -67,6 +68,7 @@ func TestServe(t *testing.T) {
 		`airut_sandbox_requests_total{decision="refused",repo="web"} 2`,
 		`airut_ingest_messages_total{channel="email",reason="",result="accepted"} 1`,
 		`airut_ingest_messages_total{channel="slack",reason="unauthorized user",result="rejected"} 1`,
+		`airut_queue_backlog{kind="activity",queue="airut"} 5`,
 		// The SDK's names, as its Prometheus naming makes them.
 		`temporal_request_total{task_queue="airut_shared"} 3`,
 		"go_goroutines ",
@@ -89,6 +91,7 @@ func TestNilCountsNothing(t *testing.T) {
 	m.TaskFinished("r", "h", "success", time.Second, 1)
 	m.SandboxRequests("r", 1, 1)
 	m.Message("email", false, "x")
+	m.QueueBacklog("q", "activity", 1)
 	if m.Temporal() != nil {
 		t.Error("a nil Metrics gave the SDK a handler")
 	}
