@@ -147,10 +147,7 @@ func TestDashboard(t *testing.T) {
 func TestDashboardReadsAnotherHostsFiles(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	port := freePort(t)
-	server := newSite(t, api, siteOptions{repoURL: repo, frontendPort: port})
-	server.start("server")
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := startServer(t, api, repo)
 	worker := newSite(t, api, siteOptions{repoURL: repo, hostID: "alpha", temporalRemote: addr})
 	worker.start("worker")
 	dashOnly := newSite(t, api, siteOptions{repoURL: repo, hostID: "viewer", temporalRemote: addr})

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,10 +21,7 @@ import (
 func TestDrainFinishesWhatItCanAndMovesTheRest(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	port := freePort(t)
-	server := newSite(t, api, siteOptions{repoURL: repo, frontendPort: port})
-	server.start("server")
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := startServer(t, api, repo)
 	alpha := newSite(t, api, siteOptions{repoURL: repo, hostID: "alpha", temporalRemote: addr, maxConcurrent: 3})
 	alphaProc := alpha.start("worker")
 
@@ -85,10 +81,7 @@ func TestDrainFinishesWhatItCanAndMovesTheRest(t *testing.T) {
 func TestKilledHostsRunMovesToTheSurvivor(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	port := freePort(t)
-	server := newSite(t, api, siteOptions{repoURL: repo, frontendPort: port})
-	server.start("server")
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := startServer(t, api, repo)
 	opts := func(host string) siteOptions {
 		return siteOptions{repoURL: repo, hostID: host, temporalRemote: addr, maxConcurrent: 3, heartbeat: 5, hostTimeout: 10}
 	}

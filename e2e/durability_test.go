@@ -60,10 +60,7 @@ func TestCrashDuringTaskLosesNothingAndRepliesOnce(t *testing.T) {
 func TestTwoWorkersShareConversationsAndKeepAffinity(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	port := freePort(t)
-	server := newSite(t, api, siteOptions{repoURL: repo, frontendPort: port})
-	server.start("server")
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := startServer(t, api, repo)
 	hosts := map[string]*site{}
 	for _, id := range []string{"alpha", "beta"} {
 		w := newSite(t, api, siteOptions{repoURL: repo, hostID: id, temporalRemote: addr, maxConcurrent: 3})

@@ -576,3 +576,12 @@ func (s *site) metrics(names ...string) map[string]float64 {
 	}
 	return out
 }
+
+// startServer runs `airut server` (the embedded Temporal server) for
+// workers of other sites to share, and returns its frontend address.
+func startServer(t testing.TB, api *anthropictest.Server, repo string) string {
+	t.Helper()
+	port := freePort(t)
+	newSite(t, api, siteOptions{repoURL: repo, frontendPort: port}).start("server")
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}

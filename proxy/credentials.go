@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -154,7 +155,7 @@ func readCredentials(path string) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("read secrets: %w", err)
 	}
 	var c Credentials
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return Credentials{}, fmt.Errorf("secrets %s: %w", path, err)

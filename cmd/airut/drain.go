@@ -65,7 +65,7 @@ func runDrain(ctx context.Context, a *app, o *drainOptions) error {
 	if err := os.WriteFile(drainFile, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 		return withCode(exitRuntime, fmt.Errorf("mark host %s as draining: %w", host, err))
 	}
-	running := filepath.Join(cfg.StateDir, "running", host)
+	running := cfg.RunningDir(host)
 	grace := time.Duration(cfg.Execution.ShutdownTimeout) * time.Second
 	fmt.Fprintf(out, "draining host %s: %d task(s) running get up to %s to finish; the rest move to other hosts\n",
 		host, countRunning(running), grace)

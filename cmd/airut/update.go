@@ -106,7 +106,7 @@ func runUpdate(ctx context.Context, a *app, o *updateOptions) error {
 	}
 
 	// 2. This host's running tasks (their run markers).
-	running := filepath.Join(cfg.StateDir, "running", cfg.Worker.HostID)
+	running := cfg.RunningDir(cfg.Worker.HostID)
 	if !o.force {
 		deadline := time.Now().Add(o.wait)
 		for {
