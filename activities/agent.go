@@ -55,8 +55,23 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	}
 	defer start.end()
 	in, events := start.in, start.events
+	if a.stopping() {
+		return workflows.AgentResult{}, a.declineWhileStopping()
+	}
+	// Counted from here, a run being prepared (an image build can take
+	// minutes) holds a stopping worker's grace period like a running
+	// agent and is cut at its end, so its answer (handed back) reaches
+	// Temporal before the worker stops, not lost with the process.
+	a.load.start(in.ConversationID)
+	defer a.load.done()
+	ctx, cancelRun := a.untilShutdown(ctx)
+	defer cancelRun()
 	p, err := a.prepareRun(ctx, cfg, r, l, in, log)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errShuttingDown) {
+			log.Info("stopping: the run was cut short while being prepared", "error", err)
+			return workflows.AgentResult{}, a.declineWhileStopping()
+		}
 		if stopped(ctx) {
 			// The stop killed whatever was running (an image build, git):
 			// its error is the stop's, not a failure to report.
@@ -66,14 +81,11 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 		return workflows.AgentResult{}, err
 	}
 	defer p.close()
-
+	// A stop that began while the run was prepared: no agent starts only
+	// to be cut short; the run goes back (to this host after a restart).
 	if a.stopping() {
 		return workflows.AgentResult{}, a.declineWhileStopping()
 	}
-	a.load.start(in.ConversationID)
-	defer a.load.done()
-	ctx, cancelRun := a.untilShutdown(ctx)
-	defer cancelRun()
 	began, outcome, cost := time.Now(), "interrupted", 0.0
 	a.Metrics.TaskStarted(in.RepoID, a.HostID)
 	defer func() { a.Metrics.TaskFinished(in.RepoID, a.HostID, outcome, time.Since(began), cost) }()

@@ -13,7 +13,8 @@ import (
 // How a worker stops (a restart, an upgrade, airut drain): it first
 // stops taking conversations (ClaimHost declines, and a run arriving for
 // a conversation already here is handed back at once), then gives the
-// agent runs in progress the grace period to finish, with everything
+// agent runs in progress (and those being prepared: an image build) the
+// grace period to finish, with everything
 // else on the host still working (their replies go out from here), and
 // only then cuts the rest short: their containers are killed and the
 // runs answer with an error, which reaches Temporal because the worker
@@ -41,7 +42,8 @@ func (a *Activities) shutdownCh() <-chan struct{} {
 	return a.shutdown
 }
 
-// Running is the number of agent runs in progress here.
+// Running is the number of agent runs in progress here, being prepared
+// included.
 func (a *Activities) Running() int {
 	a.load.mu.Lock()
 	defer a.load.mu.Unlock()
