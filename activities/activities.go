@@ -58,6 +58,9 @@ type Activities struct {
 	stopMu    sync.Mutex
 	stopBegun bool
 	shutdown  chan struct{}
+	// unreplied: conversations whose agent run ended here and whose
+	// reply has not gone out yet, with when the run ended.
+	unreplied map[string]time.Time
 	// mailAuths keeps Microsoft 365 mailboxes' tokens between replies.
 	mailAuths mailauth.Cache
 }

@@ -116,6 +116,7 @@ func (a *Activities) RunAgent(ctx context.Context, in workflows.AgentInput) (wor
 	outcome, cost = string(out.Outcome), out.CostUSD
 	log.Info("agent finished", "outcome", out.Outcome, "exit", out.ExitCode, "cost_usd", fmt.Sprintf("%.4f", out.CostUSD),
 		"turns", out.NumTurns, "took", res.Duration.Round(100*time.Millisecond))
+	a.awaitReply(in.ConversationID)
 	return out, nil
 }
 

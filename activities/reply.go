@@ -14,8 +14,15 @@ import (
 // out over SMTP in the sender's thread, Slack into the message's thread.
 // The local channel records it in replies.jsonl, where `airut send --wait`
 // and `airut status` read it, and moves outbox files to sent/<task>/.
-func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) (workflows.ReplyResult, error) {
+func (a *Activities) DeliverReply(ctx context.Context, in workflows.ReplyInput) (res workflows.ReplyResult, err error) {
 	defer keepAlive(ctx, nil)()
+	if !in.Kind.Interim() {
+		defer func() {
+			if err == nil {
+				a.replied(in.ConversationID)
+			}
+		}()
+	}
 	cfg, r, l, err := a.conversation(in.RepoID, in.ConversationID)
 	if err != nil {
 		return workflows.ReplyResult{}, err

@@ -18,7 +18,10 @@ import (
 // else on the host still working (their replies go out from here), and
 // only then cuts the rest short: their containers are killed and the
 // runs answer with an error, which reaches Temporal because the worker
-// is still up. The SDK's own WorkerStopTimeout cannot do this: when it
+// is still up. Last, it waits a little for the replies of runs that
+// ended here: the workflow sends them through this host (where the
+// outbox is), and a worker that stopped at once would leave them for
+// its restart. The SDK's own WorkerStopTimeout cannot do this: when it
 // runs out it cancels the runs and returns at once, and a run's answer
 // is lost with the process.
 
@@ -72,6 +75,7 @@ func (a *Activities) Shutdown(ctx context.Context, grace time.Duration) {
 		a.log("", "").Info("stopping: agent runs in progress get the grace period", "runs", n, "grace", grace, "draining", a.draining())
 	}
 	if wait(time.Now().Add(grace)) {
+		a.waitForReplies(ctx, replyWait)
 		return
 	}
 	a.log("", "").Warn("stopping: grace period over; cutting the remaining runs short", "runs", a.Running(), "draining", a.draining())
@@ -80,6 +84,76 @@ func (a *Activities) Shutdown(ctx context.Context, grace time.Duration) {
 	a.stopMu.Unlock()
 	// A cut run kills its container (at most a few seconds) and answers.
 	wait(time.Now().Add(time.Minute))
+	a.waitForReplies(ctx, replyWait)
+}
+
+// replyWait bounds how long a stopping worker waits for the replies of
+// runs that ended here: a reply normally follows its run within a
+// second or two; one that fails to go out is retried from here after a
+// restart.
+const replyWait = 30 * time.Second
+
+// replyForget is how long a run's reply is waited for at most: a
+// conversation whose reply never came here (it was stopped, or the
+// reply went from elsewhere) is not waited for at a later stop.
+const replyForget = 10 * time.Minute
+
+// awaitReply notes that conv's run ended here and its reply is due.
+func (a *Activities) awaitReply(conv string) {
+	a.stopMu.Lock()
+	defer a.stopMu.Unlock()
+	if a.unreplied == nil {
+		a.unreplied = map[string]time.Time{}
+	}
+	now := time.Now()
+	for c, at := range a.unreplied {
+		if now.Sub(at) > replyForget {
+			delete(a.unreplied, c)
+		}
+	}
+	a.unreplied[conv] = now
+}
+
+// replied notes that conv's reply went out.
+func (a *Activities) replied(conv string) {
+	a.stopMu.Lock()
+	defer a.stopMu.Unlock()
+	delete(a.unreplied, conv)
+}
+
+// unrepliedRuns counts the runs that ended here within replyForget and
+// whose reply has not gone out.
+func (a *Activities) unrepliedRuns() int {
+	a.stopMu.Lock()
+	defer a.stopMu.Unlock()
+	n := 0
+	for _, at := range a.unreplied {
+		if time.Since(at) <= replyForget {
+			n++
+		}
+	}
+	return n
+}
+
+// waitForReplies waits up to limit for the replies of runs that ended
+// here.
+func (a *Activities) waitForReplies(ctx context.Context, limit time.Duration) {
+	n := a.unrepliedRuns()
+	if n == 0 {
+		return
+	}
+	a.log("", "").Info("stopping: waiting for the replies of finished runs", "replies", n, "up_to", limit)
+	until := time.Now().Add(limit)
+	for a.unrepliedRuns() > 0 && time.Now().Before(until) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if n := a.unrepliedRuns(); n > 0 {
+		a.log("", "").Warn("stopping: replies still due go out after the restart", "replies", n)
+	}
 }
 
 // untilShutdown is ctx, also ended (with errShuttingDown) when the grace

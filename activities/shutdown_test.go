@@ -82,3 +82,35 @@ func TestShutdownCutsARunBeingPrepared(t *testing.T) {
 		t.Fatal("Shutdown did not return after the last run answered")
 	}
 }
+
+// A stopping worker waits for the reply of a run that ended here (the
+// workflow sends it through this host) before it lets the worker stop;
+// an acknowledgement is not that reply.
+func TestShutdownWaitsForTheReplyOfAFinishedRun(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.prepare(workflows.PrepareInput{RepoID: "demo", ConversationID: "0000000a", TaskID: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.a.awaitReply("0000000a")
+	stopped := make(chan struct{})
+	go func() { f.a.Shutdown(context.Background(), time.Minute); close(stopped) }()
+	reply := func(kind workflows.ReplyKind) {
+		t.Helper()
+		if _, err := f.env.ExecuteActivity(f.a.DeliverReply, workflows.ReplyInput{RepoID: "demo", ConversationID: "0000000a", TaskID: "t1",
+			Kind: kind, Channel: workflows.ChannelLocal, Text: "done"}); err != nil {
+			t.Fatalf("DeliverReply %s: %v", kind, err)
+		}
+	}
+	reply(workflows.ReplyAck)
+	select {
+	case <-stopped:
+		t.Fatal("Shutdown returned before the finished run's reply went out")
+	case <-time.After(time.Second):
+	}
+	reply(workflows.ReplyFinal)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown still waits after the reply went out")
+	}
+}

@@ -147,7 +147,7 @@ func TestDashboard(t *testing.T) {
 func TestDashboardReadsAnotherHostsFiles(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	addr := startServer(t, api, repo)
+	addr := startServer(t, api, siteOptions{repoURL: repo})
 	worker := newSite(t, api, siteOptions{repoURL: repo, hostID: "alpha", temporalRemote: addr})
 	worker.start("worker")
 	dashOnly := newSite(t, api, siteOptions{repoURL: repo, hostID: "viewer", temporalRemote: addr})

@@ -21,7 +21,7 @@ import (
 func TestDrainFinishesWhatItCanAndMovesTheRest(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	addr := startServer(t, api, repo)
+	addr := startServer(t, api, siteOptions{repoURL: repo})
 	alpha := newSite(t, api, siteOptions{repoURL: repo, hostID: "alpha", temporalRemote: addr, maxConcurrent: 3})
 	alphaProc := alpha.start("worker")
 
@@ -81,7 +81,7 @@ func TestDrainFinishesWhatItCanAndMovesTheRest(t *testing.T) {
 func TestKilledHostsRunMovesToTheSurvivor(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	addr := startServer(t, api, repo)
+	addr := startServer(t, api, siteOptions{repoURL: repo})
 	opts := func(host string) siteOptions {
 		return siteOptions{repoURL: repo, hostID: host, temporalRemote: addr, maxConcurrent: 3, heartbeat: 5, hostTimeout: 10}
 	}

@@ -60,7 +60,7 @@ func TestCrashDuringTaskLosesNothingAndRepliesOnce(t *testing.T) {
 func TestTwoWorkersShareConversationsAndKeepAffinity(t *testing.T) {
 	api := anthropictest.NewServer(t)
 	repo := upstream(t)
-	addr := startServer(t, api, repo)
+	addr := startServer(t, api, siteOptions{repoURL: repo})
 	hosts := map[string]*site{}
 	for _, id := range []string{"alpha", "beta"} {
 		w := newSite(t, api, siteOptions{repoURL: repo, hostID: id, temporalRemote: addr, maxConcurrent: 3})

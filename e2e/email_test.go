@@ -32,15 +32,22 @@ type mailSite struct {
 func newMailSite(t *testing.T, api *anthropictest.Server, opts siteOptions) *mailSite {
 	dove := dovecottest.Start(t, map[string]string{mailbox: mailboxPW})
 	sink := smtptest.NewServer(t)
+	opts.repoYAML += mailYAML(dove, sink)
+	return &mailSite{site: newSite(t, api, opts), imap: dove, smtp: sink}
+}
+
+// mailYAML is the email channel of the demo repo (under repos.demo) on
+// the mailbox of dove, replying through sink; sites sharing the mailbox
+// (an ingest and the workers that reply) all carry it.
+func mailYAML(dove *dovecottest.Server, sink *smtptest.Server) string {
 	host, tlsPort, _ := dove.Addr()
 	shost, sport := sink.Addr()
-	opts.repoYAML += fmt.Sprintf(`    email:
+	return fmt.Sprintf(`    email:
       account: {username: %s, from: "Airut <airut@example.com>", password: %s}
       imap: {server: %s, port: %d, tls: tls, ca_file: %s, poll_interval: 0.5}
       smtp: {server: %s, port: %d, tls: none, require_auth: false}
       auth: {authorized_senders: [%s, "*@corp.example"], trusted_authserv_id: %s}
 `, mailbox, mailboxPW, host, tlsPort, filepath.Join(dove.Dir(), "cert.pem"), shost, sport, userAddr, authserv)
-	return &mailSite{site: newSite(t, api, opts), imap: dove, smtp: sink}
 }
 
 type mailOpts struct {

@@ -209,6 +209,12 @@ type siteOptions struct {
 	limits         string // more resource_limits keys, e.g. ", memory: 512m"
 	imageMaxAge    *int   // execution.image_max_age_hours
 	keepWarm       string // network.keep_warm_seconds ("" for the default)
+	// shutdownTimeout is execution.shutdown_timeout, the drain's grace
+	// (default 5 s).
+	shutdownTimeout int
+	// persistence is temporal.embedded.persistence as a YAML flow map
+	// ("" for the SQLite file).
+	persistence string
 	// sandbox turns the network sandbox on: the API key becomes a masked
 	// secret scoped to the API's host.
 	sandbox *sandboxSite
@@ -240,6 +246,9 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	if o.maxConcurrent == 0 {
 		o.maxConcurrent = 3
 	}
+	if o.shutdownTimeout == 0 {
+		o.shutdownTimeout = 5
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "config_version: 5\nstate_dir: %s\npodman_socket: %s\ncontainer_network: host\n", s.stateDir, podmanSocket)
 	maxAge := ""
@@ -249,7 +258,7 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 	if o.hostTimeout != 0 {
 		maxAge += fmt.Sprintf(", host_timeout: %d", o.hostTimeout)
 	}
-	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: 5%s}\n", o.maxConcurrent, o.heartbeat, maxAge)
+	fmt.Fprintf(&b, "execution: {max_concurrent: %d, heartbeat_timeout: %d, shutdown_timeout: %d%s}\n", o.maxConcurrent, o.heartbeat, o.shutdownTimeout, maxAge)
 	fmt.Fprintf(&b, "worker: {host_id: %s}\n", o.hostID)
 	s.hostID = o.hostID
 	s.dashboardPort = freePort(t)
@@ -264,7 +273,11 @@ func newSite(t testing.TB, api *anthropictest.Server, o siteOptions) *site {
 		s.temporal = o.temporalRemote
 		fmt.Fprintf(&b, "temporal: {address: %q}\n", o.temporalRemote)
 	} else {
-		fmt.Fprintf(&b, "temporal: {embedded: {frontend_port: %d, ui_port: %d, database_file: %s}}\n", o.frontendPort, freePort(t), filepath.Join(s.stateDir, "temporal.db"))
+		store := "database_file: " + filepath.Join(s.stateDir, "temporal.db")
+		if o.persistence != "" {
+			store = "persistence: " + o.persistence
+		}
+		fmt.Fprintf(&b, "temporal: {embedded: {frontend_port: %d, ui_port: %d, %s}}\n", o.frontendPort, freePort(t), store)
 	}
 	if o.sandbox != nil {
 		keep := ""
@@ -577,11 +590,12 @@ func (s *site) metrics(names ...string) map[string]float64 {
 	return out
 }
 
-// startServer runs `airut server` (the embedded Temporal server) for
-// workers of other sites to share, and returns its frontend address.
-func startServer(t testing.TB, api *anthropictest.Server, repo string) string {
+// startServer runs `airut server` (the embedded Temporal server, on the
+// store o names) for workers of other sites to share, and returns its
+// frontend address.
+func startServer(t testing.TB, api *anthropictest.Server, o siteOptions) string {
 	t.Helper()
-	port := freePort(t)
-	newSite(t, api, siteOptions{repoURL: repo, frontendPort: port}).start("server")
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	o.frontendPort = freePort(t)
+	newSite(t, api, o).start("server")
+	return fmt.Sprintf("127.0.0.1:%d", o.frontendPort)
 }

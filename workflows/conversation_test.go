@@ -642,6 +642,15 @@ func TestHostGoneMovesConversation(t *testing.T) {
 	if h.act.runQueue[0] != "airut-host-b-run" {
 		t.Errorf("agent ran on %q, want the new host's run queue airut-host-b-run", h.act.runQueue[0])
 	}
+	var notices []string
+	for _, r := range h.act.replies {
+		if r.Kind == workflows.ReplyNotice {
+			notices = append(notices, r.Text)
+		}
+	}
+	if len(notices) != 1 || notices[0] != workflows.RehomedText {
+		t.Errorf("notices = %q, want the user told once that the conversation moved", notices)
+	}
 }
 
 // An agent run whose host is lost (never picked up within the host

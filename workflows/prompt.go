@@ -70,6 +70,13 @@ func MessageBody(msgs []Message) string {
 const MovedText = "The machine working on this stopped before it finished, so your request moved to another one and starts again there. " +
 	"You will get the reply from there; nothing needs doing on your side."
 
+// RehomedText tells the user that a conversation moved while it waited
+// for their message: its host is gone, so the agent starts over on
+// another one.
+const RehomedText = "The machine this conversation was on is no longer available, so it continues on another one, " +
+	"from a fresh copy of the repository: work that was not pushed from the old machine is not there. " +
+	"You will get the reply from there; nothing needs doing on your side."
+
 // RehomeNotice tells the agent its workspace was re-created on a new host.
 const RehomeNotice = "IMPORTANT: This conversation moved to a new host because its previous host became unavailable. " +
 	"The workspace is a fresh clone and the previous session's context is gone. " +

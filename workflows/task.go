@@ -144,6 +144,11 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 	if t.first && !t.batch[0].Retry {
 		c.reply(ctx, t, outgoing{Kind: ReplyAck, Text: AckText})
 	}
+	// A conversation whose host was lost while it waited tells its user
+	// why the agent starts over, as a moved run does.
+	if rehomed && workflow.GetVersion(ctx, versionRehomeNotice, workflow.DefaultVersion, 1) >= 1 {
+		c.reply(ctx, t, outgoing{Kind: ReplyNotice, Text: RehomedText})
+	}
 	if c.stopping {
 		return AgentResult{}, prep, c.stopped()
 	}
@@ -370,6 +375,11 @@ func (c *conversation) runAgent(ctx workflow.Context, t *task, prep PrepareResul
 // run up within the host timeout) or draining moves the conversation to
 // another host, where the task runs again from a fresh clone.
 const versionMoveRuns = "move-runs"
+
+// versionRehomeNotice: a conversation that moves because its host was
+// lost while it was idle sends its user a notice (RehomedText) before the
+// agent runs on the new host.
+const versionRehomeNotice = "rehome-notice"
 
 // maxMoves bounds the moves of one task.
 const maxMoves = 3

@@ -49,6 +49,12 @@ func forEachStyle(t *testing.T, f func(t *testing.T, s *githubtest.Server, base 
 
 func newClient(t *testing.T, opts github.Options) *github.Client {
 	t.Helper()
+	if opts.HTTPClient == nil {
+		// A transport of its own: httptest.Server.Close closes the idle
+		// connections of http.DefaultTransport, which broke a request of
+		// a parallel subtest in flight ("CloseIdleConnections called").
+		opts.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
 	c, err := github.New(opts)
 	require.NoError(t, err)
 	return c
