@@ -43,6 +43,11 @@ type runMarker struct {
 	TaskID     string `json:"task_id"`
 	// EventsOffset is where the run's lines begin in events.jsonl.
 	EventsOffset int64 `json:"events_offset"`
+	// Resuming is the session this attempt resumes after an earlier
+	// interrupted one. An attempt killed before the agent said anything
+	// must pass it on: the next would otherwise start the task afresh and
+	// redo what the earlier attempts did.
+	Resuming string `json:"resuming,omitempty"`
 }
 
 // InterruptedNote is the prompt of a resumed run: the session already
@@ -58,11 +63,12 @@ func markerPath(cfg *config.Config, host, repoID, convID string) string {
 
 // markRunning records this attempt as running, until the returned done
 // is called.
-func markRunning(ctx context.Context, path string, taskID string, eventsOffset int64) (done func(), err error) {
+func markRunning(ctx context.Context, path string, taskID string, eventsOffset int64, resuming string) (done func(), err error) {
 	info := activity.GetInfo(ctx)
 	m := runMarker{
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 		ActivityID: info.ActivityID, Attempt: info.Attempt, TaskID: taskID, EventsOffset: eventsOffset,
+		Resuming: resuming,
 	}
 	data, _ := json.Marshal(m)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -118,19 +124,35 @@ type resumeDecision struct {
 }
 
 // resume decides how this attempt continues an interrupted one of the
-// same task, from what that attempt streamed (run).
-func resume(in workflows.AgentInput, run sandbox.Result) resumeDecision {
+// same task, from what that attempt streamed (run) and the session it was
+// itself resuming (resuming, "" if it ran as asked).
+func resume(in workflows.AgentInput, run sandbox.Result, resuming string) resumeDecision {
 	if run.Finished {
 		res := agentResult(run)
 		return resumeDecision{result: &res, in: in}
 	}
-	if run.SessionID == "" {
-		// The agent had not started a session: nothing happened yet.
+	session := run.SessionID
+	if session == "" {
+		// The agent had not started: nothing happened in that attempt,
+		// but an attempt before it may have done work in the session
+		// it was resuming.
+		session = resuming
+	}
+	if session == "" {
 		return resumeDecision{in: in}
 	}
-	in.SessionID = run.SessionID
+	in.SessionID = session
 	in.Prompt = InterruptedNote
 	return resumeDecision{in: in}
+}
+
+// resuming is the session d resumes after an interruption, "" if it runs
+// as asked.
+func (d resumeDecision) resuming() string {
+	if d.in.Prompt == InterruptedNote {
+		return d.in.SessionID
+	}
+	return ""
 }
 
 // continueInterrupted looks for an interrupted attempt of this task on
@@ -146,7 +168,7 @@ func continueInterrupted(markerFile string, l conversation.Layout, in workflows.
 	if err != nil {
 		return resumeDecision{in: in}, err
 	}
-	d := resume(in, t)
+	d := resume(in, t, m.Resuming)
 	switch {
 	case d.result != nil:
 		log.Info("the interrupted attempt had finished; its result is used and the agent does not run again",
@@ -229,7 +251,7 @@ func beginRun(ctx context.Context, marker string, l conversation.Layout, in work
 	if err != nil {
 		return runStart{}, err
 	}
-	unmark, err := markRunning(ctx, marker, d.in.TaskID, offset)
+	unmark, err := markRunning(ctx, marker, d.in.TaskID, offset, d.resuming())
 	if err != nil {
 		events.Close()
 		return runStart{}, err

@@ -38,19 +38,24 @@ func TestResumeDecision(t *testing.T) {
 	tests := []struct {
 		name        string
 		stream      []string
+		resuming    string            // the session the interrupted attempt resumed
 		wantResult  workflows.Outcome // "" when the agent must run
 		wantSession string
 		wantPrompt  string
 	}{
-		{"finished: its result is the run's", []string{initLine, toolLine, textLine, resultLine}, workflows.OutcomeSuccess, "", ""},
-		{"finished with an error result", []string{initLine, errorLine}, workflows.OutcomeContainerFailed, "", ""},
-		{"mid-run: resume the session with the note", []string{initLine, toolLine}, "", "sess-42", InterruptedNote},
-		{"a cut last line is not an event", []string{initLine, `{"type":"resu`}, "", "sess-42", InterruptedNote},
-		{"nothing started: run as asked", nil, "", "", "Fix the build"},
+		{"finished: its result is the run's", []string{initLine, toolLine, textLine, resultLine}, "", workflows.OutcomeSuccess, "", ""},
+		{"finished with an error result", []string{initLine, errorLine}, "", workflows.OutcomeContainerFailed, "", ""},
+		{"mid-run: resume the session with the note", []string{initLine, toolLine}, "", "", "sess-42", InterruptedNote},
+		{"a cut last line is not an event", []string{initLine, `{"type":"resu`}, "", "", "sess-42", InterruptedNote},
+		{"nothing started: run as asked", nil, "", "", "", "Fix the build"},
+		// Killed twice in a row, the second time before the resumed agent
+		// said anything: the session the first attempt worked in is
+		// resumed again, not the task redone from the start.
+		{"a resumed attempt that never started: resume its session", nil, "sess-41", "", "sess-41", InterruptedNote},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := resume(in, streamed(t, tt.stream...))
+			d := resume(in, streamed(t, tt.stream...), tt.resuming)
 			if tt.wantResult != "" {
 				if d.result == nil || d.result.Outcome != tt.wantResult {
 					t.Fatalf("result = %+v, want outcome %s without running the agent", d.result, tt.wantResult)
