@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -56,7 +57,7 @@ repos:
       authorized: [{workspace_members: true}, {user_group: engineering}, {user_id: U123}]
       allowed_channels: [C0123456789]
     schedules:
-      daily: {cron: "0 9 * * 1-5", timezone: Europe/Helsinki, subject: Daily, prompt: hi}
+      daily: {cron: "0 9 * * 1-5", timezone: Europe/Helsinki, subject: Daily, prompt: hi, deliver: {to: you@example.com}}
 `
 
 func TestParseReferenceConfig(t *testing.T) {
@@ -189,6 +190,20 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{`airut.yaml:4: temporal.embedded.persistence.visibility_database: must differ from database ("t")`}},
 		{"persistence typo", "config_version: 5\ntemporal:\n  embedded:\n    persistence: {driver: postgres, host: db, visibility_db: v}\n",
 			[]string{`airut.yaml:4: temporal.embedded.persistence.visibility_db: unknown key`}},
+		{"schedule: bad cron, zone, both modes, delivery", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    schedules:\n      nightly:\n" +
+			"        cron: \"0 25 * * *\"\n        timezone: Mars/Olympus\n        prompt: hi\n        trigger_command: ./check.sh\n        overlap: queue\n        deliver: {to: you@example.com}\n",
+			[]string{"airut.yaml:7: repos.web.schedules.nightly.cron: is not a five-field cron expression (\"0 25 * * *\")",
+				`airut.yaml:8: repos.web.schedules.nightly.timezone: must be an IANA time zone, like Europe/Helsinki or UTC (got "Mars/Olympus")`,
+				"airut.yaml:6: repos.web.schedules.nightly: has both prompt and trigger_command; give exactly one",
+				`airut.yaml:11: repos.web.schedules.nightly.overlap: must be one of skip, buffer_one, buffer_all, cancel_other, terminate_other, allow_all (got "queue")`,
+				"repos.web.schedules.nightly.deliver.channel: is email, but repo has no email section to send from"}},
+		{"schedule: six fields, no mode, slack name", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    slack: {bot_token: xoxb-1, app_token: xapp-1, authorized: [{workspace_members: true}]}\n    schedules:\n" +
+			"      weekly: {cron: \"0 0 9 * * 1\", deliver: {channel: slack, to: \"#general\"}}\n",
+			[]string{"repos.web.schedules.weekly.cron: is not a five-field cron expression",
+				"repos.web.schedules.weekly: needs prompt or trigger_command",
+				`repos.web.schedules.weekly.deliver.to: must be a Slack channel ID (C…) or user ID (U…), not a name (got "#general")`}},
+		{"schedule: no recipient, bad channel", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    schedules:\n      a: {cron: \"* * * * *\", prompt: p}\n      b: {cron: \"* * * * *\", prompt: p, deliver: {channel: sms, to: \"+358\"}}\n",
+			[]string{"repos.web.schedules.a.deliver.to: is required", `repos.web.schedules.b.deliver.channel: must be email or slack (got "sms")`}},
 		{"two errors both reported", "config_version: 5\nexecution:\n  max_concurrent: 0\nrepos:\n  web:\n    repo_url: x\n    effort: huge\n",
 			[]string{"execution.max_concurrent: must be at least 1", "repos.web.effort"}},
 	}
@@ -387,5 +402,25 @@ func TestParseEmbeddedPersistence(t *testing.T) {
 	// not used, and not checked.
 	if _, err := config.Parse("airut.yaml", []byte("config_version: 5\ntemporal:\n  address: temporal.example.com:7233\n  embedded:\n    persistence: {driver: postgres}\n"), env(nil)); err != nil {
 		t.Errorf("remote service with an incomplete embedded block: %v", err)
+	}
+}
+
+// A schedule takes the documented defaults: subject from its name, email
+// delivery, overlap skip, a day's catch-up, notice after 3 failures, the
+// reference's trigger timeout and output limit.
+func TestScheduleDefaults(t *testing.T) {
+	t.Setenv("TZ", "Europe/Helsinki")
+	cfg, err := config.Parse("airut.yaml", []byte("config_version: 5\nrepos:\n  web:\n    repo_url: x\n"+
+		"    email: {account: {username: bot, from: b@x.org}, imap: {server: i}, smtp: {server: s}, auth: {authorized_senders: [u@x.org]}}\n"+
+		"    schedules:\n      nightly: {cron: \"30 2 * * *\", trigger_command: ./check.sh, deliver: {to: u@x.org}}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Repos["web"].Schedules["nightly"]
+	want := config.Schedule{Name: "nightly", Cron: "30 2 * * *", Timezone: "Europe/Helsinki", Subject: "nightly", TriggerCommand: "./check.sh",
+		TriggerTimeout: 300, OutputLimit: 102400, Deliver: config.ScheduleDelivery{Channel: "email", To: "u@x.org"},
+		Overlap: "skip", CatchupWindow: 86400, NotifyAfterFailures: 3}
+	if !reflect.DeepEqual(*s, want) || !s.Enabled() {
+		t.Errorf("schedule = %+v\nwant       %+v", *s, want)
 	}
 }

@@ -257,7 +257,7 @@ type Repo struct {
 	Email                *Email                         `mapstructure:"email"`
 	GitHub               *GitHub                        `mapstructure:"github"`
 	Slack                *Slack                         `mapstructure:"slack"`
-	Schedules            map[string]map[string]any      `mapstructure:"schedules"`
+	Schedules            map[string]*Schedule           `mapstructure:"schedules"`
 }
 
 // RepoNetwork configures the network sandbox for one repo.

@@ -148,6 +148,7 @@ func applyDefaults(c *Config, present func(key string) bool) {
 				e.SMTP.TLS = "starttls"
 			}
 		}
+		applyScheduleDefaults("repos."+id, r, present)
 		if g := r.GitHub; g != nil {
 			k := "repos." + id + ".github."
 			def(k+"poll_interval", &g.PollInterval, 60)
@@ -310,6 +311,7 @@ func validate(c *Config) []*Error {
 		errs = append(errs, validateSigningCredentials(k+".signing_credentials", r.SigningCredentials)...)
 		errs = append(errs, validateGitHubApps(k+".github_app_credentials", r.GitHubAppCredentials)...)
 		errs = append(errs, validateCredentialNames(k, r.MaskedSecrets, r.SigningCredentials, r.GitHubAppCredentials)...)
+		errs = append(errs, validateSchedules(k, r)...)
 	}
 	return errs
 }
