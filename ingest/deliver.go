@@ -39,6 +39,9 @@ type Target struct {
 	RepoID         string
 	ConversationID string
 	Options        workflows.Options
+	// Firing is set for a conversation a schedule starts: it reports its
+	// first task's end to the firing, and is found as channel "schedule".
+	Firing *workflows.FiringRef
 }
 
 // Deliver starts the conversation's workflow or signals the running one,
@@ -51,7 +54,7 @@ func Deliver(ctx context.Context, c client.Client, t Target, m workflows.Message
 		m.ReceivedAt = time.Now().UTC()
 	}
 	opts := StartOptions(t, m)
-	start := workflows.Start{RepoID: t.RepoID, ConversationID: t.ConversationID, Channel: m.Channel, Options: t.Options}
+	start := workflows.Start{RepoID: t.RepoID, ConversationID: t.ConversationID, Channel: m.Channel, Options: t.Options, Firing: t.Firing}
 	run, err := c.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalMessage, m, opts, workflows.WorkflowName, start)
 	if err != nil {
 		return nil, fmt.Errorf("deliver message %s to %s: %w", m.ID, opts.ID, err)
@@ -65,6 +68,10 @@ func Deliver(ctx context.Context, c client.Client, t Target, m workflows.Message
 // running workflow per conversation ID, a new run after it expired),
 // whichever channel it came from.
 func StartOptions(t Target, m workflows.Message) client.StartWorkflowOptions {
+	channel := string(m.Channel)
+	if t.Firing != nil {
+		channel = workflows.ChannelSchedule
+	}
 	return client.StartWorkflowOptions{
 		ID:        workflows.WorkflowID(t.RepoID, t.ConversationID),
 		TaskQueue: workflows.SharedQueue,
@@ -75,7 +82,7 @@ func StartOptions(t Target, m workflows.Message) client.StartWorkflowOptions {
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AttrRepo.ValueSet(t.RepoID),
-			workflows.AttrChannel.ValueSet(string(m.Channel)),
+			workflows.AttrChannel.ValueSet(channel),
 			workflows.AttrSender.ValueSet(m.Sender),
 			workflows.AttrStatus.ValueSet(workflows.StateQueued),
 		),

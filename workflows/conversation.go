@@ -47,6 +47,9 @@ type Start struct {
 	Options        Options
 	// State is set when continuing as new.
 	State *State
+	// Firing is set when a schedule started the conversation: its first
+	// task's end is signalled to the firing.
+	Firing *FiringRef `json:",omitempty"`
 }
 
 // State is everything the conversation remembers between tasks.

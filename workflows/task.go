@@ -95,13 +95,22 @@ func (c *conversation) begin(ctx workflow.Context, batch []Message) *task {
 	return t
 }
 
-// end records the task and marks the conversation no longer busy.
+// end records the task and marks the conversation no longer busy. The
+// first task of a scheduled conversation tells its firing how it ended
+// (only conversations started with a Firing do: older histories have
+// none).
 func (c *conversation) end(ctx workflow.Context, t *task) {
 	t.sum.FinishedAt = workflow.Now(ctx)
 	c.st.LastActivity = t.sum.FinishedAt
 	c.record(*t.sum)
 	c.current = nil
 	c.setStatus(ctx)
+	if f := c.in.Firing; f != nil && t.first {
+		done := FiringDone{Outcome: t.sum.Outcome, Error: t.sum.Error}
+		if err := workflow.SignalExternalWorkflow(ctx, f.WorkflowID, "", SignalFiringDone, done).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("could not tell the schedule's firing that its task ended", "firing", f.WorkflowID, "error", err)
+		}
+	}
 }
 
 // running prepares the workspace, acknowledges a new conversation and runs
