@@ -48,13 +48,17 @@ func (a *Activities) deliverEmail(ctx context.Context, r *config.Repo, l convers
 		}
 	}
 	inReplyTo, refs := mailout.ThreadHeaders(thread.MessageID, thread.References)
+	subject := mailout.ReplySubject(thread.Subject, in.ConversationID)
+	if thread.Opens {
+		subject = strings.TrimPrefix(subject, "Re: ")
+	}
 	nonce := make([]byte, 4)
 	rand.Read(nonce)
 	now := time.Now()
 	raw, attached, failed, err := mailout.Compose(mailout.Reply{
 		From:        e.Account.From,
 		To:          []string{thread.To},
-		Subject:     mailout.ReplySubject(thread.Subject, in.ConversationID),
+		Subject:     subject,
 		MessageID:   mailout.NewMessageID(in.ConversationID, from.Address, now, hex.EncodeToString(nonce)),
 		InReplyTo:   inReplyTo,
 		References:  refs,

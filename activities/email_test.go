@@ -137,6 +137,12 @@ func TestEmailDeliverReply(t *testing.T) {
 			wantSubject: "Re: [ID:0123abcd] Fix the build",
 		},
 		{
+			// A scheduled task's reply starts its thread.
+			name:        "scheduled task's reply opens the thread",
+			thread:      workflows.EmailThread{To: "pat@example.org", Subject: "Nightly deps", Opens: true},
+			wantSubject: "[ID:0123abcd] Nightly deps",
+		},
+		{
 			name:        "message without Message-ID in a foreign thread",
 			thread:      workflows.EmailThread{To: "pat@example.org", Subject: "Re: notes", MessageID: synthetic, References: workflows.IDList{"n1@example.org"}},
 			wantSubject: "Re: [ID:0123abcd] notes", wantRefs: []string{"n1@example.org"},
@@ -323,5 +329,25 @@ func TestEmailDeliverReplyWithMicrosoftOAuth2(t *testing.T) {
 	}
 	if got := ep.Issued(); len(got) != 1 {
 		t.Errorf("tokens issued %v, want one shared by both replies", got)
+	}
+}
+
+// A schedule's notice is a mail of its own to the recipient.
+func TestScheduleNoticeByEmail(t *testing.T) {
+	s := smtptest.NewServer(t, smtptest.WithAuth("airut", "s3cret"))
+	cfg := emailRepo(t, s)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	a := &activities.Activities{Config: func() *config.Config { return cfg }, HostID: "test"}
+	env.RegisterActivity(a.SendScheduleNotice)
+	text := workflows.FailingText("nightly", 3, "timeout", "0123abcd")
+	if _, err := env.ExecuteActivity(a.SendScheduleNotice, workflows.ScheduleNotice{RepoID: testRepo, Schedule: "nightly", Subject: "Nightly deps",
+		Deliver: workflows.Delivery{Channel: workflows.ChannelEmail, To: "pat@example.org"}, Text: text}); err != nil {
+		t.Fatalf("SendScheduleNotice: %v", err)
+	}
+	msgs := s.Messages()
+	if len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"pat@example.org"}) || msgs[0].Header("Subject") != "[schedule nightly] Nightly deps" ||
+		!strings.Contains(msgs[0].TextBody(), "has failed 3 times in a row") || msgs[0].Header("In-Reply-To") != "" {
+		t.Fatalf("sent %d message(s); first: to %v subject %q body %q", len(msgs), msgs[0].To, msgs[0].Header("Subject"), msgs[0].TextBody())
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/airut-go/airut/activities"
+	"github.com/airut-go/airut/ingest/schedule"
 	"github.com/airut-go/airut/internal/config"
 	parts "github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/sandbox"
@@ -150,6 +151,15 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	register(shared, acts.PrepareWorkspace, workflows.ActivityPrepareWorkspace)
 	register(shared, acts.DeliverReply, workflows.ActivityDeliverReply)
 	register(shared, acts.PollPullRequest, workflows.ActivityPollPullRequest)
+	// Scheduled tasks: the firing runs on any host, its trigger command
+	// in this host's sandbox.
+	shared.RegisterWorkflowWithOptions(workflows.FiringWorkflow, workflow.RegisterOptions{Name: workflows.FiringWorkflowName})
+	register(shared, acts.RunTrigger, workflows.ActivityRunTrigger)
+	register(shared, acts.SendScheduleNotice, workflows.ActivityScheduleNotice)
+	sched := &schedule.Activities{Config: opts.Config, Temporal: opts.Client, Log: log}
+	register(shared, sched.OpenThread, workflows.ActivityOpenThread)
+	register(shared, sched.StartConversation, workflows.ActivityStartScheduled)
+	register(shared, sched.Streak, workflows.ActivityFiringStreak)
 
 	// A stop during workspace preparation reaches the host the same way
 	// (see the run worker below).

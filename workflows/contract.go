@@ -126,6 +126,9 @@ type EmailThread struct {
 	// References are the answered message's References, without
 	// brackets, oldest first.
 	References IDList `json:"references,omitempty"`
+	// Opens: no message is answered; the reply starts the thread (a
+	// scheduled task's), so its subject has no "Re:".
+	Opens bool `json:"opens,omitempty"`
 }
 
 // SlackThread is the Slack message a reply answers.

@@ -166,4 +166,11 @@ func TestScheduledConversationReportsItsFirstTask(t *testing.T) {
 	if len(told) != 1 || told[0].Outcome != workflows.OutcomeSuccess {
 		t.Errorf("firing told %+v, want once, success", told)
 	}
+	// The recipient asked for nothing: no acknowledgement, the reply is
+	// the first they hear.
+	for _, r := range h.act.replies {
+		if r.Kind == workflows.ReplyAck {
+			t.Errorf("a scheduled conversation sent an acknowledgement: %+v", r)
+		}
+	}
 }

@@ -150,7 +150,9 @@ func (c *conversation) running(ctx workflow.Context, t *task) (AgentResult, Prep
 		}
 		t.sum.Model = c.st.Model
 	}
-	if t.first && !t.batch[0].Retry {
+	// A scheduled task's recipient asked for nothing: the reply is the
+	// first they hear (only conversations with a Firing skip it).
+	if t.first && !t.batch[0].Retry && c.in.Firing == nil {
 		c.reply(ctx, t, outgoing{Kind: ReplyAck, Text: AckText})
 	}
 	// A conversation whose host was lost while it waited tells its user

@@ -81,6 +81,7 @@ var handlers = map[string]handler{
 	"usergroups.users.list":                 (*Server).usergroupsUsersList,
 	"conversations.info":                    (*Server).conversationsInfo,
 	"conversations.replies":                 (*Server).conversationsReplies,
+	"conversations.open":                    (*Server).conversationsOpen,
 	"chat.postMessage":                      (*Server).chatPostMessage,
 	"chat.update":                           (*Server).chatUpdate,
 	"reactions.add":                         (*Server).reactionsAdd,
@@ -687,6 +688,23 @@ func applyContent(m map[string]any, a args, requireContent bool) string {
 		m["metadata"] = meta
 	}
 	return ""
+}
+
+// conversationsOpen opens (or finds) the direct-message channel with one
+// user, as Slack does for a bot: "D" and the user's ID.
+func (s *Server) conversationsOpen(_ *http.Request, a args) answer {
+	users := a.get("users")
+	if users == "" || strings.Contains(users, ",") {
+		return errAnswer("not_enough_users")
+	}
+	for _, c := range s.channels {
+		if c.IsIM && c.User == users {
+			return okAnswer(obj{"channel": obj{"id": c.ID}})
+		}
+	}
+	c := Channel{ID: "D" + strings.TrimPrefix(users, "U"), IsIM: true, User: users}
+	s.channels[c.ID] = c
+	return okAnswer(obj{"channel": obj{"id": c.ID}})
 }
 
 func (s *Server) chatPostMessage(_ *http.Request, a args) answer {
