@@ -172,7 +172,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		newRunCmd(a), newWorkerCmd(a), newServerCmd(a), newIngestCmd(a), newDashboardCmd(a),
 		newSendCmd(a), newStatusCmd(a), newStopCmd(a), newRetryCmd(a),
-		newInitCmd(a), newCheckCmd(a), newUpdateCmd(a), newDrainCmd(a),
+		newInitCmd(a), newCheckCmd(a), newUpdateCmd(a), newDrainCmd(a), newScheduleCmd(a),
 		newInstallServiceCmd(a), newUninstallServiceCmd(a),
 	)
 	return root

@@ -178,6 +178,9 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		defer h.Stop()
 	}
 	if opts.listen {
+		// The process that takes the channels' messages in also makes
+		// the schedules, which start conversations the same way.
+		syncSchedules(ctx, c, cfg, log)
 		n, wait := startListeners(ctx, cfg, c, m, log)
 		defer wait()
 		if n == 0 && !opts.worker {
