@@ -1,0 +1,130 @@
+package e2e_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/airut-go/airut/internal/testing/anthropictest"
+	"github.com/airut-go/airut/internal/testing/dovecottest"
+	"github.com/airut-go/airut/internal/testing/slacktest"
+	"github.com/airut-go/airut/internal/testing/smtptest"
+	"github.com/airut-go/airut/workflows"
+)
+
+// Two schedules on one repo, fired with `airut schedule run`, the real
+// Claude Code CLI doing the work. By email: the reply is a new thread
+// ("[ID:…] subject", no acknowledgement first) to the recipient, and
+// their answer continues the conversation in the same session. By
+// Slack: a root post in the channel and the reply in its thread; an
+// answer in that thread continues it. Both conversations are found as
+// channel "schedule".
+func TestScheduledTaskRepliesByEmailAndSlackAndContinues(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	dove := dovecottest.Start(t, map[string]string{mailbox: mailboxPW})
+	sink := smtptest.NewServer(t)
+	sl := slacktest.NewServer(t)
+	sl.SetBot("UBOT", "BBOT", "T1")
+	sl.AddUser(slacktest.User{ID: "UALICE", Name: "alice", RealName: "Alice Example"})
+	sl.AddChannel(slacktest.Channel{ID: "C0TEAM", Name: "team"})
+	yaml := mailYAML(dove, sink) +
+		fmt.Sprintf("    slack: {bot_token: xoxb-test, app_token: xapp-test, authorized: [{workspace_members: true}], api_url: %q}\n", sl.APIURL()) +
+		"    schedules:\n" +
+		"      nightly: {cron: \"0 3 * * *\", timezone: UTC, subject: Nightly check, prompt: \"Look at the repo.\\nRUN: ls /workspace\\nREPLY: nightly done\", deliver: {to: " + userAddr + "}}\n" +
+		"      weekly: {cron: \"0 9 * * 1\", timezone: UTC, subject: Weekly triage, prompt: \"REPLY: weekly done\", deliver: {channel: slack, to: C0TEAM}}\n"
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), repoYAML: yaml})
+	s.start("run")
+	sl.WaitConnections(t, 1, 30*time.Second)
+
+	// By email.
+	out := s.mustAirut(time.Minute, "schedule", "run", "nightly")
+	t.Logf("airut schedule run nightly:\n%s", out)
+	msgs := sink.WaitFor(t, 1, 3*time.Minute)
+	first := msgs[0]
+	sub := regexp.MustCompile(`^\[ID:([0-9a-f]{8})\] Nightly check$`).FindStringSubmatch(first.Header("Subject"))
+	if sub == nil || first.Header("In-Reply-To") != "" || len(first.To) != 1 || first.To[0] != userAddr {
+		t.Fatalf("first mail: subject %q, In-Reply-To %q, to %v; want a new thread \"[ID:…] Nightly check\" to %s", first.Header("Subject"), first.Header("In-Reply-To"), first.To, userAddr)
+	}
+	conv := sub[1]
+	if !strings.HasPrefix(strings.TrimSpace(first.TextBody()), "nightly done") {
+		t.Errorf("the first mail is not the reply: %q", first.TextBody())
+	}
+	st := s.status(conv)
+	if st.Subject != "Nightly check" || len(st.Tasks) != 1 || st.Tasks[0].Outcome != workflows.OutcomeSuccess {
+		t.Errorf("status = %+v", st)
+	}
+	dove.Deliver(t, mailbox, buildMail(mailOpts{from: userAddr, subject: "Re: " + first.Header("Subject"), msgID: "sched-answer@example.com", authResults: pass(),
+		inReplyTo: first.Header("Message-ID"), references: first.Header("Message-ID"), body: "Thanks. One more look?\nREPLY: looked again"}))
+	msgs = sink.WaitFor(t, 2, 3*time.Minute)
+	if second := msgs[1]; !strings.HasPrefix(strings.TrimSpace(second.TextBody()), "looked again") || second.Header("Subject") != "Re: [ID:"+conv+"] Nightly check" {
+		t.Errorf("answer's reply: subject %q body %q", second.Header("Subject"), second.TextBody())
+	}
+	if st := s.status(conv); len(st.Tasks) != 2 || st.Tasks[1].SessionID != st.Tasks[0].SessionID {
+		t.Errorf("the answer did not continue the scheduled conversation's session: %+v", st.Tasks)
+	}
+
+	// By Slack.
+	s.mustAirut(time.Minute, "schedule", "run", "weekly")
+	posts := sl.WaitPosts(t, func(p []slacktest.Post) bool {
+		for _, x := range p {
+			if x.Channel == "C0TEAM" && x.ThreadTS != "" && strings.Contains(x.Text, "weekly done") {
+				return true
+			}
+		}
+		return false
+	}, 3*time.Minute)
+	var root, reply slacktest.Post
+	for _, p := range posts {
+		switch {
+		case p.Channel == "C0TEAM" && p.ThreadTS == "" && strings.Contains(p.Text, "Weekly triage"):
+			root = p
+		case p.Channel == "C0TEAM" && strings.Contains(p.Text, "weekly done"):
+			reply = p
+		}
+	}
+	if root.TS == "" || reply.ThreadTS != root.TS {
+		t.Fatalf("slack: root %+v, reply %+v; want the reply in the root's thread", root, reply)
+	}
+	env := sl.PushEvent(map[string]any{"type": "message", "channel": "C0TEAM", "channel_type": "channel", "user": "UALICE",
+		"text": "And now?\nREPLY: weekly again", "ts": "1700000100.000100", "event_ts": "1700000100.000100", "thread_ts": root.TS})
+	sl.WaitAcked(t, env, 30*time.Second)
+	sl.WaitPosts(t, func(p []slacktest.Post) bool {
+		for _, x := range p {
+			if x.ThreadTS == root.TS && strings.Contains(x.Text, "weekly again") {
+				return true
+			}
+		}
+		return false
+	}, 3*time.Minute)
+
+	// Every firing is on record: the schedule shows how the last one
+	// ended, and its conversations are found as channel "schedule".
+	show := s.mustAirut(30*time.Second, "schedule", "show", "nightly")
+	if !strings.Contains(show, "completed") || !strings.Contains(show, "conversation "+conv) {
+		t.Errorf("airut schedule show nightly does not show the completed firing and its conversation %s:\n%s", conv, show)
+	}
+	c, err := client.Dial(client.Options{HostPort: s.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{Query: "AirutChannel = 'schedule'"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(resp.Executions); n != 2 {
+		t.Errorf("%d conversations with AirutChannel = 'schedule', want 2 (one per firing)", n)
+	}
+
+	list := s.mustAirut(30*time.Second, "schedule", "list")
+	for _, want := range []string{"nightly", "weekly", "0 3 * * *"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("airut schedule list lacks %q:\n%s", want, list)
+		}
+	}
+}
