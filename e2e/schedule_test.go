@@ -128,3 +128,52 @@ func TestScheduledTaskRepliesByEmailAndSlackAndContinues(t *testing.T) {
 		}
 	}
 }
+
+// Script mode, in the repo's sandboxed container: a trigger command that
+// succeeds without output starts nothing; one with output makes it the
+// prompt; one that fails asks the agent to investigate, with its output.
+func TestScheduledTriggerCommands(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	dove := dovecottest.Start(t, map[string]string{mailbox: mailboxPW})
+	sink := smtptest.NewServer(t)
+	sched := func(name, command string) string {
+		return fmt.Sprintf("      %s: {cron: \"0 3 * * *\", timezone: UTC, subject: %s, trigger_command: %q, deliver: {to: %s}}\n", name, name, command, userAddr)
+	}
+	yaml := mailYAML(dove, sink) + "    schedules:\n" +
+		sched("quiet", "test -f /workspace/README.md") +
+		sched("found", "echo 'Two files need attention.'; echo 'REPLY: handled the '$(ls /workspace | wc -l)' file(s)'") +
+		sched("broken", "echo 'disk check failed'; echo 'REPLY: investigated the failure'; exit 3")
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), repoYAML: yaml})
+	s.start("run")
+
+	for _, name := range []string{"quiet", "found", "broken"} {
+		s.mustAirut(time.Minute, "schedule", "run", name)
+	}
+	msgs := sink.WaitFor(t, 2, 4*time.Minute)
+	eventually(t, time.Minute, "the quiet firing to end", func() bool {
+		return strings.Contains(s.mustAirut(30*time.Second, "schedule", "show", "quiet"), "found nothing to do")
+	})
+	time.Sleep(2 * time.Second) // a mail for the quiet firing, if any, would land now
+	got := map[string]string{}
+	for _, m := range sink.Messages() {
+		got[m.Header("Subject")[len("[ID:12345678] "):]] = strings.TrimSpace(m.TextBody())
+	}
+	if len(msgs) != 2 || len(got) != 2 {
+		t.Fatalf("mails: %v; want one for found and one for broken", got)
+	}
+	if !strings.HasPrefix(got["found"], "handled the 1 file(s)") {
+		t.Errorf("found's reply = %q: the command's output, run on a checkout of the repo, should have been the prompt", got["found"])
+	}
+	if !strings.HasPrefix(got["broken"], "investigated the failure") {
+		t.Errorf("broken's reply = %q", got["broken"])
+	}
+	var investigate bool
+	for _, r := range api.Requests() {
+		b := string(r.Body)
+		investigate = investigate || (strings.Contains(b, "failed with exit code 3") && strings.Contains(b, "disk check failed") &&
+			strings.Contains(b, "Investigate the failure and report findings."))
+	}
+	if !investigate {
+		t.Error("no request to the model asked to investigate the failed command with its output")
+	}
+}
