@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -175,5 +177,82 @@ func TestScheduledTriggerCommands(t *testing.T) {
 	}
 	if !investigate {
 		t.Error("no request to the model asked to investigate the failed command with its output")
+	}
+}
+
+// A schedule's timetable across a firing that overlaps and a server that
+// was down: a firing due while the previous one still runs is skipped
+// (overlap skip); firings missed while the server (airut run, with its
+// embedded Temporal) was down run once when it is back, never twice.
+func TestScheduleSkipsOverlapsAndCatchesUpOnce(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	dove := dovecottest.Start(t, map[string]string{mailbox: mailboxPW})
+	sink := smtptest.NewServer(t)
+	yaml := mailYAML(dove, sink) + "    schedules:\n" +
+		"      minutely: {cron: \"* * * * *\", timezone: UTC, subject: Tick, prompt: \"RUN: sleep 75\\nREPLY: tick\", deliver: {to: " + userAddr + "}}\n"
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), repoYAML: yaml})
+	p := s.start("run")
+	firings := func() []*workflowpb.WorkflowExecutionInfo {
+		t.Helper()
+		c, err := client.Dial(client.Options{HostPort: s.temporal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "TemporalScheduledById = '" + workflows.ScheduleID("demo", "minutely") + "'"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Executions
+	}
+
+	// A firing now runs 75 s: the one due at the next minute is skipped.
+	s.mustAirut(time.Minute, "schedule", "run", "minutely")
+	eventually(t, 90*time.Second, "a timed firing skipped for overlap", func() bool {
+		return strings.Contains(s.mustAirut(30*time.Second, "schedule", "show", "minutely"), "skipped for overlap 1")
+	})
+	if n := len(firings()); n != 1 {
+		t.Fatalf("%d firings while the first ran, want 1 (overlap skip)", n)
+	}
+	sink.WaitFor(t, 1, 3*time.Minute) // the first firing's reply
+	// The firing closes just after the reply; killed before that, it
+	// would still count as running at the restart and the catch-up would
+	// be skipped for overlap.
+	eventually(t, time.Minute, "the first firing to close", func() bool {
+		f := firings()
+		return len(f) == 1 && f[0].GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+
+	// Down across at least two firing times.
+	p.kill()
+	down := time.Now()
+	time.Sleep(time.Until(down.Truncate(time.Minute).Add(2*time.Minute + 5*time.Second)))
+	missedFrom := down
+	s.start("run")
+	back := time.Now()
+	var caught []*workflowpb.WorkflowExecutionInfo
+	eventually(t, time.Minute, "the missed firings to be caught up", func() bool {
+		caught = nil
+		for _, f := range firings() {
+			if f.GetStartTime().AsTime().After(missedFrom) {
+				caught = append(caught, f)
+			}
+		}
+		return len(caught) > 0
+	})
+	time.Sleep(20 * time.Second) // a second catch-up firing, if any, would start now
+	caught = caught[:0]
+	for _, f := range firings() {
+		if st := f.GetStartTime().AsTime(); st.After(missedFrom) && st.Before(back.Add(50*time.Second)) {
+			caught = append(caught, f)
+		}
+	}
+	if len(caught) != 1 {
+		var ids []string
+		for _, f := range caught {
+			ids = append(ids, f.GetExecution().GetWorkflowId())
+		}
+		t.Errorf("after %s down, %d firings caught up (%v); want exactly one", back.Sub(down).Round(time.Second), len(caught), ids)
 	}
 }
