@@ -83,8 +83,13 @@ fuzz:
 test: test-deps test-fresh-root vet test-unit fuzz test-e2e
 
 # test-deps brings dovecot (imapbox) and mitmproxy (the proxy's baseline).
+# The scale benchmarks measure one long run each (minutes: 48 tasks, 10,000
+# conversations, 350 tasks), so they run once.
+SCALE_BENCH = ScaleOutWorkers|IdleConversationsMemory|SignalToTaskStartLatency
+
 bench: test-deps build base-image
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/ ./internal/sandbox/ ./sandbox/ ./dashboard/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -skip '$(SCALE_BENCH)' -benchtime 5x -count=1 ./e2e/ ./internal/podman/ ./internal/imapbox/ ./internal/sandbox/ ./sandbox/ ./dashboard/
+	$(GO) test -tags $(TAGS) -run '^$$' -bench '$(SCALE_BENCH)' -benchtime 1x -count=1 -timeout 60m ./e2e/
 	$(GO) test -run '^$$' -bench 'VsMitmproxy|KeepAliveHTTPS' -benchtime 3s ./proxy/mitm/
 
 fmt:
