@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/metrics"
@@ -112,6 +113,10 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		return withCode(exitRuntime, fmt.Errorf("create state dir: %w", err))
 	}
 
+	// The SDK's workflow cache is one per process, sized before any worker
+	// starts: the embedded server's own workers (schedules, system
+	// workflows) start first and would fix it at the SDK's default.
+	worker.SetStickyWorkflowCacheSize(cfg.Worker.WorkflowCacheSize)
 	address := temporalAddress(cfg)
 	temporalUI := ""
 	if opts.server && cfg.Temporal.Address == "" {

@@ -225,6 +225,12 @@ type Worker struct {
 	// stable across restarts so a restarted worker picks up its own
 	// conversations. Default: the hostname.
 	HostID string `mapstructure:"host_id"`
+	// WorkflowCacheSize is how many conversations a process keeps in
+	// memory between their events (the Temporal SDK's sticky workflow
+	// cache, shared by the process's workers). Others are replayed from
+	// their history when their next event comes, which costs a little CPU
+	// then. Default 1000.
+	WorkflowCacheSize int `mapstructure:"workflow_cache_size"`
 }
 
 // Repo is one repository served by Airut.
