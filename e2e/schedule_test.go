@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestScheduledTaskRepliesByEmailAndSlackAndContinues(t *testing.T) {
 		"      nightly: {cron: \"0 3 * * *\", timezone: UTC, subject: Nightly check, prompt: \"Look at the repo.\\nRUN: ls /workspace\\nREPLY: nightly done\", deliver: {to: " + userAddr + "}}\n" +
 		"      weekly: {cron: \"0 9 * * 1\", timezone: UTC, subject: Weekly triage, prompt: \"REPLY: weekly done\", deliver: {channel: slack, to: C0TEAM}}\n"
 	s := newSite(t, api, siteOptions{repoURL: upstream(t), repoYAML: yaml})
-	s.start("run")
+	proc := s.start("run")
 	sl.WaitConnections(t, 1, 30*time.Second)
 
 	// By email.
@@ -128,6 +129,43 @@ func TestScheduledTaskRepliesByEmailAndSlackAndContinues(t *testing.T) {
 		if !strings.Contains(list, want) {
 			t.Errorf("airut schedule list lacks %q:\n%s", want, list)
 		}
+	}
+
+	// The file is edited while airut run keeps running: the Temporal
+	// Schedule follows it (read from Temporal, not through airut schedule,
+	// which syncs itself); a broken edit is refused with its line and key,
+	// and the schedule stays as it was.
+	cronOf := func() string {
+		d, err := c.ScheduleClient().GetHandle(t.Context(), workflows.ScheduleID("demo", "nightly")).Describe(t.Context())
+		if err != nil {
+			t.Fatalf("describe the nightly schedule: %v", err)
+		}
+		if cals := d.Schedule.Spec.Calendars; len(cals) == 1 {
+			return cals[0].Comment
+		}
+		return ""
+	}
+	edit := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(s.config)
+		if err != nil || !strings.Contains(string(b), from) {
+			t.Fatalf("config lacks %q (%v)", from, err)
+		}
+		if err := os.WriteFile(s.config, []byte(strings.Replace(string(b), from, to, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(`cron: "0 3 * * *"`, `cron: "15 4 * * *"`)
+	eventually(t, 30*time.Second, "the schedule to follow the edited file", func() bool { return cronOf() == "15 4 * * *" })
+	edit(`cron: "15 4 * * *"`, `cron: "99 4 * * *"`)
+	eventually(t, 30*time.Second, "the broken edit to be refused", func() bool {
+		return strings.Contains(proc.logs.String(), "config change refused")
+	})
+	if logs := proc.logs.String(); !strings.Contains(logs, "airut.yaml:") || !strings.Contains(logs, "repos.demo.schedules.nightly.cron") {
+		t.Errorf("the refusal does not name the file, line and key:\n%s", logs[strings.LastIndex(logs, "config change refused"):])
+	}
+	if got := cronOf(); got != "15 4 * * *" {
+		t.Errorf("after a broken edit the schedule's cron is %q, want it unchanged (15 4 * * *)", got)
 	}
 }
 

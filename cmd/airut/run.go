@@ -186,6 +186,9 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		// The process that takes the channels' messages in also makes
 		// the schedules, which start conversations the same way.
 		syncSchedules(ctx, c, cfg, log)
+		if cfg.Path != "" {
+			go watchConfig(ctx, cfg.Path, c, log)
+		}
 		n, wait := startListeners(ctx, cfg, c, m, log)
 		defer wait()
 		if n == 0 && !opts.worker {
