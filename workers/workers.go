@@ -110,15 +110,28 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 		return nil, fmt.Errorf("namespace %s lacks the search attributes %s, so no conversation could start; %s",
 			cfg.Temporal.Namespace, strings.Join(missing, ", "), SearchAttributesFix(cfg.Temporal.Namespace, missing))
 	}
-	removed, nets, err := opts.Sandbox.RemoveLabelled(ctx, parts.LabelHost, hostID)
-	for _, name := range removed {
-		log.Info("removed orphaned container of a previous run", "container", name)
-	}
-	for _, name := range nets {
-		log.Info("removed orphaned sandbox network of a previous run", "network", name)
+	// A worker killed while Podman was still creating or starting a
+	// container leaves one Podman cannot remove for a moment; that is
+	// retried, then only warned about: a host that refused to start over
+	// it would restart in a loop, and a run that meets the container
+	// fails and is retried like any other.
+	var err error
+	for attempt := 1; ; attempt++ {
+		var removed, nets []string
+		removed, nets, err = opts.Sandbox.RemoveLabelled(ctx, parts.LabelHost, hostID)
+		for _, name := range removed {
+			log.Info("removed orphaned container of a previous run", "container", name)
+		}
+		for _, name := range nets {
+			log.Info("removed orphaned sandbox network of a previous run", "network", name)
+		}
+		if err == nil || attempt == 3 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * time.Second)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("remove what a previous worker left: %w", err)
+		log.Warn("could not remove what a previous worker left; starting anyway", "error", err)
 	}
 	if err := os.RemoveAll(cfg.SandboxDir(hostID)); err != nil {
 		return nil, fmt.Errorf("remove orphaned sandbox files: %w", err)
