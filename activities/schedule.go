@@ -51,10 +51,8 @@ func (a *Activities) RunTrigger(ctx context.Context, in workflows.TriggerInput) 
 	if _, err := ensureWorkspace(ctx, mirror(cfg, r), l); err != nil {
 		return workflows.TriggerResult{}, err
 	}
-	for _, d := range []string{l.Inbox(), l.Outbox(), l.Storage()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return workflows.TriggerResult{}, fmt.Errorf("prepare the trigger's directories: %w", err)
-		}
+	if err := l.EnsureDirs(); err != nil {
+		return workflows.TriggerResult{}, fmt.Errorf("prepare the trigger's directories: %w", err)
 	}
 	image, err := a.agentImage(ctx, cfg, r, log)
 	if err != nil {
