@@ -22,7 +22,7 @@ import (
 )
 
 func newDashboardCmd(a *app) *cobra.Command {
-	opts := serveOptions{dashboard: true}
+	opts := serveOptions{name: "dashboard", dashboard: true}
 	return &cobra.Command{
 		Use:   "dashboard",
 		Short: "Serve only the web dashboard, against temporal.address (split setups)",
@@ -46,9 +46,12 @@ type dashboardServer struct {
 // startDashboard serves the dashboard until stopped. localHost is the
 // worker host of this process ("" without a worker); temporalUI the Web
 // UI's base URL ("" for none).
-func startDashboard(ctx context.Context, cfg *config.Config, c client.Client, localHost, temporalUI string, log *slog.Logger) (*dashboardServer, error) {
+func startDashboard(ctx context.Context, live func() *config.Config, c client.Client, localHost, temporalUI string, log *slog.Logger) (*dashboardServer, error) {
+	// The dashboard's own settings (address, token) are read once; its
+	// pages read the repos in force.
+	cfg := live()
 	d := cfg.Dashboard
-	src := &dashboard.TemporalSource{Client: c, Namespace: cfg.Temporal.Namespace, Config: func() *config.Config { return cfg }, LocalHost: localHost}
+	src := &dashboard.TemporalSource{Client: c, Namespace: cfg.Temporal.Namespace, Config: live, LocalHost: localHost}
 	var allowed []string
 	if u, err := url.Parse(d.URL()); err == nil && u.Host != "" {
 		allowed = append(allowed, u.Host)
@@ -57,7 +60,7 @@ func startDashboard(ctx context.Context, cfg *config.Config, c client.Client, lo
 		allowed = append(allowed, d.Host)
 	}
 	srv, err := dashboard.New(dashboard.Options{
-		Source: src, Repos: func() []dashboard.RepoInfo { return repoInfos(ctx, cfg) },
+		Source: src, Repos: func() []dashboard.RepoInfo { return repoInfos(ctx, live()) },
 		BaseURL: d.BaseURL, TemporalUI: temporalUI, Namespace: cfg.Temporal.Namespace,
 		AuthToken: d.AuthToken, TrustedProxyHeader: d.TrustedProxyHeader, AllowedHosts: allowed, Log: log,
 	})

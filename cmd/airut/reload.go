@@ -2,26 +2,49 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/airut-go/airut/ingest/listeners"
 	"github.com/airut-go/airut/internal/config"
 )
 
 // reloadDebounce takes an editor's steps of one save as one change.
 const reloadDebounce = 500 * time.Millisecond
 
-// watchConfig follows the config file (and SIGHUP) in a process that
-// owns the schedules: an edit that loads makes Temporal's schedules match
-// it; a broken edit is logged with its file, line and key, and the
-// config in force stays. Only the schedules follow the file so far;
-// everything else in it applies at the next start, which the log says.
-func watchConfig(ctx context.Context, path string, c client.Client, log *slog.Logger) {
+// reloader puts new versions of the config file in force in a running
+// process, each part by its scope: per-task settings through the live
+// config (the next task reads them), a repo's channels by restarting
+// their listeners, schedules by a sync; settings read only at start are
+// reported as needing a restart. A version that does not load changes
+// nothing and is recorded, with its file, line and key, for `airut
+// status` and `airut check`.
+type reloader struct {
+	live *config.Live
+	// listeners are the process's channel listeners; nil when it runs
+	// none.
+	listeners *listeners.Set
+	// schedules, when set, is the client the process syncs the Temporal
+	// Schedules with (the process that takes messages in owns them).
+	schedules client.Client
+	process   string
+	log       *slog.Logger
+}
+
+// watch follows the file and SIGHUP until ctx ends.
+func (r *reloader) watch(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -32,6 +55,7 @@ func watchConfig(ctx context.Context, path string, c client.Client, log *slog.Lo
 			case <-ctx.Done():
 				return
 			case <-hup:
+				r.log.Info("SIGHUP: loading the config file")
 				select {
 				case reload <- struct{}{}:
 				case <-ctx.Done():
@@ -40,15 +64,164 @@ func watchConfig(ctx context.Context, path string, c client.Client, log *slog.Lo
 			}
 		}
 	}()
+	path := r.live.Config().Path
 	err := config.Watch(ctx, path, reloadDebounce, reload,
-		func(cfg *config.Config) {
-			log.Info("config file changed: the schedules follow it; other changes apply at the next restart", "config", path)
-			syncSchedules(ctx, c, cfg, log)
-		},
-		func(err error) {
-			log.Error("config change refused; the config in force stays", "error", err)
-		})
+		func(cfg *config.Config) { r.apply(ctx, cfg) },
+		func(err error) { r.refuse(err) })
 	if err != nil {
-		log.Warn("config file not watched; schedules follow it at the next start", "error", err)
+		r.log.Warn("config file not watched; SIGHUP still reloads it", "error", err)
+		// Watch failed before its loop: serve SIGHUP alone.
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-reload:
+				if cfg, err := config.Load(path); err != nil {
+					r.refuse(err)
+				} else {
+					r.apply(ctx, cfg)
+				}
+			}
+		}
 	}
+}
+
+// apply puts cfg in force.
+func (r *reloader) apply(ctx context.Context, cfg *config.Config) {
+	ch := r.live.Apply(cfg, time.Now())
+	r.record()
+	if ch.Empty() {
+		r.log.Info("config file loaded; nothing changed", "config", cfg.Path)
+		return
+	}
+	st := r.live.Status()
+	attrs := []any{"config", cfg.Path, "generation", st.Generation, "sha256", shortHash(st.SHA256)}
+	for _, kv := range []struct {
+		key  string
+		list []string
+	}{{"repos_added", ch.ReposAdded}, {"repos_removed", ch.ReposRemoved}, {"repos_changed", ch.ReposChanged}, {"settings", ch.Settings}} {
+		if len(kv.list) > 0 {
+			attrs = append(attrs, kv.key, strings.Join(kv.list, ","))
+		}
+	}
+	in := r.live.Config()
+	if r.listeners != nil {
+		rep := r.listeners.Apply(ctx, in)
+		for _, kv := range []struct {
+			key  string
+			list []listeners.Key
+		}{{"listeners_started", rep.Started}, {"listeners_restarted", rep.Restarted}, {"listeners_stopped", rep.Stopped}} {
+			if len(kv.list) > 0 {
+				names := make([]string, len(kv.list))
+				for i, k := range kv.list {
+					names[i] = k.String()
+				}
+				attrs = append(attrs, kv.key, strings.Join(names, ","))
+			}
+		}
+	}
+	r.log.Info("config reloaded: repo settings apply to the next task", attrs...)
+	if r.schedules != nil {
+		syncSchedules(ctx, r.schedules, in, r.log)
+	}
+	if len(ch.NeedsRestart) > 0 {
+		r.log.Warn("config changes that apply only after a restart of "+r.process+"; the values in force stay",
+			"needs_restart", strings.Join(ch.NeedsRestart, ","))
+	}
+}
+
+// refuse records a version of the file that did not load.
+func (r *reloader) refuse(err error) {
+	r.live.Refuse(err, time.Now())
+	r.record()
+	st := r.live.Status()
+	r.log.Error("config change refused; the config in force stays", "generation", st.Generation, "error", err)
+}
+
+// processStatus is a running process's config status as it records it.
+type processStatus struct {
+	Process string `json:"process"`
+	PID     int    `json:"pid"`
+	config.Status
+}
+
+// record writes the process's config status for `airut status` and
+// `airut check`; a failure is logged, not fatal.
+func (r *reloader) record() {
+	in := r.live.Config()
+	path := in.ProcessStatusFile(r.process)
+	data, err := json.MarshalIndent(processStatus{Process: r.process, PID: os.Getpid(), Status: r.live.Status()}, "", "  ")
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(path), 0o755)
+	}
+	if err == nil {
+		// Written whole and renamed, so a reader never sees half of it.
+		tmp := path + ".tmp"
+		if err = os.WriteFile(tmp, append(data, '\n'), 0o644); err == nil {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if err != nil {
+		r.log.Warn("config status not recorded", "file", path, "error", err)
+	}
+}
+
+// forget removes the record when the process ends.
+func (r *reloader) forget() {
+	os.Remove(r.live.Config().ProcessStatusFile(r.process))
+}
+
+// runningProcesses reads the config status of the processes running with
+// cfg's state dir; records of processes that are gone are skipped.
+func runningProcesses(cfg *config.Config) []processStatus {
+	paths, _ := filepath.Glob(filepath.Join(cfg.ProcessStatusDir(), "config-*.json"))
+	var out []processStatus
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var ps processStatus
+		if json.Unmarshal(data, &ps) != nil || ps.PID <= 0 || syscall.Kill(ps.PID, 0) != nil {
+			continue
+		}
+		out = append(out, ps)
+	}
+	slices.SortFunc(out, func(a, b processStatus) int { return strings.Compare(a.Process, b.Process) })
+	return out
+}
+
+// fileHash is the SHA-256 of the file as it is now on disk ("" when it
+// cannot be read), to tell whether the version in force is the latest.
+func fileHash(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// describeProcess is what status and check say of a running process's
+// config: its version in force and anything pending.
+func describeProcess(ps processStatus, onDisk string) (summary string, pending []string) {
+	summary = fmt.Sprintf("%s (pid %d): generation %d, sha256 %s, loaded %s", ps.Process, ps.PID, ps.Generation,
+		shortHash(ps.SHA256), ps.LoadedAt.Local().Format(time.DateTime))
+	if ps.LastError != "" {
+		pending = append(pending, fmt.Sprintf("last reload refused at %s; the version in force stays: %s",
+			ps.LastErrorAt.Local().Format(time.DateTime), ps.LastError))
+	} else if onDisk != "" && onDisk != ps.SHA256 {
+		pending = append(pending, "the file on disk (sha256 "+shortHash(onDisk)+") is newer than the version in force: reload pending")
+	}
+	if len(ps.NeedsRestart) > 0 {
+		pending = append(pending, "needs restart to apply: "+strings.Join(ps.NeedsRestart, ", "))
+	}
+	return summary, pending
 }

@@ -13,8 +13,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/airut-go/airut/ingest/listeners"
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/metrics"
+	"github.com/airut-go/airut/internal/operate"
 	"github.com/airut-go/airut/internal/sandbox"
 	"github.com/airut-go/airut/workers"
 	"github.com/airut-go/airut/workers/embedded"
@@ -31,13 +33,15 @@ type serveOptions struct {
 	listen bool
 	// dashboard serves the web dashboard (with run: if dashboard.enabled).
 	dashboard bool
+	// name is the process's name in `airut status` (its command).
+	name string
 	// initRepo writes a local default config for this checkout when there
 	// is no config file.
 	initRepo string
 }
 
 func newRunCmd(a *app) *cobra.Command {
-	opts := serveOptions{server: true, worker: true, listen: true, dashboard: true}
+	opts := serveOptions{name: "run", server: true, worker: true, listen: true, dashboard: true}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run everything in one process: embedded Temporal server and Web UI, worker, listeners, dashboard",
@@ -60,7 +64,7 @@ left running; the log says which it was.`,
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
-	opts := serveOptions{worker: true}
+	opts := serveOptions{name: "worker", worker: true}
 	return &cobra.Command{
 		Use:   "worker",
 		Short: "Run this host's worker against temporal.address (or a local `airut server`)",
@@ -70,12 +74,23 @@ func newWorkerCmd(a *app) *cobra.Command {
 }
 
 func newServerCmd(a *app) *cobra.Command {
-	opts := serveOptions{server: true}
+	opts := serveOptions{name: "server", server: true}
 	return &cobra.Command{
 		Use:   "server",
 		Short: "Run only the embedded Temporal server and its Web UI",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return serve(cmd.Context(), a, opts) },
+	}
+}
+
+func newIngestCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ingest",
+		Short: "Run only the channel listeners (email, Slack), against temporal.address or a local `airut server`",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), a, serveOptions{name: "ingest", listen: true})
+		},
 	}
 }
 
@@ -112,6 +127,9 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return withCode(exitRuntime, fmt.Errorf("create state dir: %w", err))
 	}
+
+	live := config.NewLive(cfg, began)
+	rl := &reloader{live: live, process: opts.process(cfg), log: log}
 
 	// The SDK's workflow cache is one per process, sized before any worker
 	// starts: the embedded server's own workers (schedules, system
@@ -176,7 +194,7 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 			return withCode(exitRuntime, fmt.Errorf("record the worker's PID: %w", err))
 		}
 		defer removePID()
-		h, err := workers.Start(ctx, workers.Options{Client: c, Config: func() *config.Config { return cfg }, Sandbox: sb, Log: log, Metrics: m})
+		h, err := workers.Start(ctx, workers.Options{Client: c, Config: live.Config, Sandbox: sb, Log: log, Metrics: m})
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}
@@ -186,22 +204,27 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 		// The process that takes the channels' messages in also makes
 		// the schedules, which start conversations the same way.
 		syncSchedules(ctx, c, cfg, log)
-		if cfg.Path != "" {
-			go watchConfig(ctx, cfg.Path, c, log)
-		}
-		n, wait := startListeners(ctx, cfg, c, m, log)
-		defer wait()
-		if n == 0 && !opts.worker {
+		rl.schedules = c
+		rl.listeners = &listeners.Set{Temporal: c, Metrics: m, Log: log, Options: operate.ConversationOptions}
+		rl.listeners.Apply(ctx, cfg)
+		defer rl.listeners.Wait()
+		if rl.listeners.Count() == 0 && !opts.worker {
 			log.Warn("no channel accounts configured; nothing to listen to")
 		}
 	}
+	// Every process follows the file: the worker for the next task's
+	// settings, the listeners for the channels, and each reports what
+	// waits for its restart.
+	rl.record()
+	defer rl.forget()
+	go rl.watch(ctx)
 	ready := []any{"startup", time.Since(began).Round(time.Millisecond), "config", path, "repos", len(cfg.Repos)}
 	if serveDashboard {
 		host := ""
 		if opts.worker {
 			host = cfg.Worker.HostID
 		}
-		d, err := startDashboard(ctx, cfg, c, host, temporalUI, log)
+		d, err := startDashboard(ctx, live.Config, c, host, temporalUI, log)
 		if err != nil {
 			return withCode(exitRuntime, err)
 		}
@@ -218,6 +241,16 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
+}
+
+// process names the process for its config status: its command, and
+// the host for a process that runs a worker (one state dir may serve
+// several hosts' workers in tests and on shared storage).
+func (o serveOptions) process(cfg *config.Config) string {
+	if o.worker {
+		return o.name + "-" + cfg.Worker.HostID
+	}
+	return o.name
 }
 
 // embeddedPostgres is the embedded server's PostgreSQL, nil for SQLite.

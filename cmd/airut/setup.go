@@ -98,6 +98,7 @@ func runCheck(ctx context.Context, a *app) error {
 		return withCode(exitConfig, fmt.Errorf("%d check(s) failed", ck.failed))
 	}
 	ck.ok("config", fmt.Sprintf("%s (%d repo(s), schema v%d)", path, len(cfg.Repos), cfg.ConfigVersion))
+	checkRunningConfig(ck, cfg)
 	keys := make([]string, 0, len(cfg.UnsetEnv))
 	for k := range cfg.UnsetEnv {
 		keys = append(keys, k)
@@ -337,5 +338,23 @@ func checkSandbox(ctx context.Context, ck *checker, cfg *config.Config, r *confi
 			"add the allowlist, or set repos."+r.ID+".network.sandbox_enabled: false")
 	default:
 		ck.ok(name, "proxy "+bin+", allowlist present")
+	}
+}
+
+// checkRunningConfig reports, for each running process of the state dir,
+// whether it has this version of the file in force; a refused reload or
+// settings waiting for a restart are warnings (the process runs on).
+func checkRunningConfig(ck *checker, cfg *config.Config) {
+	for _, ps := range runningProcesses(cfg) {
+		summary, pending := describeProcess(ps, cfg.SHA256)
+		if len(pending) == 0 {
+			ck.ok("running config", summary+": this version of the file")
+			continue
+		}
+		fix := "save the file again once fixed, or send SIGHUP"
+		if len(ps.NeedsRestart) > 0 && ps.LastError == "" {
+			fix = "restart " + ps.Process + " to apply them"
+		}
+		ck.warn("running config", summary+": "+strings.Join(pending, "; "), fix)
 	}
 }

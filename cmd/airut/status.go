@@ -213,8 +213,11 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 		if err := runList(ctx, c, cfg.Temporal.Namespace, opts); err != nil {
 			return err
 		}
-		if cfg.Dashboard.Enabled && !opts.JSON {
-			fmt.Fprintf(opts.IO.Out, "dashboard: %s\n", cfg.Dashboard.URL())
+		if !opts.JSON {
+			if cfg.Dashboard.Enabled {
+				fmt.Fprintf(opts.IO.Out, "dashboard: %s\n", cfg.Dashboard.URL())
+			}
+			printConfigStatus(opts.IO.Out, cfg)
 		}
 		return nil
 	}
@@ -332,4 +335,26 @@ func runList(ctx context.Context, c client.Client, namespace string, opts status
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Conversation, r.Repo, orDash(r.Status), r.Channel, r.Sender, r.Started.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
+}
+
+// printConfigStatus says which version of the config file each running
+// process of this state dir has in force, and what is pending: a refused
+// reload, an edit not yet loaded, settings that wait for a restart.
+func printConfigStatus(w io.Writer, cfg *config.Config) {
+	if cfg.Path == "" {
+		return
+	}
+	onDisk := fileHash(cfg.Path)
+	procs := runningProcesses(cfg)
+	fmt.Fprintf(w, "config %s (sha256 %s)\n", cfg.Path, orDash(shortHash(onDisk)))
+	if len(procs) == 0 {
+		fmt.Fprintln(w, "  no airut process of this state dir is running")
+	}
+	for _, ps := range procs {
+		summary, pending := describeProcess(ps, onDisk)
+		fmt.Fprintf(w, "  %s\n", summary)
+		for _, p := range pending {
+			fmt.Fprintf(w, "    %s\n", p)
+		}
+	}
 }

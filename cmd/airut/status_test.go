@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/conversation"
 	"github.com/airut-go/airut/workflows"
 )
@@ -276,6 +279,10 @@ func execution(t *testing.T, repo, conv, status, channel, sender string, started
 	}
 }
 
+// noProcesses ends the list when no airut process runs (the harness's
+// config file does not exist).
+const noProcesses = "config /etc/airut/airut.yaml (sha256 -)\n  no airut process of this state dir is running\n"
+
 func TestStatusList(t *testing.T) {
 	started := time.Date(2026, 3, 4, 9, 0, 0, 0, time.Local)
 	all := "WorkflowType = 'ConversationWorkflow' AND ExecutionStatus = 'Running'"
@@ -298,14 +305,14 @@ func TestStatusList(t *testing.T) {
 			},
 			stdout: "CONVERSATION  REPO  STATUS  CHANNEL  SENDER           STARTED\n" +
 				"0a1b2c3d      web   busy    email    ann@example.com  2026-03-04 09:00:00\n" +
-				"11223344      api   -       local    bob              2026-03-04 09:00:00\n",
+				"11223344      api   -       local    bob              2026-03-04 09:00:00\n" + noProcesses,
 		},
 		{
 			name:   "one repo, none open",
 			repo:   "web",
 			query:  all + " AND AirutRepo = 'web'",
 			pages:  [][]*workflowpb.WorkflowExecutionInfo{nil},
-			stdout: "no open conversations\n",
+			stdout: "no open conversations\n" + noProcesses,
 		},
 		{
 			name:    "visibility store down",
@@ -456,6 +463,75 @@ func TestCommandsRefuseBadIDs(t *testing.T) {
 			out, code := runAirutErr(t, args...)
 			if code != exitUsage || out != tc.want+"\n" {
 				t.Errorf("exit %d, output %q; want %d, %q", code, out, exitUsage, tc.want+"\n")
+			}
+		})
+	}
+}
+
+// The list ends with each running process's config: the version in force
+// (generation, hash), a refused reload with its line, an edit not loaded
+// yet, and what waits for a restart. Records of processes that are gone
+// are not shown.
+func TestStatusConfig(t *testing.T) {
+	loaded := time.Date(2026, 12, 6, 18, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		name   string
+		record func(inForce string) config.Status
+		want   string
+	}{
+		{
+			name:   "the file in force",
+			record: func(h string) config.Status { return config.Status{Generation: 1, SHA256: h, LoadedAt: loaded} },
+			want:   "  run-h1 (pid PID): generation 1, sha256 HASH, loaded 2026-12-06 18:00:00\n",
+		},
+		{
+			name: "a refused edit and a setting waiting for a restart",
+			record: func(h string) config.Status {
+				return config.Status{Generation: 3, SHA256: h, LoadedAt: loaded, LastError: "airut.yaml:7: repos.web.model: must be a string",
+					LastErrorAt: loaded.Add(time.Minute), NeedsRestart: []string{"temporal.embedded.ui_port"}}
+			},
+			want: "  run-h1 (pid PID): generation 3, sha256 HASH, loaded 2026-12-06 18:00:00\n" +
+				"    last reload refused at 2026-12-06 18:01:00; the version in force stays: airut.yaml:7: repos.web.model: must be a string\n" +
+				"    needs restart to apply: temporal.embedded.ui_port\n",
+		},
+		{
+			name: "an edit not loaded yet",
+			record: func(string) config.Status {
+				return config.Status{Generation: 2, SHA256: "0123456789abcdef", LoadedAt: loaded}
+			},
+			want: "  run-h1 (pid PID): generation 2, sha256 0123456789ab, loaded 2026-12-06 18:00:00\n" +
+				"    the file on disk (sha256 HASH) is newer than the version in force: reload pending\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "web")
+			h.cfg.Path = filepath.Join(t.TempDir(), "airut.yaml")
+			if err := os.WriteFile(h.cfg.Path, []byte("config_version: 5\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			hash := fileHash(h.cfg.Path)
+			write := func(name string, pid int) {
+				data, err := json.Marshal(processStatus{Process: name, PID: pid, Status: tc.record(hash)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(h.cfg.ProcessStatusDir(), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(h.cfg.ProcessStatusFile(name), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("run-h1", os.Getpid())
+			write("worker-gone", 1<<22+7) // no such process
+			h.c.On("ListWorkflow", mock.Anything, mock.Anything).Return(&workflowservice.ListWorkflowExecutionsResponse{}, nil).Once()
+			if err := runStatus(context.Background(), statusOptions{deps: h.deps()}); err != nil {
+				t.Fatal(err)
+			}
+			want := "no open conversations\nconfig " + h.cfg.Path + " (sha256 HASH)\n" + tc.want
+			want = strings.NewReplacer("HASH", hash[:12], "PID", strconv.Itoa(os.Getpid())).Replace(want)
+			if got := h.stdout.String(); got != want {
+				t.Errorf("stdout\n%s\nwant\n%s", got, want)
 			}
 		})
 	}

@@ -134,8 +134,19 @@ func (l *Listener) serve(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fetch: %w", err)
 		}
-		if err := l.handOff(ctx, box, msgs); err != nil {
+		// A stop (shutdown, or a reload that restarts or removes this
+		// listener) lets the messages fetched finish their hand-off:
+		// they are deleted from the mailbox only after Temporal took
+		// them, so a cut would only make the next listener hand them
+		// again.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), HandOffGrace)
+		err = l.handOff(ctx, hctx, box, msgs)
+		cancel()
+		if err != nil {
 			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if len(msgs) == fetchBatch {
 			continue
@@ -162,16 +173,22 @@ type handoff struct {
 // conversation still go one after another, in mailbox order.
 const handOffConcurrency = 4
 
+// HandOffGrace bounds how long a stopping listener takes to finish the
+// hand-offs it started.
+const HandOffGrace = 30 * time.Second
+
 // handOff takes a batch of messages from the mailbox to Temporal. A
 // message is deleted only after Temporal durably accepted it (or after a
 // rejected one was kept on disk), so a crash anywhere re-delivers it, and
-// the workflow's de-duplication makes the second delivery a no-op.
-func (l *Listener) handOff(ctx context.Context, box *imapbox.Mailbox, msgs []imapbox.Message) error {
+// the workflow's de-duplication makes the second delivery a no-op. run is
+// the listener's lifetime (the debug pauses end with it); ctx outlives a
+// stop by up to HandOffGrace.
+func (l *Listener) handOff(run, ctx context.Context, box *imapbox.Mailbox, msgs []imapbox.Message) error {
 	var done []uint32
 	var order []string
 	groups := map[string][]*handoff{}
 	for _, m := range msgs {
-		l.debugPause(ctx, "after-fetch")
+		l.debugPause(run, "after-fetch")
 		h, err := l.prepare(ctx, m)
 		if err != nil {
 			return err
@@ -212,7 +229,7 @@ func (l *Listener) handOff(ctx context.Context, box *imapbox.Mailbox, msgs []ima
 	}
 	wg.Wait()
 	if len(done) > 0 {
-		l.debugPause(ctx, "after-handoff")
+		l.debugPause(run, "after-handoff")
 		if err := box.Delete(ctx, done...); err != nil {
 			return fmt.Errorf("delete handed-off messages: %w", err)
 		}

@@ -34,6 +34,10 @@ import (
 // Temporal and stops there, unacknowledged, until it is killed.
 const DebugPauseEnv = "AIRUT_DEBUG_SLACK_PAUSE"
 
+// HandOffGrace bounds how long a stopping listener takes to finish the
+// hand-off of the event it is handling.
+const HandOffGrace = 30 * time.Second
+
 // Refusal is the reply to a person who may not use the bot.
 const Refusal = "Sorry, you are not authorized to use this bot here. Ask an administrator of this workspace for access."
 
@@ -106,7 +110,13 @@ func (l *Listener) Run(ctx context.Context) error {
 	l.botID, l.teamID = at.UserID, at.TeamID
 	l.auth = &Authorizer{API: l.api, TeamID: at.TeamID, Rules: rules}
 	l.sm = socketmode.New(l.api)
-	go l.sm.RunContext(ctx)
+	// The socket outlives ctx until the event being handled is
+	// acknowledged: a stop (shutdown, or a reload that restarts or
+	// removes this app) finishes its hand-off rather than leaving it
+	// for Slack to deliver again.
+	smCtx, closeSocket := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeSocket()
+	go l.sm.RunContext(smCtx)
 	l.log().Info("slack listener started", "bot", at.User, "team", at.Team)
 	for {
 		select {
@@ -114,9 +124,21 @@ func (l *Listener) Run(ctx context.Context) error {
 			return nil
 		case evt := <-l.sm.Events:
 			l.dispatch(ctx, evt)
+			if ctx.Err() != nil {
+				// The client queues an acknowledgement and writes it
+				// from its own goroutine, with no way to wait for the
+				// write: give it a moment before the socket closes, or
+				// Slack delivers the event again (harmless, but noisy).
+				time.Sleep(ackFlush)
+				return nil
+			}
 		}
 	}
 }
+
+// ackFlush is how long a stopping listener keeps its socket open after
+// acknowledging the event it finished.
+const ackFlush = 500 * time.Millisecond
 
 func (l *Listener) dispatch(ctx context.Context, evt socketmode.Event) {
 	switch evt.Type {
@@ -129,7 +151,9 @@ func (l *Listener) dispatch(ctx context.Context, evt socketmode.Event) {
 		if !ok || evt.Request == nil {
 			return
 		}
-		if err := l.handle(ctx, ea); err != nil {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), HandOffGrace)
+		defer cancel()
+		if err := l.handle(hctx, ea); err != nil {
 			// Not acknowledged: Slack delivers it again, and the
 			// workflow runs it once.
 			l.log().Warn("event not handed off; Slack will re-deliver it", "error", err)

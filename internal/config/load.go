@@ -2,6 +2,8 @@ package config
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -135,6 +137,8 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, p.sorted()
 	}
 	cfg.UnsetEnv = p.unset
+	sum := sha256.Sum256(data)
+	cfg.SHA256 = hex.EncodeToString(sum[:])
 	return cfg, nil
 }
 

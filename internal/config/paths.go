@@ -80,3 +80,14 @@ func (c *Config) WorkerPIDFile(hostID string) string {
 func (c *Config) ClaudeBinariesDir() string {
 	return filepath.Join(c.StateDir, "claude-binaries")
 }
+
+// ProcessStatusFile holds how a running process stands with the config
+// file (config.Status): `airut status` and `airut check` read it.
+func (c *Config) ProcessStatusFile(process string) string {
+	return filepath.Join(c.StateDir, "run", "config-"+process+".json")
+}
+
+// ProcessStatusDir holds the ProcessStatusFiles.
+func (c *Config) ProcessStatusDir() string {
+	return filepath.Join(c.StateDir, "run")
+}

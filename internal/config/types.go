@@ -18,6 +18,9 @@ const CurrentVersion = 5
 type Config struct {
 	// Path is the file the configuration was read from ("" for defaults).
 	Path string `mapstructure:"-"`
+	// SHA256 is the hex SHA-256 of the file's bytes ("" for defaults):
+	// which version of the file is in force.
+	SHA256 string `mapstructure:"-"`
 
 	ConfigVersion int              `mapstructure:"config_version"`
 	Vars          map[string]any   `mapstructure:"vars"`
