@@ -72,14 +72,19 @@ type ioStreams struct {
 type deps struct {
 	IO     ioStreams
 	Config func() (*config.Config, error)
+	// ConfigPath is the config file, for what is said of it when it
+	// does not load (a func: the --config flag is read when the command
+	// runs).
+	ConfigPath func() string
 	// Client dials Temporal; the caller closes what it returns.
 	Client func(context.Context) (client.Client, error)
 }
 
 func (a *app) deps() deps {
 	return deps{
-		IO:     ioStreams{In: a.stdin, Out: a.stdout, ErrOut: a.stderr},
-		Config: a.loadConfig,
+		IO:         ioStreams{In: a.stdin, Out: a.stdout, ErrOut: a.stderr},
+		Config:     a.loadConfig,
+		ConfigPath: a.configPath,
 		Client: func(ctx context.Context) (client.Client, error) {
 			cfg, err := a.loadConfig()
 			if err != nil {

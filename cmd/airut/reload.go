@@ -172,9 +172,10 @@ func (r *reloader) forget() {
 }
 
 // runningProcesses reads the config status of the processes running with
-// cfg's state dir; records of processes that are gone are skipped.
-func runningProcesses(cfg *config.Config) []processStatus {
-	paths, _ := filepath.Glob(filepath.Join(cfg.ProcessStatusDir(), "config-*.json"))
+// the state dir; records of processes that are gone are skipped.
+func runningProcesses(stateDir string) []processStatus {
+	dir := (&config.Config{StateDir: stateDir}).ProcessStatusDir()
+	paths, _ := filepath.Glob(filepath.Join(dir, "config-*.json"))
 	var out []processStatus
 	for _, p := range paths {
 		data, err := os.ReadFile(p)

@@ -95,10 +95,11 @@ func runCheck(ctx context.Context, a *app) error {
 		} else {
 			ck.fail("config", err.Error(), "")
 		}
+		checkRunningConfig(ck, path, config.StateDirOf(path), fileHash(path))
 		return withCode(exitConfig, fmt.Errorf("%d check(s) failed", ck.failed))
 	}
 	ck.ok("config", fmt.Sprintf("%s (%d repo(s), schema v%d)", path, len(cfg.Repos), cfg.ConfigVersion))
-	checkRunningConfig(ck, cfg)
+	checkRunningConfig(ck, path, cfg.StateDir, cfg.SHA256)
 	keys := make([]string, 0, len(cfg.UnsetEnv))
 	for k := range cfg.UnsetEnv {
 		keys = append(keys, k)
@@ -342,16 +343,17 @@ func checkSandbox(ctx context.Context, ck *checker, cfg *config.Config, r *confi
 }
 
 // checkRunningConfig reports, for each running process of the state dir,
-// whether it has this version of the file in force; a refused reload or
-// settings waiting for a restart are warnings (the process runs on).
-func checkRunningConfig(ck *checker, cfg *config.Config) {
-	for _, ps := range runningProcesses(cfg) {
-		summary, pending := describeProcess(ps, cfg.SHA256)
+// whether it has the file's current version (sha256 onDisk) in force; a
+// refused reload or settings waiting for a restart are warnings (the
+// process runs on with the version in force).
+func checkRunningConfig(ck *checker, path, stateDir, onDisk string) {
+	for _, ps := range runningProcesses(stateDir) {
+		summary, pending := describeProcess(ps, onDisk)
 		if len(pending) == 0 {
-			ck.ok("running config", summary+": this version of the file")
+			ck.ok("running config", summary+": the file's current version")
 			continue
 		}
-		fix := "save the file again once fixed, or send SIGHUP"
+		fix := "fix " + path + " and save it, or send SIGHUP to reload it"
 		if len(ps.NeedsRestart) > 0 && ps.LastError == "" {
 			fix = "restart " + ps.Process + " to apply them"
 		}

@@ -202,6 +202,12 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 	}
 	cfg, err := opts.Config()
 	if err != nil {
+		if opts.Conversation == "" && !opts.JSON && opts.ConfigPath != nil {
+			// The running processes keep the version in force; say
+			// which, next to what is wrong with the file.
+			path := opts.ConfigPath()
+			printConfigStatus(opts.IO.Out, path, config.StateDirOf(path))
+		}
 		return err
 	}
 	c, err := opts.Client(ctx)
@@ -217,7 +223,7 @@ func runStatus(ctx context.Context, opts statusOptions) error {
 			if cfg.Dashboard.Enabled {
 				fmt.Fprintf(opts.IO.Out, "dashboard: %s\n", cfg.Dashboard.URL())
 			}
-			printConfigStatus(opts.IO.Out, cfg)
+			printConfigStatus(opts.IO.Out, cfg.Path, cfg.StateDir)
 		}
 		return nil
 	}
@@ -340,13 +346,13 @@ func runList(ctx context.Context, c client.Client, namespace string, opts status
 // printConfigStatus says which version of the config file each running
 // process of this state dir has in force, and what is pending: a refused
 // reload, an edit not yet loaded, settings that wait for a restart.
-func printConfigStatus(w io.Writer, cfg *config.Config) {
-	if cfg.Path == "" {
+func printConfigStatus(w io.Writer, path, stateDir string) {
+	if path == "" {
 		return
 	}
-	onDisk := fileHash(cfg.Path)
-	procs := runningProcesses(cfg)
-	fmt.Fprintf(w, "config %s (sha256 %s)\n", cfg.Path, orDash(shortHash(onDisk)))
+	onDisk := fileHash(path)
+	procs := runningProcesses(stateDir)
+	fmt.Fprintf(w, "config %s (sha256 %s)\n", path, orDash(shortHash(onDisk)))
 	if len(procs) == 0 {
 		fmt.Fprintln(w, "  no airut process of this state dir is running")
 	}

@@ -536,3 +536,38 @@ func TestStatusConfig(t *testing.T) {
 		})
 	}
 }
+
+// A file that does not load fails the command with its errors, and the
+// processes still running say which version they keep in force.
+func TestStatusOfABrokenFile(t *testing.T) {
+	h := newHarness(t)
+	path := filepath.Join(t.TempDir(), "airut.yaml")
+	if err := os.WriteFile(path, []byte("state_dir: "+h.cfg.StateDir+"\nrepos: {demo: {model: [x]}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := processStatus{Process: "run-h1", PID: os.Getpid(), Status: config.Status{Generation: 4, SHA256: "0123456789abcdef",
+		LoadedAt: time.Date(2026, 12, 6, 18, 0, 0, 0, time.Local), LastError: path + ":2: repos.demo.model: must be a string, got a list",
+		LastErrorAt: time.Date(2026, 12, 6, 18, 5, 0, 0, time.Local)}}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(h.cfg.ProcessStatusDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.cfg.ProcessStatusFile("run-h1"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := h.deps()
+	d.ConfigPath = func() string { return path }
+	d.Config = func() (*config.Config, error) {
+		return nil, withCode(exitConfig, errors.New("config not loaded, nothing started:\n"+rec.LastError))
+	}
+	err = runStatus(context.Background(), statusOptions{deps: d})
+	checkExit(t, err, exitConfig, "config not loaded, nothing started:\n"+rec.LastError)
+	want := fmt.Sprintf("config %s (sha256 %s)\n  run-h1 (pid %d): generation 4, sha256 0123456789ab, loaded 2026-12-06 18:00:00\n"+
+		"    last reload refused at 2026-12-06 18:05:00; the version in force stays: %s\n", path, fileHash(path)[:12], os.Getpid(), rec.LastError)
+	if got := h.stdout.String(); got != want {
+		t.Errorf("stdout\n%s\nwant\n%s", got, want)
+	}
+}

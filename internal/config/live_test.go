@@ -2,7 +2,10 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +141,27 @@ func TestLiveRecord(t *testing.T) {
 	st = live.Status()
 	if len(ch.NeedsRestart) != 0 || len(st.NeedsRestart) != 0 || st.LastError != "" || st.Generation != 3 {
 		t.Fatalf("set back: changes %+v, status %+v; want nothing pending and the error cleared", ch, st)
+	}
+}
+
+// A file that does not load still names its state dir, where its running
+// processes record their config status.
+func TestStateDirOf(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, text, want string }{
+		{"broken elsewhere", "state_dir: /srv/airut\nrepos:\n  demo:\n    model: [x]\n", "/srv/airut"},
+		{"not YAML", "state_dir: /srv/airut\n\t: [\n", config.DefaultStateDir()},
+		{"from the environment", "state_dir: !env STATE\n", config.DefaultStateDir()},
+		{"none", "config_version: 5\n", config.DefaultStateDir()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := config.StateDirOf(path); got != tc.want {
+				t.Errorf("StateDirOf = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

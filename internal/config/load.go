@@ -604,3 +604,21 @@ func loadDotEnv(path string) {
 		}
 	}
 }
+
+// StateDirOf is the state dir the file at path names, read leniently: a
+// file that does not load still says where its running processes keep
+// their state, so `airut status` can show them next to its errors. It
+// is the default state dir when the file has no plain state_dir value.
+func StateDirOf(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return DefaultStateDir()
+	}
+	var top struct {
+		StateDir yaml.Node `yaml:"state_dir"`
+	}
+	if yaml.Unmarshal(data, &top) != nil || top.StateDir.Kind != yaml.ScalarNode || top.StateDir.Tag != "!!str" || top.StateDir.Value == "" {
+		return DefaultStateDir()
+	}
+	return top.StateDir.Value
+}
