@@ -477,6 +477,13 @@ func eventually(t testing.TB, timeout time.Duration, what string, f func() bool)
 // set, for the replay tests that guard determinism.
 func (s *site) recordHistory(conv, name string) {
 	s.t.Helper()
+	s.recordHistories(fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(s.repoID, conv)), name)
+}
+
+// recordHistories saves the history of every workflow run the visibility
+// query finds, as recordHistory does.
+func (s *site) recordHistories(query, name string) {
+	s.t.Helper()
 	// AIRUT_RECORD_HISTORIES=1 writes <name>-<n>.json; any other value is
 	// a tag (<name>-<tag>-<n>.json), to add histories of a new workflow
 	// version beside those of the previous ones, which must keep replaying.
@@ -493,14 +500,13 @@ func (s *site) recordHistory(conv, name string) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	id := workflows.WorkflowID(s.repoID, conv)
-	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", id)})
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
 	if err != nil {
 		s.t.Fatalf("record history: %v", err)
 	}
 	for i, e := range resp.Executions {
 		var h historypb.History
-		it := c.GetWorkflowHistory(ctx, id, e.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		it := c.GetWorkflowHistory(ctx, e.Execution.WorkflowId, e.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {

@@ -294,3 +294,80 @@ func TestScheduleSkipsOverlapsAndCatchesUpOnce(t *testing.T) {
 		t.Errorf("after %s down, %d firings caught up (%v); want exactly one", back.Sub(down).Round(time.Second), len(caught), ids)
 	}
 }
+
+// A schedule whose task fails notify_after_failures times in a row sends
+// its recipient one notice naming the last failed conversation; the next
+// failure sends none; once the file is fixed (reloaded while airut run
+// keeps running) the next firing succeeds and sends one "succeeded
+// again" notice. Each firing's failure shows in airut schedule show.
+func TestScheduleFailureNoticeAndRecovery(t *testing.T) {
+	api := anthropictest.NewServer(t)
+	dove := dovecottest.Start(t, map[string]string{mailbox: mailboxPW})
+	sink := smtptest.NewServer(t)
+	yaml := mailYAML(dove, sink) + "    schedules:\n" +
+		"      nightly: {cron: \"0 3 * * *\", timezone: UTC, subject: Nightly check, notify_after_failures: 2, prompt: \"Check.\\nFAIL: 400\", deliver: {to: " + userAddr + "}}\n"
+	s := newSite(t, api, siteOptions{repoURL: upstream(t), repoYAML: yaml})
+	proc := s.start("run")
+	c, err := client.Dial(client.Options{HostPort: s.temporal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	notices := func() []string {
+		var out []string
+		for _, m := range sink.Messages() {
+			if strings.HasPrefix(m.Header("Subject"), "[schedule nightly]") {
+				out = append(out, strings.TrimSpace(m.TextBody()))
+			}
+		}
+		return out
+	}
+	// fire runs the schedule now, once the previous firing has closed
+	// (under overlap skip, airut schedule run refuses while one runs), and
+	// waits for this firing to close.
+	fired := 0
+	fire := func() {
+		t.Helper()
+		eventually(t, 3*time.Minute, "the schedule to accept a manual firing", func() bool {
+			_, _, err := s.airut(time.Minute, "schedule", "run", "nightly")
+			return err == nil
+		})
+		fired++
+		eventually(t, 3*time.Minute, fmt.Sprintf("firing %d to close", fired), func() bool {
+			resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+				Query: "WorkflowType = 'FiringWorkflow' AND ExecutionStatus != 'Running'"})
+			return err == nil && len(resp.Executions) >= fired
+		})
+	}
+	fire()
+	if n := notices(); len(n) != 0 {
+		t.Fatalf("a notice after one failure: %q", n)
+	}
+	fire()
+	eventually(t, time.Minute, "the failure notice", func() bool { return len(notices()) == 1 })
+	if n := notices()[0]; !strings.Contains(n, `"nightly" has failed 2 times in a row`) || !strings.Contains(n, "conversation ") {
+		t.Errorf("failure notice %q: want the count and the last conversation", n)
+	}
+	fire()
+	time.Sleep(2 * time.Second) // a second notice, if one were sent, would land now
+	if n := notices(); len(n) != 1 {
+		t.Fatalf("%d notices after the third failure, want still 1: %q", len(n), n)
+	}
+
+	b, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.config, []byte(strings.Replace(string(b), `FAIL: 400`, `REPLY: all good again`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the fixed file to load", func() bool { return strings.Contains(proc.logs.String(), "config reloaded") })
+	fire()
+	eventually(t, time.Minute, "the recovery notice", func() bool { return len(notices()) == 2 })
+	if n := notices()[1]; !strings.Contains(n, `"nightly" succeeded again`) {
+		t.Errorf("recovery notice %q", n)
+	}
+	waitMail(t, sink, "all good again", time.Minute)
+	s.recordHistories("WorkflowType = 'FiringWorkflow'", "firing")
+}

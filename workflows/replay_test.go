@@ -23,6 +23,8 @@ import (
 // (-<commit>-<date>-, e.g. AIRUT_RECORD_HISTORIES=9d54d55-20261206 at
 // commit 9d54d55: two tasks resumed in one session, the email round trip,
 // the pull-request loop, a crash mid-task and a stop then retry).
+// firing-*.json are FiringWorkflow runs: a schedule's failing firings, the
+// one that sends the failure notice, and the recovery.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -35,6 +37,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
+			r.RegisterWorkflowWithOptions(workflows.FiringWorkflow, workflow.RegisterOptions{Name: workflows.FiringWorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
