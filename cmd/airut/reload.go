@@ -64,8 +64,7 @@ func (r *reloader) watch(ctx context.Context) {
 			}
 		}
 	}()
-	path := r.live.Config().Path
-	err := config.Watch(ctx, path, reloadDebounce, reload,
+	err := config.Watch(ctx, r.live.Config, reloadDebounce, reload,
 		func(cfg *config.Config) { r.apply(ctx, cfg) },
 		func(err error) { r.refuse(err) })
 	if err != nil {
@@ -76,7 +75,7 @@ func (r *reloader) watch(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-reload:
-				if cfg, err := config.Load(path); err != nil {
+				if cfg, err := config.LoadAgain(r.live.Config()); err != nil {
 					r.refuse(err)
 				} else {
 					r.apply(ctx, cfg)

@@ -121,6 +121,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{`airut.yaml:6: repos.web.slack.authorized[1]: must be a mapping of names to values, got a string ("U2")`}},
 		{"secret not echoed", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    masked_secrets:\n      GH: ghp_s3cr3t\n",
 			[]string{"airut.yaml:6: repos.web.masked_secrets.GH: must be a mapping of keys to values, got a string"}},
+		{"numeric secret not echoed", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    masked_secrets:\n      PIN: 482913\n",
+			[]string{"airut.yaml:6: repos.web.masked_secrets.PIN: must be a mapping of keys to values, got a number"}},
 		{"signing credential", "config_version: 5\nrepos:\n  web:\n    repo_url: x\n    signing_credentials:\n      AWS:\n        type: aws-sigv3\n" +
 			"        access_key_id: {name: AWS ACCESS, value: AKIAIOSFODNN7EXAMPLE}\n        secret_access_key: {name: AWS_SECRET_ACCESS_KEY}\n",
 			[]string{`airut.yaml:7: repos.web.signing_credentials.AWS.type: must be aws-sigv4 (got "aws-sigv3")`,

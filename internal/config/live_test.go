@@ -165,3 +165,45 @@ func TestStateDirOf(t *testing.T) {
 		})
 	}
 }
+
+// A value a !env tag takes from the .env beside the file follows that
+// file at a reload (LoadAgain): a secret rotated there applies, although
+// the first load put the old value into the environment. A value from the
+// process's own environment stays.
+func TestLoadAgainFollowsDotEnv(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "airut.yaml")
+	t.Cleanup(func() { os.Unsetenv("AIRUT_TEST_ROTATED") })
+	write := func(p, text string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(path, "config_version: 5\nstate_dir: "+dir+"\nrepos:\n  web:\n    repo_url: https://example.com/web.git\n"+
+		"    secrets: {ROTATED: !env AIRUT_TEST_ROTATED, FIXED: !env HOME}\n")
+	env := func(token string) {
+		write(filepath.Join(dir, ".env"), "AIRUT_TEST_ROTATED="+token+"\nHOME=/from/dotenv\n")
+	}
+	check := func(cfg *config.Config, err error, want string) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Repos["web"].Secrets["ROTATED"]; got != want {
+			t.Errorf("ROTATED = %q, want %q from .env as it is now", got, want)
+		}
+		if got, home := cfg.Repos["web"].Secrets["FIXED"], os.Getenv("HOME"); got != home || home == "/from/dotenv" {
+			t.Errorf("HOME = %q (environment %q), want the process's own", got, home)
+		}
+	}
+	env("first-token")
+	first, err := config.Load(path)
+	check(first, err, "first-token")
+	env("second-token")
+	second, err := config.LoadAgain(first)
+	check(second, err, "second-token")
+	env("third-token")
+	third, err := config.LoadAgain(second)
+	check(third, err, "third-token")
+}

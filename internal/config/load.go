@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -71,12 +72,30 @@ func xdgDir(env, fallback string) string {
 }
 
 // Load reads the file at path. A missing file yields the defaults (no
-// repos), as in the reference: the file is optional. Before parsing, .env
-// files beside the config and in the working directory are loaded into the
-// environment without overriding variables that are already set.
+// repos), as in the reference: the file is optional. !env tags resolve
+// from the environment, then from the .env files beside the config and
+// in the working directory (the first wins); .env values are also put
+// into the environment where it has none.
 func Load(path string) (*Config, error) {
-	loadDotEnv(filepath.Join(filepath.Dir(path), ".env"))
-	loadDotEnv(".env")
+	return load(path, nil)
+}
+
+// LoadAgain reads prev's file again, for a reload: a variable prev took
+// from a .env file follows that file as it is now, so a secret rotated
+// there applies (it was put into the environment by the first load, where
+// it would otherwise shadow the new value).
+func LoadAgain(prev *Config) (*Config, error) {
+	return load(prev.Path, prev.DotEnvKeys)
+}
+
+func load(path string, fromDotEnv map[string]bool) (*Config, error) {
+	// The .env beside the config file wins over the working directory's.
+	dotEnv := readDotEnv(".env", readDotEnv(filepath.Join(filepath.Dir(path), ".env"), nil))
+	for k, v := range dotEnv {
+		if _, set := os.LookupEnv(k); !set || fromDotEnv[k] {
+			os.Setenv(k, v)
+		}
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		cfg := &Config{Path: path}
@@ -86,7 +105,18 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, data, os.LookupEnv)
+	used := map[string]bool{}
+	cfg, err := Parse(path, data, func(k string) (string, bool) {
+		v, ok := os.LookupEnv(k)
+		if d, fromFile := dotEnv[k]; ok && fromFile && d == v {
+			used[k] = true
+		}
+		return v, ok
+	})
+	if cfg != nil {
+		cfg.DotEnvKeys = used
+	}
+	return cfg, err
 }
 
 // Parse parses and validates configuration text. lookupEnv resolves !env
@@ -471,8 +501,16 @@ func (p *parser) describe(key string, v any) string {
 		}
 		return fmt.Sprintf("a string (%q)", x)
 	case bool:
+		if sensitive(key) {
+			return "a boolean"
+		}
 		return fmt.Sprintf("%t", x)
 	case int, int64, uint64, float64:
+		// A numeric password or PIN is a secret too; errors end up in
+		// logs and in the process's recorded config status.
+		if sensitive(key) {
+			return "a number"
+		}
 		return fmt.Sprintf("the number %v", x)
 	case []any:
 		return "a list"
@@ -576,12 +614,16 @@ func (p *parser) lookup(key string) any {
 	return cur
 }
 
-// loadDotEnv sets KEY=VALUE lines from path into the environment unless
-// already set, as the reference does for ~/.config/airut/.env and ./.env.
-func loadDotEnv(path string) {
+// readDotEnv reads KEY=VALUE lines from path into a copy of base; a key
+// already in base keeps its value (the first file read wins).
+func readDotEnv(path string, base map[string]string) map[string]string {
+	out := maps.Clone(base)
+	if out == nil {
+		out = map[string]string{}
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return
+		return out
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -599,10 +641,11 @@ func loadDotEnv(path string) {
 		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
 			v = v[1 : len(v)-1]
 		}
-		if _, set := os.LookupEnv(k); !set {
-			os.Setenv(k, v)
+		if _, set := out[k]; !set {
+			out[k] = v
 		}
 	}
+	return out
 }
 
 // StateDirOf is the state dir the file at path names, read leniently: a

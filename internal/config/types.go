@@ -60,6 +60,9 @@ type Config struct {
 	// UnsetEnv maps each key whose !env variable was not set to that
 	// variable's name, so `airut check` can say what to export.
 	UnsetEnv map[string]string `mapstructure:"-"`
+	// DotEnvKeys are the !env variables whose values came from a .env
+	// file, which a reload reads again (LoadAgain).
+	DotEnvKeys map[string]bool `mapstructure:"-"`
 }
 
 // Execution holds server-wide limits on running tasks.

@@ -14,7 +14,7 @@ import (
 // A change to the file is loaded once the edits settle: written in
 // place, replaced by a rename (as editors do), or asked for (SIGHUP); a
 // broken edit is reported with its line and key, and nothing is handed
-// on.
+// on. A change to the .env beside it (values of !env tags) loads too.
 func TestWatch(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "airut.yaml")
@@ -32,7 +32,7 @@ func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- config.Watch(ctx, path, 100*time.Millisecond, reload,
+		done <- config.Watch(ctx, func() *config.Config { return &config.Config{Path: path} }, 100*time.Millisecond, reload,
 			func(c *config.Config) { changes <- c }, func(err error) { errs <- err })
 	}()
 	t.Cleanup(func() { cancel(); <-done })
@@ -79,6 +79,9 @@ func TestWatch(t *testing.T) {
 	if c := next("asked for"); c.Execution.MaxConcurrent != 4 {
 		t.Errorf("max_concurrent = %d, want 4", c.Execution.MaxConcurrent)
 	}
+	t.Cleanup(func() { os.Unsetenv("AIRUT_TEST_UNUSED") })
+	write(filepath.Join(dir, ".env"), "AIRUT_TEST_UNUSED=1\n")
+	next("the .env beside it changed")
 	write(filepath.Join(dir, "other.yaml"), "x: 1\n")
 	select {
 	case c := <-changes:
