@@ -11,12 +11,10 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/airut-go/airut/internal/config"
-	"github.com/airut-go/airut/internal/testing/syncbuf"
-	"github.com/airut-go/airut/workers/embedded"
+	"github.com/airut-go/airut/internal/testing/temporaltest"
 )
 
 // scheduleWorld is `airut schedule` against a real embedded Temporal
@@ -28,23 +26,7 @@ type scheduleWorld struct {
 
 func newScheduleWorld(t *testing.T) *scheduleWorld {
 	t.Helper()
-	logs := &syncbuf.Buffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	srv, err := embedded.Start(t.Context(), embedded.Options{UIPort: -1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := temporaltest.Start(t)
 	return &scheduleWorld{c: c, cfg: &config.Config{Path: "/etc/airut/airut.yaml", Execution: config.Execution{ConversationMaxAgeDays: 7},
 		Repos: map[string]*config.Repo{}}}
 }

@@ -2,7 +2,9 @@ package listeners_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/airut-go/airut/ingest/listeners"
 	"github.com/airut-go/airut/internal/config"
+	"github.com/airut-go/airut/internal/testing/dovecottest"
 	"github.com/airut-go/airut/internal/testing/slacktest"
 	"github.com/airut-go/airut/workflows"
 )
@@ -140,4 +143,61 @@ func TestStopFinishesTheHandOff(t *testing.T) {
 		t.Errorf("delivered %d, acknowledged %v; want the event handed off and acknowledged", tc.count(), s.Acked(env))
 	}
 	s.WaitConnections(t, 0, 10*time.Second)
+}
+
+// A mailbox the config drops while its listener hands a message to
+// Temporal: the hand-off finishes and the message is deleted from the
+// mailbox before the listener stops, so it is neither lost nor handed off
+// again later.
+func TestStopFinishesTheMailHandOff(t *testing.T) {
+	dove := dovecottest.Start(t, map[string]string{"airut": "mailbox-secret"})
+	host, port, _ := dove.Addr()
+	yaml := fmt.Sprintf(`config_version: 5
+state_dir: %s
+repos:
+  alpha:
+    repo_url: https://example.com/alpha.git
+    email:
+      account: {username: airut, from: "Airut <airut@example.com>", password: mailbox-secret}
+      imap: {server: %s, port: %d, tls: tls, ca_file: %s, poll_interval: 0.2}
+      smtp: {server: 127.0.0.1, port: 25, tls: none, require_auth: false}
+      auth: {authorized_senders: [alice@example.com], trusted_authserv_id: mx.example.com}
+`, t.TempDir(), host, port, filepath.Join(dove.Dir(), "cert.pem"))
+	cfg, err := config.Parse("airut.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &gatedTemporal{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	set := newSet(tc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); set.Wait() }()
+	set.Apply(ctx, cfg)
+
+	dove.Deliver(t, "airut", []byte("Authentication-Results: mx.example.com; dkim=pass header.d=example.com; spf=pass; dmarc=pass header.from=example.com\r\n"+
+		"From: Alice <alice@example.com>\r\nTo: airut@example.com\r\nSubject: fix it\r\nMessage-ID: <m1@example.com>\r\n"+
+		"Date: Sun, 06 Dec 2026 10:00:00 +0000\r\nContent-Type: text/plain\r\n\r\nPlease fix the build.\r\n"))
+	select {
+	case <-tc.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the mail never reached Temporal")
+	}
+	dropped := *cfg
+	dropped.Repos = map[string]*config.Repo{}
+	applied := make(chan listeners.Report, 1)
+	go func() { applied <- set.Apply(ctx, &dropped) }()
+	select {
+	case rep := <-applied:
+		t.Fatalf("the listener stopped in the middle of a hand-off: %+v", rep)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(tc.gate)
+	if rep := <-applied; len(rep.Stopped) != 1 {
+		t.Fatalf("report %+v, want alpha's mailbox stopped", rep)
+	}
+	if tc.count() != 1 {
+		t.Errorf("handed off %d messages, want 1", tc.count())
+	}
+	if n := dove.Count(t, "airut"); n != 0 {
+		t.Errorf("%d message(s) left in the mailbox: the handed-off mail would be handed off again", n)
+	}
 }

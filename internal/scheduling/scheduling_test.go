@@ -3,7 +3,6 @@ package scheduling_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,38 +14,16 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/airut-go/airut/internal/config"
 	"github.com/airut-go/airut/internal/scheduling"
 	"github.com/airut-go/airut/internal/testing/importguard"
-	"github.com/airut-go/airut/internal/testing/syncbuf"
-	"github.com/airut-go/airut/workers/embedded"
+	"github.com/airut-go/airut/internal/testing/temporaltest"
 	"github.com/airut-go/airut/workflows"
 )
 
 // server starts an embedded Temporal server for one test and dials it.
-func server(t *testing.T) client.Client {
-	t.Helper()
-	logs := &syncbuf.Buffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	srv, err := embedded.Start(t.Context(), embedded.Options{UIPort: -1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatalf("start temporal: %v", err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatalf("dial %s: %v", srv.FrontendAddress(), err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+func server(t *testing.T) client.Client { return temporaltest.Start(t) }
 
 // schedule is a schedule as the config loads it, defaults applied.
 func schedule(name, cron string) *config.Schedule {
