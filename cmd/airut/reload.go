@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -189,17 +187,6 @@ func runningProcesses(stateDir string) []processStatus {
 	}
 	slices.SortFunc(out, func(a, b processStatus) int { return strings.Compare(a.Process, b.Process) })
 	return out
-}
-
-// fileHash is the SHA-256 of the file as it is now on disk ("" when it
-// cannot be read), to tell whether the version in force is the latest.
-func fileHash(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 func shortHash(h string) string {

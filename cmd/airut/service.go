@@ -128,6 +128,9 @@ After=airut-server.service
 [Service]
 Type=exec
 ExecStart={{.ExecStart}}
+# systemctl reload: airut reloads its config file (it also follows edits
+# by itself); what cannot change live is logged as needing a restart.
+ExecReload=/bin/kill -HUP $MAINPID
 {{- if .System}}
 # A system service has no HOME: root's lets airut find its default state dir
 # (~/.local/state/airut) and git its credentials where a root shell does.

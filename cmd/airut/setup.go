@@ -95,7 +95,7 @@ func runCheck(ctx context.Context, a *app) error {
 		} else {
 			ck.fail("config", err.Error(), "")
 		}
-		checkRunningConfig(ck, path, config.StateDirOf(path), fileHash(path))
+		checkRunningConfig(ck, path, config.StateDirOf(path), config.FileSHA256(path))
 		return withCode(exitConfig, fmt.Errorf("%d check(s) failed", ck.failed))
 	}
 	ck.ok("config", fmt.Sprintf("%s (%d repo(s), schema v%d)", path, len(cfg.Repos), cfg.ConfigVersion))

@@ -350,7 +350,7 @@ func printConfigStatus(w io.Writer, path, stateDir string) {
 	if path == "" {
 		return
 	}
-	onDisk := fileHash(path)
+	onDisk := config.FileSHA256(path)
 	procs := runningProcesses(stateDir)
 	fmt.Fprintf(w, "config %s (sha256 %s)\n", path, orDash(shortHash(onDisk)))
 	if len(procs) == 0 {

@@ -509,7 +509,7 @@ func TestStatusConfig(t *testing.T) {
 			if err := os.WriteFile(h.cfg.Path, []byte("config_version: 5\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			hash := fileHash(h.cfg.Path)
+			hash := config.FileSHA256(h.cfg.Path)
 			write := func(name string, pid int) {
 				data, err := json.Marshal(processStatus{Process: name, PID: pid, Status: tc.record(hash)})
 				if err != nil {
@@ -566,7 +566,7 @@ func TestStatusOfABrokenFile(t *testing.T) {
 	err = runStatus(context.Background(), statusOptions{deps: d})
 	checkExit(t, err, exitConfig, "config not loaded, nothing started:\n"+rec.LastError)
 	want := fmt.Sprintf("config %s (sha256 %s)\n  run-h1 (pid %d): generation 4, sha256 0123456789ab, loaded 2026-12-06 18:00:00\n"+
-		"    last reload refused at 2026-12-06 18:05:00; the version in force stays: %s\n", path, fileHash(path)[:12], os.Getpid(), rec.LastError)
+		"    last reload refused at 2026-12-06 18:05:00; the version in force stays: %s\n", path, config.FileSHA256(path)[:12], os.Getpid(), rec.LastError)
 	if got := h.stdout.String(); got != want {
 		t.Errorf("stdout\n%s\nwant\n%s", got, want)
 	}

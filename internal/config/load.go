@@ -2,8 +2,6 @@ package config
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -84,7 +82,13 @@ func Load(path string) (*Config, error) {
 // from a .env file follows that file as it is now, so a secret rotated
 // there applies (it was put into the environment by the first load, where
 // it would otherwise shadow the new value).
+//
+// Unlike Load, a missing file is an error: a file moved away or deleted
+// mid-edit must not put the defaults (no repos) in force.
 func LoadAgain(prev *Config) (*Config, error) {
+	if _, err := os.Stat(prev.Path); errors.Is(err, os.ErrNotExist) {
+		return nil, &Error{File: prev.Path, Msg: "the file is gone; the config in force stays until it is back"}
+	}
 	return load(prev.Path, prev.DotEnvKeys)
 }
 
@@ -167,8 +171,7 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, p.sorted()
 	}
 	cfg.UnsetEnv = p.unset
-	sum := sha256.Sum256(data)
-	cfg.SHA256 = hex.EncodeToString(sum[:])
+	cfg.SHA256 = sha256Hex(data)
 	return cfg, nil
 }
 

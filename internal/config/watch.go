@@ -2,7 +2,10 @@ package config
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -35,30 +38,67 @@ func Watch(ctx context.Context, current func() *Config, debounce time.Duration, 
 	}
 	// The .env beside the file holds values its !env tags name.
 	dotEnv := filepath.Join(filepath.Dir(abs), ".env")
-	load := func() {
+	// refused is the hash of the last version that did not load, so it is
+	// reported once, not again at every change in the directory.
+	refused := ""
+	load := func(force bool) {
+		if !force {
+			// A change elsewhere in the directory may still be a change
+			// of the file: Kubernetes swaps a ConfigMap's files by
+			// renaming a symlinked directory (..data), and the file's
+			// own name sees no event. The bytes tell.
+			h := FileSHA256(abs)
+			if h == current().SHA256 || h == refused {
+				return
+			}
+		}
 		cfg, err := LoadAgain(current())
 		if err != nil {
+			refused = FileSHA256(abs)
 			onError(err)
 			return
 		}
+		refused = ""
 		onChange(cfg)
 	}
 	var due <-chan time.Time
+	// named: an event named the file or its .env since the last load,
+	// which loads whatever the bytes (a .env edit leaves them alone).
+	named := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case ev := <-w.Events:
-			if name := filepath.Clean(ev.Name); (name == abs || name == dotEnv) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
-				due = time.After(debounce)
+			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove) == 0 {
+				continue
 			}
-		case err := <-w.Errors:
-			onError(fmt.Errorf("watch config %s: %w", path, err))
+			if name := filepath.Clean(ev.Name); name == abs || name == dotEnv {
+				named = true
+			}
+			due = time.After(debounce)
 		case <-due:
 			due = nil
-			load()
+			load(named)
+			named = false
 		case <-reload:
-			load()
+			load(true)
+		case err := <-w.Errors:
+			onError(fmt.Errorf("watch config %s: %w", path, err))
 		}
 	}
+}
+
+// fileSHA256 is the hex SHA-256 of the file's bytes, "" when unreadable.
+func FileSHA256(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return sha256Hex(data)
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

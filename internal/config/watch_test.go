@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,11 +30,18 @@ func TestWatch(t *testing.T) {
 	}
 	write(path, yaml(1))
 	changes, errs, reload := make(chan *config.Config, 10), make(chan error, 10), make(chan struct{})
+	// cur is the config in force, as the process keeps it.
+	var cur atomic.Pointer[config.Config]
+	first, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Store(first)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- config.Watch(ctx, func() *config.Config { return &config.Config{Path: path} }, 100*time.Millisecond, reload,
-			func(c *config.Config) { changes <- c }, func(err error) { errs <- err })
+		done <- config.Watch(ctx, cur.Load, 100*time.Millisecond, reload,
+			func(c *config.Config) { cur.Store(c); changes <- c }, func(err error) { errs <- err })
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	time.Sleep(200 * time.Millisecond) // the watch is set up
@@ -82,10 +90,88 @@ func TestWatch(t *testing.T) {
 	t.Cleanup(func() { os.Unsetenv("AIRUT_TEST_UNUSED") })
 	write(filepath.Join(dir, ".env"), "AIRUT_TEST_UNUSED=1\n")
 	next("the .env beside it changed")
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case c := <-changes:
+			t.Errorf("%s reloaded the config: %+v", what, c.Execution)
+		case err := <-errs:
+			t.Errorf("%s: error %v", what, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 	write(filepath.Join(dir, "other.yaml"), "x: 1\n")
+	quiet("another file's change")
+
+	// Moved away (or deleted mid-edit): refused, never the defaults.
+	if err := os.Rename(path, path+".bak"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "the file is gone") {
+			t.Errorf("a missing file reported as %q", err)
+		}
+	case c := <-changes:
+		t.Fatalf("a missing file was loaded: %d repos, max_concurrent %d", len(c.Repos), c.Execution.MaxConcurrent)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a missing file was not reported")
+	}
+	if err := os.Rename(path+".bak", path); err != nil {
+		t.Fatal(err)
+	}
+	next("back in place")
+}
+
+// A file mounted from a Kubernetes ConfigMap is a symlink into a
+// directory that Kubernetes swaps by renaming the ..data symlink: the
+// file's own name sees no event, and the change is still loaded.
+func TestWatchConfigMapSwap(t *testing.T) {
+	dir := t.TempDir()
+	version := func(name string, n int) {
+		t.Helper()
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := "config_version: 5\nstate_dir: " + dir + "/state\nexecution: {max_concurrent: " + string(rune('0'+n)) + "}\n"
+		if err := os.WriteFile(filepath.Join(dir, name, "airut.yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_12_06_a", 1)
+	path := filepath.Join(dir, "airut.yaml")
+	if err := os.Symlink("..data/airut.yaml", path); err != nil {
+		t.Fatal(err)
+	}
+	var cur atomic.Pointer[config.Config]
+	first, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Store(first)
+	changes := make(chan *config.Config, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- config.Watch(ctx, cur.Load, 100*time.Millisecond, nil,
+			func(c *config.Config) { cur.Store(c); changes <- c }, func(err error) { t.Errorf("error %v", err) })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(200 * time.Millisecond) // the watch is set up
+
+	version("..2026_12_06_b", 2)
 	select {
 	case c := <-changes:
-		t.Errorf("another file's change reloaded the config: %+v", c.Execution)
-	case <-time.After(500 * time.Millisecond):
+		if c.Execution.MaxConcurrent != 2 {
+			t.Errorf("max_concurrent = %d, want 2 from the swapped-in version", c.Execution.MaxConcurrent)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the ConfigMap swap was not loaded")
 	}
 }
