@@ -370,4 +370,5 @@ func TestScheduleFailureNoticeAndRecovery(t *testing.T) {
 	}
 	waitMail(t, sink, "all good again", time.Minute)
 	s.recordHistories("WorkflowType = 'FiringWorkflow'", "firing")
+	s.recordHistories("AirutChannel = 'schedule'", "scheduled-conversation")
 }

@@ -127,8 +127,11 @@ type EmailThread struct {
 	// brackets, oldest first.
 	References IDList `json:"references,omitempty"`
 	// Opens: no message is answered; the reply starts the thread (a
-	// scheduled task's), so its subject has no "Re:".
-	Opens bool `json:"opens,omitempty"`
+	// scheduled task's), so its subject has no "Re:". A Flag, not a bool,
+	// so the previous release's string map still decodes the address;
+	// the bool true the first scheduled conversations recorded reads as
+	// true too.
+	Opens Flag `json:"opens,omitempty"`
 }
 
 // SlackThread is the Slack message a reply answers.

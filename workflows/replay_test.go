@@ -24,7 +24,8 @@ import (
 // commit 9d54d55: two tasks resumed in one session, the email round trip,
 // the pull-request loop, a crash mid-task and a stop then retry).
 // firing-*.json are FiringWorkflow runs: a schedule's failing firings, the
-// one that sends the failure notice, and the recovery.
+// one that sends the failure notice, and the recovery;
+// scheduled-conversation-*.json the conversations they started.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {

@@ -49,6 +49,13 @@ func TestReplyToDecodesTheOldMap(t *testing.T) {
 			want: workflows.ReplyTo{SlackThread: &workflows.SlackThread{
 				ChannelID: "C1", ThreadTS: "1700000000.000100", TS: "1700000000.000100", Title: "Fix it"}},
 		},
+		{
+			// The first scheduled conversations (before Opens was a Flag)
+			// recorded a JSON bool.
+			name: "email that opens a thread, recorded as a bool",
+			old:  `{"opens":true,"subject":"Nightly check","to":"alice@example.com"}`,
+			want: workflows.ReplyTo{EmailThread: &workflows.EmailThread{To: "alice@example.com", Subject: "Nightly check", Opens: true}},
+		},
 		{name: "local, empty map", old: `{}`, want: workflows.ReplyTo{}},
 		{name: "local, nil map", old: `null`, want: workflows.ReplyTo{}},
 	}
@@ -82,6 +89,12 @@ func TestReplyToEncodesAsTheOldMap(t *testing.T) {
 			name: "email without Message-ID or References",
 			r:    workflows.ReplyTo{EmailThread: &workflows.EmailThread{To: "pat@example.org", Subject: "Fix it"}},
 			want: map[string]string{"to": "pat@example.org", "subject": "Fix it"},
+		},
+		{
+			// A scheduled task's reply opens its thread.
+			name: "email that opens a thread",
+			r:    workflows.ReplyTo{EmailThread: &workflows.EmailThread{To: "pat@example.org", Subject: "Nightly check", Opens: true}},
+			want: map[string]string{"to": "pat@example.org", "subject": "Nightly check", "opens": "1"},
 		},
 		{
 			name: "slack, direct message",
