@@ -39,6 +39,9 @@ type reloader struct {
 	schedules client.Client
 	process   string
 	log       *slog.Logger
+	// adjust, when set, applies the command line's overrides to each
+	// version loaded.
+	adjust func(*config.Config)
 }
 
 // watch follows the file and SIGHUP until ctx ends.
@@ -85,6 +88,9 @@ func (r *reloader) watch(ctx context.Context) {
 
 // apply puts cfg in force.
 func (r *reloader) apply(ctx context.Context, cfg *config.Config) {
+	if r.adjust != nil {
+		r.adjust(cfg)
+	}
 	ch := r.live.Apply(cfg, time.Now())
 	r.record()
 	if ch.Empty() {

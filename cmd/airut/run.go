@@ -161,8 +161,12 @@ func serve(ctx context.Context, a *app, opts serveOptions) error {
 
 	m := metrics.New()
 	var metricsURL string
+	// The flag overrides the file, also in every version a reload loads,
+	// or the file's port would show as waiting for a restart.
 	if a.v.IsSet("metrics-port") {
-		cfg.Metrics.Port = a.v.GetInt("metrics-port")
+		port := a.v.GetInt("metrics-port")
+		rl.adjust = func(c *config.Config) { c.Metrics.Port = port }
+		rl.adjust(cfg)
 	}
 	if addr := cfg.Metrics.Addr(); addr != "" {
 		la, err := m.Serve(ctx, addr, log)
