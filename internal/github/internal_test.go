@@ -407,7 +407,13 @@ func TestAppAuthRateLimitedMint(t *testing.T) {
 			require.Len(t, reqs, 1)
 			assert.Equal(t, http.MethodPost, reqs[0].Method)
 
-			// The refusal is not remembered: the next call mints and reads.
+			// The refusal is held for a moment (githubapp.Source): a call
+			// right after gets it back without asking GitHub again...
+			_, err = c.Snapshot(context.Background(), PRRef{Owner: "o", Repo: "r", Number: n})
+			require.True(t, errors.As(err, &rl), "want the held *RateLimitError, got %T: %v", err, err)
+			require.Len(t, s.Requests(), 1, "GitHub was asked again during the hold-off")
+			// ...and once it is over, the next call mints and reads.
+			time.Sleep(2100 * time.Millisecond)
 			_, err = c.Snapshot(context.Background(), PRRef{Owner: "o", Repo: "r", Number: n})
 			require.NoError(t, err)
 		})

@@ -18,6 +18,11 @@ const (
 	// defaultLifetime is GitHub's documented token lifetime, assumed when
 	// an answer has no expires_at.
 	defaultLifetime = time.Hour
+	// firstHoldOff and maxHoldOff bound how long a failed mint is
+	// answered from memory before GitHub is asked again: the hold-off
+	// doubles with each failure in a row and ends with a success.
+	firstHoldOff = 2 * time.Second
+	maxHoldOff   = time.Minute
 )
 
 // SourceConfig says which token a [Source] keeps and how to mint it.
@@ -39,8 +44,11 @@ type SourceConfig struct {
 // Source keeps one installation token for one installation and narrowing,
 // and mints a new one when the one it has is within five minutes of
 // expiring or was invalidated. Concurrent callers share a single mint. A
-// failed mint is not remembered: the next call tries again. It is safe for
-// concurrent use.
+// failed mint is given back, without asking GitHub, to the calls of the
+// next moments (2 s, doubling with each failure in a row, at most a
+// minute): an app with a wrong key or a removed installation would
+// otherwise cost a mint per request the agent makes, into GitHub's rate
+// limit. It is safe for concurrent use.
 type Source struct {
 	cfg SourceConfig
 
@@ -49,8 +57,13 @@ type Source struct {
 	// unlike a sync.Mutex, waiting for it ends with the waiter's context.
 	minting chan struct{}
 
-	mu      sync.Mutex // guards current
+	mu      sync.Mutex // guards current and the failure fields
 	current Token      // zero: none
+	// failed is the last mint's failure while it is held (until
+	// retryAt); holdOff is the length of the next hold-off.
+	failed  error
+	retryAt time.Time
+	holdOff time.Duration
 }
 
 // NewSource checks cfg and makes a Source. It does not contact GitHub.
@@ -92,12 +105,19 @@ func (s *Source) Token(ctx context.Context) (tok Token, refreshed bool, err erro
 	}
 
 	now := s.cfg.Now()
+	if err := s.held(now); err != nil {
+		return Token{}, false, err
+	}
 	jwt, err := SignJWT(s.cfg.Key, s.cfg.Issuer, now)
 	if err != nil {
 		return Token{}, false, err
 	}
 	t, err := Mint(ctx, s.cfg.HTTPClient, s.cfg.BaseURL, s.cfg.InstallationID, jwt, s.cfg.Narrowing)
 	if err != nil {
+		// The caller giving up says nothing of GitHub.
+		if ctx.Err() == nil {
+			s.hold(err, now)
+		}
 		return Token{}, false, err
 	}
 	if t.ExpiresAt.IsZero() {
@@ -105,8 +125,28 @@ func (s *Source) Token(ctx context.Context) (tok Token, refreshed bool, err erro
 	}
 	s.mu.Lock()
 	s.current = t
+	s.failed, s.holdOff = nil, 0
 	s.mu.Unlock()
 	return t.clone(), true, nil
+}
+
+// held is the last mint's failure while it is held, nil once GitHub may
+// be asked again.
+func (s *Source) held(now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil || !now.Before(s.retryAt) {
+		return nil
+	}
+	return fmt.Errorf("%w (GitHub is asked again after %s)", s.failed, s.retryAt.Format(time.TimeOnly))
+}
+
+// hold keeps err for the next hold-off.
+func (s *Source) hold(err error, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdOff = min(max(2*s.holdOff, firstHoldOff), maxHoldOff)
+	s.failed, s.retryAt = err, now.Add(s.holdOff)
 }
 
 // fresh returns the current token if it is not due for replacement.

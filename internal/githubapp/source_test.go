@@ -107,11 +107,23 @@ func TestSourceCaching(t *testing.T) {
 			{invalidate: "tok-1", want: "tok-2", refreshed: true},
 			{invalidate: "tok-1", want: "tok-2"}, // an old token changes nothing
 		}},
-		{"a failure is not remembered", []step{
+		{"a failure is held for a moment, then GitHub is asked again", []step{
 			{failNext: 1, want: ""},
-			{want: "tok-1", refreshed: true},
+			{want: ""}, // held: GitHub is not asked (the mint would succeed)
+			{advance: 2 * time.Second, want: "tok-1", refreshed: true},
 			{advance: time.Hour, failNext: 1, want: ""},
-			{want: "tok-2", refreshed: true},
+			{advance: 2 * time.Second, want: "tok-2", refreshed: true},
+		}},
+		{"failures in a row hold longer, and a success ends it", []step{
+			// A held step would get a token if GitHub were asked.
+			{failNext: 1, want: ""},                           // 0 s: fails, held 2 s
+			{advance: 2 * time.Second, failNext: 1, want: ""}, // 2 s: fails, held 4 s
+			{advance: 2 * time.Second, want: ""},              // 4 s: held
+			{advance: 2 * time.Second, failNext: 1, want: ""}, // 6 s: fails, held 8 s
+			{advance: 7 * time.Second, want: ""},              // 13 s: held
+			{advance: time.Second, want: "tok-1", refreshed: true},
+			{invalidate: "tok-1", failNext: 1, want: ""}, // held 2 s again
+			{advance: 2 * time.Second, want: "tok-2", refreshed: true},
 		}},
 	}
 	for _, tt := range tests {
