@@ -124,7 +124,7 @@ func (a *Activities) ClaimHost(ctx context.Context, in workflows.ClaimInput) (wo
 	// full: it waits here for a slot to free rather than for its next
 	// retry. A first or second try is declined at once, so that another
 	// host with room can take it.
-	if err != nil && activity.GetInfo(ctx).Attempt >= claimWaitFromAttempt && !a.stopping() &&
+	if err != nil && activity.GetInfo(ctx).Attempt >= claimWaitFromAttempt &&
 		a.load.await(ctx, in.ConversationID, cfg.Execution.MaxConcurrent, claimWait, a.stopping) {
 		err = nil
 	}

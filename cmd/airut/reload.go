@@ -98,29 +98,21 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config) {
 		return
 	}
 	st := r.live.Status()
-	attrs := []any{"config", cfg.Path, "generation", st.Generation, "sha256", shortHash(st.SHA256)}
-	for _, kv := range []struct {
+	in := r.live.Config()
+	type named struct {
 		key  string
 		list []string
-	}{{"repos_added", ch.ReposAdded}, {"repos_removed", ch.ReposRemoved}, {"repos_changed", ch.ReposChanged}, {"settings", ch.Settings}} {
-		if len(kv.list) > 0 {
-			attrs = append(attrs, kv.key, strings.Join(kv.list, ","))
-		}
 	}
-	in := r.live.Config()
+	changed := []named{{"repos_added", ch.ReposAdded}, {"repos_removed", ch.ReposRemoved}, {"repos_changed", ch.ReposChanged}, {"settings", ch.Settings}}
 	if r.listeners != nil {
 		rep := r.listeners.Apply(ctx, in)
-		for _, kv := range []struct {
-			key  string
-			list []listeners.Key
-		}{{"listeners_started", rep.Started}, {"listeners_restarted", rep.Restarted}, {"listeners_stopped", rep.Stopped}} {
-			if len(kv.list) > 0 {
-				names := make([]string, len(kv.list))
-				for i, k := range kv.list {
-					names[i] = k.String()
-				}
-				attrs = append(attrs, kv.key, strings.Join(names, ","))
-			}
+		changed = append(changed, named{"listeners_started", keyNames(rep.Started)},
+			named{"listeners_restarted", keyNames(rep.Restarted)}, named{"listeners_stopped", keyNames(rep.Stopped)})
+	}
+	attrs := []any{"config", cfg.Path, "generation", st.Generation, "sha256", shortHash(st.SHA256)}
+	for _, c := range changed {
+		if len(c.list) > 0 {
+			attrs = append(attrs, c.key, strings.Join(c.list, ","))
 		}
 	}
 	r.log.Info("config reloaded: repo settings apply to the next task", attrs...)
@@ -131,6 +123,15 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config) {
 		r.log.Warn("config changes that apply only after a restart of "+r.process+"; the values in force stay",
 			"needs_restart", strings.Join(ch.NeedsRestart, ","))
 	}
+}
+
+// keyNames are the listeners' names, for the log.
+func keyNames(keys []listeners.Key) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	return names
 }
 
 // refuse records a version of the file that did not load.

@@ -139,7 +139,7 @@ func (l *Listener) serve(ctx context.Context) error {
 		// they are deleted from the mailbox only after Temporal took
 		// them, so a cut would only make the next listener hand them
 		// again.
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), HandOffGrace)
+		hctx, cancel := ingest.HandOffContext(ctx)
 		err = l.handOff(ctx, hctx, box, msgs)
 		cancel()
 		if err != nil {
@@ -173,16 +173,12 @@ type handoff struct {
 // conversation still go one after another, in mailbox order.
 const handOffConcurrency = 4
 
-// HandOffGrace bounds how long a stopping listener takes to finish the
-// hand-offs it started.
-const HandOffGrace = 30 * time.Second
-
 // handOff takes a batch of messages from the mailbox to Temporal. A
 // message is deleted only after Temporal durably accepted it (or after a
 // rejected one was kept on disk), so a crash anywhere re-delivers it, and
 // the workflow's de-duplication makes the second delivery a no-op. run is
 // the listener's lifetime (the debug pauses end with it); ctx outlives a
-// stop by up to HandOffGrace.
+// stop by up to ingest.HandOffGrace.
 func (l *Listener) handOff(run, ctx context.Context, box *imapbox.Mailbox, msgs []imapbox.Message) error {
 	var done []uint32
 	var order []string

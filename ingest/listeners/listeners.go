@@ -5,7 +5,7 @@
 // others are left running untouched.
 //
 // A listener is stopped by ending its context; it finishes the hand-off
-// it is in (email.HandOffGrace, slack.HandOffGrace) before it returns, so
+// it is in (ingest.HandOffContext) before it returns, so
 // a reload drops no message: mail not yet fetched waits in the mailbox
 // for the listener that follows, and a Slack event not yet acknowledged
 // is delivered again by Slack.

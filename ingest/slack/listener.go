@@ -34,10 +34,6 @@ import (
 // Temporal and stops there, unacknowledged, until it is killed.
 const DebugPauseEnv = "AIRUT_DEBUG_SLACK_PAUSE"
 
-// HandOffGrace bounds how long a stopping listener takes to finish the
-// hand-off of the event it is handling.
-const HandOffGrace = 30 * time.Second
-
 // Refusal is the reply to a person who may not use the bot.
 const Refusal = "Sorry, you are not authorized to use this bot here. Ask an administrator of this workspace for access."
 
@@ -151,7 +147,7 @@ func (l *Listener) dispatch(ctx context.Context, evt socketmode.Event) {
 		if !ok || evt.Request == nil {
 			return
 		}
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), HandOffGrace)
+		hctx, cancel := ingest.HandOffContext(ctx)
 		defer cancel()
 		if err := l.handle(hctx, ea); err != nil {
 			// Not acknowledged: Slack delivers it again, and the

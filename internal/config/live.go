@@ -44,8 +44,10 @@ func (c Changes) Empty() bool {
 	return len(c.ReposAdded)+len(c.ReposRemoved)+len(c.ReposChanged)+len(c.Settings)+len(c.NeedsRestart) == 0
 }
 
-// Compare says what next changes against cur.
-func Compare(cur, next *Config) Changes {
+// merge is next as a running process puts it in force, and what it
+// changes against cur: next's repos and live settings, with every setting
+// read only at start kept at cur's value (and listed in NeedsRestart).
+func merge(cur, next *Config) (*Config, Changes) {
 	var ch Changes
 	for _, id := range next.RepoIDs() {
 		old, ok := cur.Repos[id]
@@ -61,19 +63,21 @@ func Compare(cur, next *Config) Changes {
 			ch.ReposRemoved = append(ch.ReposRemoved, id)
 		}
 	}
-	walkSettings("", reflect.ValueOf(cur).Elem(), reflect.ValueOf(next).Elem(), func(key string, _, _ reflect.Value) {
+	merged := *next
+	walkSettings("", reflect.ValueOf(cur).Elem(), reflect.ValueOf(&merged).Elem(), func(key string, a, b reflect.Value) {
 		if slices.Contains(liveKeys, key) {
 			ch.Settings = append(ch.Settings, key)
-		} else {
-			ch.NeedsRestart = append(ch.NeedsRestart, key)
+			return
 		}
+		ch.NeedsRestart = append(ch.NeedsRestart, key)
+		b.Set(a)
 	})
-	return ch
+	return &merged, ch
 }
 
 // walkSettings calls differ for every setting (a leaf: not a struct) whose
 // value differs between a and b, named by its dotted key. repos: is left
-// out (Compare takes it repo by repo), and so is what is not read from
+// out (merge takes it repo by repo), and so is what is not read from
 // the file (Path, SHA256, UnsetEnv).
 func walkSettings(prefix string, a, b reflect.Value, differ func(key string, a, b reflect.Value)) {
 	t := a.Type()
@@ -96,18 +100,6 @@ func walkSettings(prefix string, a, b reflect.Value, differ func(key string, a, 
 			differ(key, av, bv)
 		}
 	}
-}
-
-// inForce is next as a running process applies it: next's repos and live
-// settings, with every setting read only at start kept at cur's value.
-func inForce(cur, next *Config) *Config {
-	merged := *next
-	walkSettings("", reflect.ValueOf(cur).Elem(), reflect.ValueOf(&merged).Elem(), func(key string, a, b reflect.Value) {
-		if !slices.Contains(liveKeys, key) {
-			b.Set(a)
-		}
-	})
-	return &merged
 }
 
 // Status is where a running process stands with its config file, as
@@ -171,8 +163,8 @@ func (l *Live) Apply(next *Config, now time.Time) Changes {
 	if next.SHA256 == l.cfg.SHA256 {
 		return Changes{}
 	}
-	ch := Compare(l.cfg, next)
-	l.cfg = inForce(l.cfg, next)
+	merged, ch := merge(l.cfg, next)
+	l.cfg = merged
 	l.status.Generation++
 	l.status.SHA256 = next.SHA256
 	l.status.LoadedAt = now

@@ -75,7 +75,7 @@ func xdgDir(env, fallback string) string {
 // in the working directory (the first wins); .env values are also put
 // into the environment where it has none.
 func Load(path string) (*Config, error) {
-	return load(path, nil)
+	return load(path, nil, true)
 }
 
 // LoadAgain reads prev's file again, for a reload: a variable prev took
@@ -86,13 +86,12 @@ func Load(path string) (*Config, error) {
 // Unlike Load, a missing file is an error: a file moved away or deleted
 // mid-edit must not put the defaults (no repos) in force.
 func LoadAgain(prev *Config) (*Config, error) {
-	if _, err := os.Stat(prev.Path); errors.Is(err, os.ErrNotExist) {
-		return nil, &Error{File: prev.Path, Msg: "the file is gone; the config in force stays until it is back"}
-	}
-	return load(prev.Path, prev.DotEnvKeys)
+	return load(prev.Path, prev.DotEnvKeys, false)
 }
 
-func load(path string, fromDotEnv map[string]bool) (*Config, error) {
+// load reads path; missingIsDefault says whether a missing file yields
+// the defaults (at start) or is an error (at a reload).
+func load(path string, fromDotEnv map[string]bool, missingIsDefault bool) (*Config, error) {
 	// The .env beside the config file wins over the working directory's.
 	dotEnv := readDotEnv(".env", readDotEnv(filepath.Join(filepath.Dir(path), ".env"), nil))
 	for k, v := range dotEnv {
@@ -101,6 +100,9 @@ func load(path string, fromDotEnv map[string]bool) (*Config, error) {
 		}
 	}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !missingIsDefault {
+		return nil, &Error{File: path, Msg: "the file is gone; the config in force stays until it is back"}
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		cfg := &Config{Path: path}
 		applyDefaults(cfg, func(string) bool { return false })

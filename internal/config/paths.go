@@ -84,7 +84,7 @@ func (c *Config) ClaudeBinariesDir() string {
 // ProcessStatusFile holds how a running process stands with the config
 // file (config.Status): `airut status` and `airut check` read it.
 func (c *Config) ProcessStatusFile(process string) string {
-	return filepath.Join(c.StateDir, "run", "config-"+process+".json")
+	return filepath.Join(c.ProcessStatusDir(), "config-"+process+".json")
 }
 
 // ProcessStatusDir holds the ProcessStatusFiles.

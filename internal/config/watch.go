@@ -13,15 +13,14 @@ import (
 )
 
 // Watch loads the config file of current (the config in force) afresh,
-// with LoadAgain, whenever the file changes and
-// hands the result to onChange (so does a change to the .env file beside
-// it); a file that does not load (its error
-// names file, line and key) goes to onError instead, and the caller
-// keeps the config it has. Changes closer together than debounce are
-// taken as one: editors write a file in steps. The directory is watched,
-// not the file, because editors and config tools replace the file by
-// renaming a new one over it. reload, if not nil, asks for a load now
-// (SIGHUP). Watch returns when ctx ends.
+// with LoadAgain, whenever the file or the .env beside it changes, and
+// hands the result to onChange; a version that does not load (its error
+// names file, line and key) goes to onError instead, and the caller keeps
+// the config it has. Changes closer together than debounce are taken as
+// one: editors write a file in steps. The directory is watched, not the
+// file, because editors and config tools replace the file by renaming a
+// new one over it. reload, if not nil, asks for a load now (SIGHUP).
+// Watch returns when ctx ends.
 func Watch(ctx context.Context, current func() *Config, debounce time.Duration, reload <-chan struct{}, onChange func(*Config), onError func(error)) error {
 	path := current().Path
 	abs, err := filepath.Abs(path)
@@ -42,19 +41,17 @@ func Watch(ctx context.Context, current func() *Config, debounce time.Duration, 
 	// reported once, not again at every change in the directory.
 	refused := ""
 	load := func(force bool) {
-		if !force {
-			// A change elsewhere in the directory may still be a change
-			// of the file: Kubernetes swaps a ConfigMap's files by
-			// renaming a symlinked directory (..data), and the file's
-			// own name sees no event. The bytes tell.
-			h := FileSHA256(abs)
-			if h == current().SHA256 || h == refused {
-				return
-			}
+		h := FileSHA256(abs)
+		// A change elsewhere in the directory may still be a change of
+		// the file: Kubernetes swaps a ConfigMap's files by renaming a
+		// symlinked directory (..data), and the file's own name sees no
+		// event. The bytes tell.
+		if !force && (h == current().SHA256 || h == refused) {
+			return
 		}
 		cfg, err := LoadAgain(current())
 		if err != nil {
-			refused = FileSHA256(abs)
+			refused = h
 			onError(err)
 			return
 		}
@@ -89,7 +86,9 @@ func Watch(ctx context.Context, current func() *Config, debounce time.Duration, 
 	}
 }
 
-// fileSHA256 is the hex SHA-256 of the file's bytes, "" when unreadable.
+// FileSHA256 is the hex SHA-256 of the file's bytes ("" when it cannot be
+// read), as Config.SHA256 is of the version loaded: equal hashes are the
+// same version.
 func FileSHA256(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
