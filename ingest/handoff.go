@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -13,7 +14,29 @@ const HandOffGrace = 30 * time.Second
 // Temporal and acknowledged at its source) by a listener whose life is
 // ctx: a stop (shutdown, or a reload that restarts or removes the
 // listener) lets the hand-off finish rather than cut it, since a cut one
-// is only handed off again by whoever reads the source next.
+// is only handed off again by whoever reads the source next. The grace
+// counts from the stop: a hand-off that takes long (a large attachment)
+// is not cut while the listener runs.
 func HandOffContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), HandOffGrace)
+	return handOffContext(ctx, HandOffGrace)
+}
+
+func handOffContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var timer *time.Timer
+	stopWatching := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(grace, cancel)
+	})
+	return hctx, func() {
+		stopWatching()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
