@@ -118,30 +118,12 @@ func (a *Activities) log(convID, taskID string) *slog.Logger {
 // declines with the retryable ErrHostBusy and the task goes back to the
 // queue for another.
 func (a *Activities) ClaimHost(ctx context.Context, in workflows.ClaimInput) (workflows.ClaimResult, error) {
-	cfg := a.Config()
-	err := a.claim(cfg, in.ConversationID)
-	// A conversation declined twice already has likely met every host
-	// full: it waits here for a slot to free rather than for its next
-	// retry. A first or second try is declined at once, so that another
-	// host with room can take it.
-	if err != nil && activity.GetInfo(ctx).Attempt >= claimWaitFromAttempt &&
-		a.load.await(ctx, in.ConversationID, cfg.Execution.MaxConcurrent, claimWait, a.stopping) {
-		err = nil
-	}
-	if err != nil {
+	if err := a.claim(a.Config(), in.ConversationID); err != nil {
 		return workflows.ClaimResult{}, err
 	}
 	a.log(in.ConversationID, "").Debug("conversation claimed", "repo", in.RepoID)
 	return workflows.ClaimResult{HostQueue: a.HostQueue()}, nil
 }
-
-// A claim on a full host, from its claimWaitFromAttempt-th try on, waits
-// up to claimWait for a slot here (well within ClaimHost's one-minute
-// time limit).
-const (
-	claimWaitFromAttempt = 3
-	claimWait            = 10 * time.Second
-)
 
 // claim reserves an agent slot for conv, or says the host is full.
 func (a *Activities) claim(cfg *config.Config, conv string) error {

@@ -13,9 +13,7 @@ import (
 // decided here, by type:
 //
 //	activity              queue        time limit          retries
-//	ClaimHost             shared       24 h to be claimed  until a host has a free slot (ErrHostBusy);
-//	                                                       from the 3rd try a full host holds the claim up
-//	                                                       to 10 s for a slot to free (activities.claimWait)
+//	ClaimHost             shared       24 h to be claimed  until a host has a free slot (ErrHostBusy)
 //	PrepareWorkspace      host         15 min              3 attempts
 //	PrepareWorkspace*     shared       24 h                until a host has a free slot (*runs before versionClaimHost)
 //	RunAgent              host's run   task timeout+5 min  3 attempts; a stop cancels it
